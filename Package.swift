@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// QATLab: quantization-aware training of LLaMA-family models on a CPU.
+//
+// Targets, bottom to top (a target depends only on targets above it in this list):
+//   CBLAS, CHDF5, CReadline   system libraries (OpenBLAS, HDF5 1.10, GNU readline)
+//   QATTensor                 Float32 tensors and their forward/backward kernels, threads, RNG
+//   QATAutograd               reverse-mode autograd on a tape over QATTensor kernels
+//   QATIO                     on-disk formats: GGUF, safetensors, HF config.json, HDF5
+//   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
+//   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
+//   QATToolkit                the verbs (bench, ...) shared by the REPL, scripts and the CLI
+//   qat                       the executable
+import PackageDescription
+
+// Hot loops need a real CPU target: a default release build targets baseline x86-64, where
+// rounded() is a libm call and nothing vectorizes (5-6x slower). Haswell (AVX2+FMA) runs on
+// every machine this project runs on; QAT_NATIVE=1 at build time is not supported by SwiftPM
+// manifests portably, so `native` stays an opt-in via -Xswiftc.
+let hot: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release)),
+]
+
+let package = Package(
+    name: "QATLab",
+    products: [
+        .executable(name: "qat", targets: ["qat"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5",
+                       pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline",
+                       providers: [.apt(["libreadline-dev"])]),
+
+        .target(name: "QATTensor", dependencies: ["CBLAS"], swiftSettings: hot),
+        .target(name: "QATAutograd", dependencies: ["QATTensor"], swiftSettings: hot),
+        .target(name: "QATIO", dependencies: ["QATTensor", "CHDF5"], swiftSettings: hot),
+        .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
+        .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
+        .executableTarget(name: "qat", dependencies: ["QATToolkit", "CReadline"], swiftSettings: hot),
+
+        .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
+        .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd"], swiftSettings: hot),
+        .testTarget(name: "QATIOTests", dependencies: ["QATIO"], swiftSettings: hot),
+        .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], swiftSettings: hot),
+        .testTarget(name: "QATModelTests", dependencies: ["QATModel"], swiftSettings: hot),
+    ]
+)
