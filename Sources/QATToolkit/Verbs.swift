@@ -43,7 +43,9 @@ public struct Verb: Sendable {
 }
 
 public enum Verbs {
-    public static let table: [Verb] = [
+    public static let table: [Verb] = coreRows + ModelVerbs.rows
+
+    static let coreRows: [Verb] = [
         Verb(name: "help", synopsis: "help [VERB]", keys: [],
              help: "List the verbs, or describe one.") { args, out in
             if let name = args.positional.first {

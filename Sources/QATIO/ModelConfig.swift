@@ -1,0 +1,199 @@
+// ModelConfig: the shape of a LLaMA-family model, and the reader for Hugging Face `config.json`.
+//
+// config.json is one JSON object. Fields read (transformers' names), with the default used when a
+// field is absent. Defaults are those of transformers' LlamaConfig / Qwen2Config / MistralConfig:
+//   1. architectures[0]            LlamaForCausalLM | Qwen2ForCausalLM | MistralForCausalLM; when
+//                                  absent, model_type llama | qwen2 | mistral names it.   (required)
+//   2. vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads (required:
+//                                  transformers would silently use 7B-sized defaults; a checkpoint
+//                                  that lacks them is broken, so QATLab refuses it)
+//   3. num_key_value_heads         default num_attention_heads
+//   4. head_dim                    default hidden_size / num_attention_heads (must divide exactly)
+//   5. rope_theta                  default 10000 (transformers 5 may nest it in
+//                                  rope_parameters.rope_theta; both are read)
+//   6. rms_norm_eps                default 1e-6 (all three classes)
+//   7. max_position_embeddings     default 2048 (llama), 131072 (mistral), 32768 (qwen2)
+//   8. tie_word_embeddings         default false (all three classes)
+//   9. attention_bias              llama: the field, default false; qwen2: always true (q/k/v have
+//                                  biases, o_proj has none); mistral: always false
+//  10. bos_token_id, eos_token_id  optional; a list of eos ids keeps the first
+//  11. sliding_window              mistral: the field (null = none); qwen2: only when
+//                                  use_sliding_window is true; llama: none
+// Refused because the model would compute something else: hidden_act other than "silu",
+// mlp_bias true, rope_scaling / rope_parameters.rope_type other than null / "default".
+import Foundation
+
+/// The dimensions of a LLaMA-family decoder (LLaMA, Qwen2, Mistral).
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var architecture: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDim: Int
+    public var ropeTheta: Double
+    public var rmsNormEps: Double
+    public var maxPositions: Int
+    public var tieWordEmbeddings: Bool
+    /// q/k/v projections have biases (always for Qwen2).
+    public var attentionBias: Bool
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+    /// Attention sees at most this many previous positions (Mistral); nil = full causal attention.
+    public var slidingWindow: Int?
+
+    public static let supportedArchitectures = ["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"]
+
+    public init(architecture: String = "LlamaForCausalLM", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
+                layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, ropeTheta: Double = 10000,
+                rmsNormEps: Double = 1e-6, maxPositions: Int = 2048, tieWordEmbeddings: Bool = false,
+                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenId: Int? = nil, slidingWindow: Int? = nil) {
+        self.architecture = architecture
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDim = headDim
+        self.ropeTheta = ropeTheta
+        self.rmsNormEps = rmsNormEps
+        self.maxPositions = maxPositions
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.bosTokenId = bosTokenId
+        self.eosTokenId = eosTokenId
+        self.slidingWindow = slidingWindow
+    }
+
+    /// Checks that the sizes describe a buildable model. Errors name the field and the value.
+    public func validate() throws {
+        let sizes: [(String, Int)] = [("vocabSize", vocabSize), ("hiddenSize", hiddenSize), ("intermediateSize", intermediateSize),
+                                      ("layerCount", layerCount), ("headCount", headCount), ("kvHeadCount", kvHeadCount),
+                                      ("headDim", headDim), ("maxPositions", maxPositions)]
+        for (name, v) in sizes where v <= 0 {
+            throw FormatError(file: "model config", "\(name) = \(v) must be positive")
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw FormatError(file: "model config", "headCount = \(headCount) is not a multiple of kvHeadCount = \(kvHeadCount); grouped-query attention shares each kv head among an equal number of query heads")
+        }
+        guard headDim % 2 == 0 else { throw FormatError(file: "model config", "headDim = \(headDim) must be even for RoPE") }
+        guard ropeTheta > 0, ropeTheta.isFinite else { throw FormatError(file: "model config", "ropeTheta = \(ropeTheta) must be positive") }
+        guard rmsNormEps > 0, rmsNormEps.isFinite else { throw FormatError(file: "model config", "rmsNormEps = \(rmsNormEps) must be positive") }
+        for (name, id) in [("bosTokenId", bosTokenId), ("eosTokenId", eosTokenId)] {
+            if let id, id < 0 || id >= vocabSize {
+                throw FormatError(file: "model config", "\(name) = \(id) lies outside the vocabulary 0..<\(vocabSize)")
+            }
+        }
+        if let w = slidingWindow, w <= 0 { throw FormatError(file: "model config", "slidingWindow = \(w) must be positive") }
+    }
+}
+
+// MARK: - Hugging Face config.json
+
+extension ModelConfig {
+    /// Reads a Hugging Face config.json (a file, or a directory holding one) and validates it.
+    public static func fromHuggingFace(path: String) throws -> ModelConfig {
+        var file = path
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            file = (path as NSString).appendingPathComponent("config.json")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+            throw FormatError(file: file, "cannot read the config (\(error.localizedDescription)); check the path")
+        }
+        let hf: HFConfig
+        do { hf = try JSONDecoder().decode(HFConfig.self, from: data) } catch {
+            throw FormatError(file: file, "not a valid config.json: \(describeDecodingError(error))")
+        }
+        let config = try hf.modelConfig(file: file)
+        do { try config.validate() } catch let e as FormatError { throw FormatError(file: file, e.message) }
+        return config
+    }
+}
+
+/// The subset of config.json that QATLab reads; every field optional so absence is reported by name.
+private struct HFConfig: Decodable {
+    struct RopeParameters: Decodable { let rope_type: String?; let type: String?; let rope_theta: Double? }
+    /// An id or a list of ids (Llama 3 lists several eos ids).
+    enum TokenIds: Decodable {
+        case one(Int), many([Int])
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let v = try? c.decode(Int.self) { self = .one(v) } else { self = .many(try c.decode([Int].self)) }
+        }
+        var first: Int? { switch self { case let .one(v): return v; case let .many(v): return v.first } }
+    }
+
+    let architectures: [String]?
+    let model_type: String?
+    let vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads: Int?
+    let num_key_value_heads, head_dim, max_position_embeddings, sliding_window: Int?
+    let rope_theta, rms_norm_eps: Double?
+    let tie_word_embeddings, attention_bias, mlp_bias, use_sliding_window: Bool?
+    let hidden_act: String?
+    let rope_scaling: RopeParameters?
+    let rope_parameters: RopeParameters?
+    let bos_token_id, eos_token_id: TokenIds?
+
+    func architecture(file: String) throws -> String {
+        let byType = ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"]
+        let supported = ModelConfig.supportedArchitectures.joined(separator: ", ")
+        if let a = architectures?.first {
+            guard ModelConfig.supportedArchitectures.contains(a) else {
+                throw FormatError(file: file, "architectures: '\(a)' is not supported; supported architectures: \(supported)")
+            }
+            return a
+        }
+        if let t = model_type {
+            guard let a = byType[t] else { throw FormatError(file: file, "model_type: '\(t)' is not supported; supported architectures: \(supported)") }
+            return a
+        }
+        throw FormatError(file: file, "missing field 'architectures' (and 'model_type'); supported architectures: \(supported)")
+    }
+
+    func modelConfig(file: String) throws -> ModelConfig {
+        let arch = try architecture(file: file)
+        func required(_ v: Int?, _ name: String) throws -> Int {
+            guard let v else { throw FormatError(file: file, "missing required field '\(name)' (\(arch))") }
+            return v
+        }
+        let hidden = try required(hidden_size, "hidden_size")
+        let heads = try required(num_attention_heads, "num_attention_heads")
+        guard head_dim != nil || (heads > 0 && hidden % heads == 0) else {
+            throw FormatError(file: file, "hidden_size = \(hidden) is not a multiple of num_attention_heads = \(heads) and no head_dim is given")
+        }
+        try checkSupportedMath(file: file, arch: arch)
+        let maxDefault = ["LlamaForCausalLM": 2048, "MistralForCausalLM": 131072, "Qwen2ForCausalLM": 32768]
+        let bias: Bool = arch == "Qwen2ForCausalLM" ? true : arch == "MistralForCausalLM" ? false : (attention_bias ?? false)
+        let window: Int? = arch == "MistralForCausalLM" ? sliding_window
+            : arch == "Qwen2ForCausalLM" && use_sliding_window == true ? sliding_window : nil
+        return ModelConfig(
+            architecture: arch, vocabSize: try required(vocab_size, "vocab_size"), hiddenSize: hidden,
+            intermediateSize: try required(intermediate_size, "intermediate_size"),
+            layerCount: try required(num_hidden_layers, "num_hidden_layers"), headCount: heads,
+            kvHeadCount: num_key_value_heads ?? heads, headDim: head_dim ?? (heads > 0 ? hidden / heads : 0),
+            ropeTheta: rope_theta ?? rope_parameters?.rope_theta ?? 10000, rmsNormEps: rms_norm_eps ?? 1e-6,
+            maxPositions: max_position_embeddings ?? maxDefault[arch] ?? 2048,
+            tieWordEmbeddings: tie_word_embeddings ?? false, attentionBias: bias,
+            bosTokenId: bos_token_id?.first, eosTokenId: eos_token_id?.first, slidingWindow: window)
+    }
+
+    /// Refuses settings under which the LLaMA block computes something else.
+    func checkSupportedMath(file: String, arch: String) throws {
+        if let act = hidden_act, act != "silu" {
+            throw FormatError(file: file, "hidden_act: '\(act)' is not supported; QATLab's MLP is SwiGLU ('silu')")
+        }
+        if mlp_bias == true { throw FormatError(file: file, "mlp_bias: true is not supported; the MLP projections have no biases") }
+        for (field, p) in [("rope_scaling", rope_scaling), ("rope_parameters", rope_parameters)] {
+            guard let p else { continue }
+            let kind = p.rope_type ?? p.type ?? "default"
+            guard kind == "default" else {
+                throw FormatError(file: file, "\(field): rope type '\(kind)' is not supported; QATLab implements plain RoPE (rope_scaling null)")
+            }
+        }
+    }
+}

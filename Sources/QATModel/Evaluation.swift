@@ -1,0 +1,80 @@
+// Perplexity and greedy generation.
+//
+// Perplexity follows the GPTQ / EfficientQAT convention: the text is tokenized as one stream
+// (one BOS at its start when the tokenizer adds one), cut into non-overlapping windows of `ctx`
+// tokens (a last partial window is dropped), each window run on its own; the NLL of every
+// predicted token (positions 1..ctx-1 of each window, predicted from the tokens before it) is
+// averaged, and ppl = exp(mean NLL).
+import QATAutograd
+import QATTensor
+import QATTokenizer
+
+public struct PerplexityResult: Sendable {
+    public var meanNLL: Double
+    public var scoredTokens: Int
+    public var windows: Int
+    public var ctx: Int
+    public var seconds: Double
+    public var perplexity: Double { qexpD(meanNLL) }
+    /// Tokens run through the model per second (every token of every window).
+    public var tokensPerSecond: Double { Double(windows * ctx) / seconds }
+}
+
+extension LlamaModel {
+    /// Sum of next-token NLL over a window's positions 0..<T-1 (predicting tokens 1..<T), in Double.
+    func windowNLL(_ tokens: [Int32]) throws -> Double {
+        let logits = try self.logits(tokens)   // (T, V)
+        let v = vocabSize, t = tokens.count
+        var total = 0.0
+        for i in 0..<(t - 1) {
+            let row = logits.data + i * v
+            var m = -Float.infinity
+            for j in 0..<v { m = max(m, row[j]) }
+            var s = 0.0
+            for j in 0..<v { s += qexpD(Double(row[j] - m)) }
+            total += Double(m) + qlogD(s) - Double(row[Int(tokens[i + 1])])
+        }
+        return total
+    }
+
+    /// Perplexity of a token stream in windows of `ctx`; `maxWindows` caps the work (nil = all).
+    public func perplexity(tokens: [Int32], ctx: Int, maxWindows: Int? = nil,
+                           progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
+        guard ctx >= 2 else { throw TensorError.invalidArgument(op: "ppl", message: "ctx=\(ctx) is too small; use ctx >= 2") }
+        var windows = tokens.count / ctx
+        if let maxWindows { windows = min(windows, maxWindows) }
+        guard windows > 0 else {
+            throw TensorError.invalidArgument(op: "ppl", message: "the text has \(tokens.count) tokens, fewer than one window of ctx=\(ctx); use a smaller ctx or a longer text")
+        }
+        for (i, t) in tokens.enumerated() where t < 0 || Int(t) >= vocabSize {
+            throw TensorError.invalidArgument(op: "ppl", message: "token \(t) at position \(i) is outside the vocabulary 0..<\(vocabSize)")
+        }
+        let clock = ContinuousClock(), start = clock.now
+        var total = 0.0
+        for w in 0..<windows {
+            total += try windowNLL(Array(tokens[(w * ctx)..<((w + 1) * ctx)]))
+            progress?(w + 1, windows)
+        }
+        let d = clock.now - start
+        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let scored = windows * (ctx - 1)
+        return PerplexityResult(meanNLL: total / Double(scored), scoredTokens: scored, windows: windows, ctx: ctx, seconds: secs)
+    }
+
+    /// Greedy continuation of `prompt` by `maxTokens` tokens (stops early at EOS), recomputing the
+    /// full sequence each step (no KV cache: this is a sanity check, not a server).
+    public func generate(prompt: [Int32], maxTokens: Int, eos: Int32?) throws -> [Int32] {
+        var seq = prompt
+        guard !seq.isEmpty else { throw TensorError.invalidArgument(op: "generate", message: "the prompt is empty") }
+        for _ in 0..<maxTokens {
+            if seq.count >= config.maxPositions { break }
+            let logits = try self.logits(seq)
+            let last = logits.data + (seq.count - 1) * vocabSize
+            var best = 0
+            for j in 1..<vocabSize where last[j] > last[best] { best = j }
+            seq.append(Int32(best))
+            if let eos, Int32(best) == eos { break }
+        }
+        return Array(seq[prompt.count...])
+    }
+}

