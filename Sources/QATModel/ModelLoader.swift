@@ -122,13 +122,14 @@ public enum ModelLoader {
         let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { Int32(truncatingIfNeeded: $0.int ?? 1) }
         let pre = m["tokenizer.ggml.pre"]?.string ?? "default"
         func id(_ k: String) -> Int32? { m["tokenizer.ggml.\(k)"]?.int.map { Int32(truncatingIfNeeded: $0) } }
-        let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? (pre == "llama3" || pre == "llama-bpe")
+        let defaultBOS = (try? PreTokenizer(ggufName: pre).addsBOSByDefault) ?? false
+        let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? defaultBOS
         do {
             return try BPETokenizer(tokens: tokens, tokenTypes: types, merges: merges, pre: pre, bosId: id("bos_token_id"),
                                     eosId: id("eos_token_id"), unkId: id("unknown_token_id"), padId: id("padding_token_id"),
                                     addBOS: addBOS, addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false, source: f.path)
-        } catch {
-            throw FormatError(file: f.path, "\(error)")
+        } catch let error as TokenizerError {
+            throw FormatError(file: f.path, error.message)
         }
     }
 

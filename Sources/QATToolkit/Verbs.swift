@@ -56,12 +56,19 @@ public enum Verbs {
                 for v in table { out("  \(v.synopsis.padded(to: 44)) \(v.help.prefix { $0 != "." })") }
             }
         },
-        Verb(name: "bench", synopsis: "bench tensor [batch=4] [seq=512] [repeats=3]", keys: ["batch", "seq", "repeats"],
-             help: "Measure OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run. The last line is block_vs_sgemm=<ratio>.") { args, out in
-            guard args.positional.first == "tensor" else { throw VerbError("bench: say what to measure: `bench tensor`") }
-            _ = try benchTensor(batch: try args.int("batch", default: 4, range: 1...64),
-                                seq: try args.int("seq", default: 512, range: 1...8192),
-                                repeats: try args.int("repeats", default: 3, range: 1...100), log: out)
+        Verb(name: "bench", synopsis: "bench tensor|model [MODEL] [batch=4] [seq=512] [ctx=512] [repeats=3]", keys: ["batch", "seq", "ctx", "repeats"],
+             help: "bench tensor: OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run (last line block_vs_sgemm=<ratio>). bench model [MODEL] [ctx=512]: forward tokens/s of a real model against the sgemm-bound ideal.") { args, out in
+            let repeats = try args.int("repeats", default: 3, range: 1...100)
+            switch args.positional.first {
+            case "tensor":
+                _ = try benchTensor(batch: try args.int("batch", default: 4, range: 1...64),
+                                    seq: try args.int("seq", default: 512, range: 1...8192), repeats: repeats, log: out)
+            case "model":
+                try benchModel(spec: args.positional.count > 1 ? args.positional[1] : "smollm2",
+                               ctx: try args.int("ctx", default: 512, range: 2...32768), repeats: repeats, log: out)
+            default:
+                throw VerbError("bench: say what to measure: `bench tensor` or `bench model [MODEL]`")
+            }
         },
         Verb(name: "threads", synopsis: "threads [N]", keys: [],
              help: "Show or set the number of threads for OpenBLAS and QATLab's own loops (also QAT_THREADS).") { args, out in
