@@ -8,6 +8,7 @@
 //   QATIO                     on-disk formats: GGUF, safetensors, HF config.json, HDF5
 //   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
 //   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
+//   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
 //   QATToolkit                the verbs (bench, ...) shared by the REPL, scripts and the CLI
 //   qat                       the executable
 import PackageDescription
@@ -38,13 +39,15 @@ let package = Package(
         .target(name: "QATIO", dependencies: ["QATTensor", "CHDF5"], swiftSettings: hot),
         .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
         .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
-        .target(name: "QATToolkit", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
+        .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATQuant", "QATModel", "CBLAS"], swiftSettings: hot),
         .executableTarget(name: "qat", dependencies: ["QATToolkit", "CReadline"], swiftSettings: hot),
 
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
         .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd"], swiftSettings: hot),
         .testTarget(name: "QATIOTests", dependencies: ["QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
-        .testTarget(name: "QATModelTests", dependencies: ["QATModel"], swiftSettings: hot),
+        .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], exclude: ["Golden"], swiftSettings: hot),
     ]
 )

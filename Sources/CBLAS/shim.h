@@ -2,3 +2,10 @@
 // openblas_get_num_threads are declared there too.
 #pragma once
 #include <cblas.h>
+
+// LAPACK routines from the same libopenblas (Debian builds it with LAPACK; there is no lapacke.h,
+// so the Fortran entry points are declared here). Column-major, arguments by pointer.
+void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+void spotri_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);

@@ -33,38 +33,43 @@ public final class DecoderBlock {
     public let shape: BlockShape
     // (C)
     public let attnNorm: Var
-    // (Hq*D, C), (Hkv*D, C), (Hkv*D, C), (C, Hq*D)
-    public let wq: Var, wk: Var, wv: Var, wo: Var
-    // (Hq*D), (Hkv*D), (Hkv*D) when attentionBias
-    public let bq: Var?, bk: Var?, bv: Var?
+    // q (Hq*D, C), k (Hkv*D, C), v (Hkv*D, C), o (C, Hq*D); q/k/v biases when attentionBias
+    public let q: Linear, k: Linear, v: Linear, o: Linear
     // (C)
     public let ffnNorm: Var
-    // (F, C), (F, C), (C, F)
-    public let wGate: Var, wUp: Var, wDown: Var
+    // gate (F, C), up (F, C), down (C, F)
+    public let gate: Linear, up: Linear, down: Linear
 
-    /// A block with the given weights (shapes checked).
+    /// A block with the given weights (shapes checked). Names: attn_norm, q_proj, k_proj,
+    /// v_proj, o_proj, q_bias, k_bias, v_bias (attentionBias only), ffn_norm, gate_proj, up_proj, down_proj.
     public init(shape s: BlockShape, weights: [String: Tensor]) throws {
         self.shape = s
         let qd = s.heads * s.headDim, kd = s.kvHeads * s.headDim
-        func take(_ name: String, _ expected: [Int]) throws -> Var {
+        func take(_ name: String, _ expected: [Int]) throws -> Tensor {
             guard let t = weights[name] else {
                 throw TensorError.invalidArgument(op: "block", message: "missing weight '\(name)' of shape \(expected)")
             }
             guard t.shape == expected else {
                 throw TensorError.shapeMismatch(op: "block weight '\(name)'", lhs: t.shape, rhs: expected, hint: "expected the second shape")
             }
-            return Var(t, requiresGrad: true, name: name)
+            return t
         }
-        attnNorm = try take("attn_norm", [s.hidden])
-        wq = try take("q_proj", [qd, s.hidden]); wk = try take("k_proj", [kd, s.hidden])
-        wv = try take("v_proj", [kd, s.hidden]); wo = try take("o_proj", [s.hidden, qd])
-        bq = s.attentionBias ? try take("q_bias", [qd]) : nil
-        bk = s.attentionBias ? try take("k_bias", [kd]) : nil
-        bv = s.attentionBias ? try take("v_bias", [kd]) : nil
-        ffnNorm = try take("ffn_norm", [s.hidden])
-        wGate = try take("gate_proj", [s.ffn, s.hidden]); wUp = try take("up_proj", [s.ffn, s.hidden])
-        wDown = try take("down_proj", [s.hidden, s.ffn])
+        func linear(_ name: String, _ shape: [Int], bias: String? = nil) throws -> Linear {
+            Linear(name: name, weight: try take(name, shape), bias: s.attentionBias ? try bias.map { try take($0, [shape[0]]) } : nil)
+        }
+        attnNorm = Var(try take("attn_norm", [s.hidden]), requiresGrad: true, name: "attn_norm")
+        q = try linear("q_proj", [qd, s.hidden], bias: "q_bias")
+        k = try linear("k_proj", [kd, s.hidden], bias: "k_bias")
+        v = try linear("v_proj", [kd, s.hidden], bias: "v_bias")
+        o = try linear("o_proj", [s.hidden, qd])
+        ffnNorm = Var(try take("ffn_norm", [s.hidden]), requiresGrad: true, name: "ffn_norm")
+        gate = try linear("gate_proj", [s.ffn, s.hidden])
+        up = try linear("up_proj", [s.ffn, s.hidden])
+        down = try linear("down_proj", [s.hidden, s.ffn])
     }
+
+    /// The seven linears in the order q, k, v, o, gate, up, down.
+    public var linears: [Linear] { [q, k, v, o, gate, up, down] }
 
     /// A block with seeded random weights (std 0.02, norm gains 1): benchmarks and tests.
     public static func random(shape s: BlockShape, seed: UInt64) throws -> DecoderBlock {
@@ -82,11 +87,14 @@ public final class DecoderBlock {
         return try DecoderBlock(shape: s, weights: weights)
     }
 
-    /// Every weight with its name, in a fixed order.
+    /// Every full-precision weight with its name, in a fixed order (quantizer parameters are
+    /// listed by the quantizers themselves).
     public var parameters: [(String, Var)] {
-        var p: [(String, Var)] = [("attn_norm", attnNorm), ("q_proj", wq), ("k_proj", wk), ("v_proj", wv), ("o_proj", wo)]
-        if let bq, let bk, let bv { p += [("q_bias", bq), ("k_bias", bk), ("v_bias", bv)] }
-        p += [("ffn_norm", ffnNorm), ("gate_proj", wGate), ("up_proj", wUp), ("down_proj", wDown)]
+        var p: [(String, Var)] = [("attn_norm", attnNorm)]
+        for l in [q, k, v, o] { p.append((l.name, l.weight)) }
+        for (l, b) in [(q, "q_bias"), (k, "k_bias"), (v, "v_bias")] { if let bias = l.bias { p.append((b, bias)) } }
+        p.append(("ffn_norm", ffnNorm))
+        for l in [gate, up, down] { p.append((l.name, l.weight)) }
         return p
     }
 
@@ -98,14 +106,14 @@ public final class DecoderBlock {
         }
         let b = x.shape[0], t = x.shape[1]
         let h = try x.rmsNorm(weight: attnNorm, eps: s.rmsEps)
-        let q = try Var.linear(h, weight: wq, bias: bq).reshaped([b, t, s.heads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
-        let k = try Var.linear(h, weight: wk, bias: bk).reshaped([b, t, s.kvHeads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
-        let v = try Var.linear(h, weight: wv, bias: bv).reshaped([b, t, s.kvHeads, s.headDim])
-        let a = try Var.causalAttention(q: q, k: k, v: v).reshaped([b, t, s.heads * s.headDim])
-        let x2 = try x + Var.linear(a, weight: wo)
+        let qh = try q.forward(h).reshaped([b, t, s.heads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
+        let kh = try k.forward(h).reshaped([b, t, s.kvHeads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
+        let vh = try v.forward(h).reshaped([b, t, s.kvHeads, s.headDim])
+        let a = try Var.causalAttention(q: qh, k: kh, v: vh).reshaped([b, t, s.heads * s.headDim])
+        let x2 = try x + o.forward(a)
         let h2 = try x2.rmsNorm(weight: ffnNorm, eps: s.rmsEps)
-        let m = try Var.swiglu(gate: Var.linear(h2, weight: wGate), up: Var.linear(h2, weight: wUp))
-        return try x2 + Var.linear(m, weight: wDown)
+        let m = try Var.swiglu(gate: gate.forward(h2), up: up.forward(h2))
+        return try x2 + down.forward(m)
     }
 
     public func ropeTable(positions t: Int) -> RopeTable {

@@ -20,20 +20,21 @@ func referenceBlock(_ blk: DecoderBlock, _ x: Tensor) -> Tensor {
     let s = blk.shape, b = x.shape[0], t = x.shape[1], c = s.hidden, n = b * t
     let h = Tensor(zeros: [n, c])
     rmsnormReference(x.data, blk.attnNorm.value.data, eps: s.rmsEps, h.data, rows: n, c: c)
-    let q = refLinear(h, blk.wq.value, blk.bq?.value), k = refLinear(h, blk.wk.value, blk.bk?.value), v = refLinear(h, blk.wv.value, blk.bv?.value)
+    let q = refLinear(h, blk.q.weight.value, blk.q.bias?.value), k = refLinear(h, blk.k.weight.value, blk.k.bias?.value)
+    let v = refLinear(h, blk.v.weight.value, blk.v.bias?.value)
     let qr = Tensor(zeros: q.shape), kr = Tensor(zeros: k.shape)
     ropeReference(q.data, qr.data, b: b, t: t, h: s.heads, d: s.headDim, theta: s.ropeTheta, layout: s.ropeLayout)
     ropeReference(k.data, kr.data, b: b, t: t, h: s.kvHeads, d: s.headDim, theta: s.ropeTheta, layout: s.ropeLayout)
     let a = Tensor(zeros: [n, s.heads * s.headDim])
     attentionReference(AttentionShape(b: b, t: t, hq: s.heads, hkv: s.kvHeads, d: s.headDim), q: qr.data, k: kr.data, v: v.data, out: a.data)
-    let o = refLinear(a, blk.wo.value)
+    let o = refLinear(a, blk.o.weight.value)
     let x2 = Tensor(zeros: [n, c])
     for i in 0..<x2.count { x2.data[i] = x.data[i] + o.data[i] }
     let h2 = Tensor(zeros: [n, c])
     rmsnormReference(x2.data, blk.ffnNorm.value.data, eps: s.rmsEps, h2.data, rows: n, c: c)
-    let g = refLinear(h2, blk.wGate.value), u = refLinear(h2, blk.wUp.value)
+    let g = refLinear(h2, blk.gate.weight.value), u = refLinear(h2, blk.up.weight.value)
     for i in 0..<g.count { let z = Double(g.data[i]); g.data[i] = Float(z / (1 + qexpD(-z)) * Double(u.data[i])) }
-    let d = refLinear(g, blk.wDown.value)
+    let d = refLinear(g, blk.down.weight.value)
     let out = Tensor(zeros: x.shape)
     for i in 0..<out.count { out.data[i] = x2.data[i] + d.data[i] }
     return out
