@@ -44,6 +44,14 @@ public final class Var: @unchecked Sendable {
         return Var(value, requiresGrad: false, name: name)
     }
 
+    /// A custom differentiable op defined outside this module (quantizers, adapters): `value` is
+    /// the forward result, `backward` receives its gradient and must accumulate (+=) into the
+    /// `gradBuffer()` of each parent that `requiresGrad`. Recorded only under the same rules as
+    /// the built-in ops.
+    public static func custom(_ value: Tensor, name: String, parents: [Var], backward: @escaping (Tensor) -> Void) -> Var {
+        result(value, name, parents, backward: backward)
+    }
+
     /// The gradient buffer, created as zeros on first use; backward kernels accumulate into it.
     public func gradBuffer() -> Tensor {
         if let g = grad { return g }
