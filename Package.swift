@@ -9,6 +9,7 @@
 //   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
 //   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
 //   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
+//   QATTrain                  optimizers, schedules, training loops (tiny model, Block-AP, E2E-QP)
 //   QATToolkit                the verbs (bench, ...) shared by the REPL, scripts and the CLI
 //   qat                       the executable
 import PackageDescription
@@ -40,7 +41,8 @@ let package = Package(
         .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
         .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
         .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
-        .target(name: "QATToolkit", dependencies: ["QATQuant", "QATModel", "CBLAS"], swiftSettings: hot),
+        .target(name: "QATTrain", dependencies: ["QATQuant", "QATModel"], swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATQuant", "QATModel", "CBLAS"], swiftSettings: hot),
         .executableTarget(name: "qat", dependencies: ["QATToolkit", "CReadline"], swiftSettings: hot),
 
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
@@ -49,5 +51,6 @@ let package = Package(
         .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATTrainTests", dependencies: ["QATTrain"], swiftSettings: hot),
     ]
 )

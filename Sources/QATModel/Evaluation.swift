@@ -25,16 +25,24 @@ extension LlamaModel {
     func windowNLL(_ tokens: [Int32]) throws -> Double {
         let logits = try self.logits(tokens)   // (T, V)
         let v = vocabSize, t = tokens.count
-        var total = 0.0
-        for i in 0..<(t - 1) {
-            let row = logits.data + i * v
-            var m = -Float.infinity
-            for j in 0..<v { m = max(m, row[j]) }
-            var s = 0.0
-            for j in 0..<v { s += qexpD(Double(row[j] - m)) }
-            total += Double(m) + qlogD(s) - Double(row[Int(tokens[i + 1])])
+        var rowNLL = [Double](repeating: 0, count: t - 1)
+        rowNLL.withUnsafeMutableBufferPointer { out in
+            let outBox = UncheckedBox(out)
+            tokens.withUnsafeBufferPointer { tok in
+                let tokBox = UncheckedBox(tok)
+                parallelFor(t - 1, costPerItem: v) { range in
+                    for i in range {
+                        let row = logits.data + i * v
+                        var m = -Float.infinity
+                        for j in 0..<v { m = max(m, row[j]) }
+                        var s: Float = 0
+                        for j in 0..<v { s += fastExp(row[j] - m) }
+                        outBox.value[i] = Double(m) + qlogD(Double(s)) - Double(row[Int(tokBox.value[i + 1])])
+                    }
+                }
+            }
         }
-        return total
+        return rowNLL.reduce(0, +)
     }
 
     /// Perplexity of a token stream in windows of `ctx`; `maxWindows` caps the work (nil = all).

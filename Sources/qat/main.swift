@@ -13,12 +13,6 @@ func printError(_ error: Error) {
     text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
-/// Splits a command line into words on spaces (quoting arrives with the command language).
-func words(_ line: String) -> [String] {
-    let code = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-    return code.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-}
-
 func readLineInteractive(prompt: String) -> String? {
     guard let p = readline(prompt) else { return nil }
     defer { free(p) }
@@ -42,9 +36,11 @@ func repl() -> Int32 {
     if interactive { print("QATLab \(Verbs.version). `help` lists the verbs; Ctrl-D quits.") }
     var status: Int32 = 0
     while let line = interactive ? readLineInteractive(prompt: "qat> ") : Swift.readLine() {
-        let w = words(line)
-        if w.first == "quit" || w.first == "exit" { break }
-        do { try Verbs.run(w) { print($0) } } catch {
+        do {
+            let w = try CommandWords.split(line)
+            if w.first == "quit" || w.first == "exit" { break }
+            try Verbs.run(w) { print($0) }
+        } catch {
             printError(error)
             if !interactive { status = 1; break }   // a script stops at its first error
         }
