@@ -35,9 +35,9 @@ extension LlamaModel {
                         let row = logits.data + i * v
                         var m = -Float.infinity
                         for j in 0..<v { m = max(m, row[j]) }
-                        var s: Float = 0
-                        for j in 0..<v { s += fastExp(row[j] - m) }
-                        outBox.value[i] = Double(m) + qlogD(Double(s)) - Double(row[Int(tokBox.value[i + 1])])
+                        var s = 0.0
+                        for j in 0..<v { s += Double(fastExp(row[j] - m)) }
+                        outBox.value[i] = Double(m) + qlogD(s) - Double(row[Int(tokBox.value[i + 1])])
                     }
                 }
             }
