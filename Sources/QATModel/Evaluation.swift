@@ -22,7 +22,7 @@ public struct PerplexityResult: Sendable {
 
 extension LlamaModel {
     /// Sum of next-token NLL over a window's positions 0..<T-1 (predicting tokens 1..<T), in Double.
-    func windowNLL(_ tokens: [Int32]) throws -> Double {
+    public func windowNLL(_ tokens: [Int32]) throws -> Double {
         let logits = try self.logits(tokens)   // (T, V)
         let v = vocabSize, t = tokens.count
         var rowNLL = [Double](repeating: 0, count: t - 1)

@@ -27,6 +27,9 @@ public struct LoadedModel {
     public let model: LlamaModel
     public let tokenizer: any TextTokenizer
     public let name: String
+    public init(model: LlamaModel, tokenizer: any TextTokenizer, name: String) {
+        self.model = model; self.tokenizer = tokenizer; self.name = name
+    }
 }
 
 public enum ModelLoader {

@@ -8,7 +8,7 @@ import QATModel
 import QATTensor
 
 public func benchModel(spec: String, ctx: Int, repeats: Int, log: (String) -> Void) throws {
-    let loaded = try ModelLoader.load(spec)
+    let loaded = try loadModel(spec)
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)

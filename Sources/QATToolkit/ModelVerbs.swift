@@ -1,6 +1,7 @@
 // Verbs over models: tokenize, ppl, generate. MODEL is a path or a name (see ModelLoader);
 // TEXT for ppl is a path or a bundled text name (see TextCorpus).
 import QATModel
+import QATQuant
 import QATTensor
 import QATTokenizer
 
@@ -17,7 +18,7 @@ enum ModelVerbs {
         Verb(name: "ppl", synopsis: "ppl MODEL TEXT [ctx=512] [max_windows=N]", keys: ["ctx", "max_windows"],
              help: "Perplexity of MODEL on TEXT (a file, or fortunes / devil / gnu-standards) in non-overlapping windows of ctx tokens. Ends with ppl=<value> tokens=<scored> tok_per_s=<rate>.") { args, out in
             guard args.positional.count == 2 else { throw VerbError("ppl: expected MODEL and TEXT, e.g. ppl smollm2 devil ctx=512") }
-            let loaded = try ModelLoader.load(args.positional[0])
+            let loaded = try loadModel(args.positional[0])
             let text = try TextCorpus.load(args.positional[1])
             let tokens = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
             let ctx = try args.int("ctx", default: 512, range: 2...loaded.model.config.maxPositions)
@@ -29,7 +30,7 @@ enum ModelVerbs {
         Verb(name: "generate", synopsis: "generate MODEL PROMPT [max=32] [chat=0]", keys: ["max", "chat"],
              help: "Greedy continuation of PROMPT (a sanity check). chat=1 wraps the prompt in the model's ChatML template as a user turn.") { args, out in
             guard args.positional.count >= 2 else { throw VerbError("generate: expected MODEL and PROMPT, e.g. generate smollm2 \"The capital of France is\" max=8") }
-            let loaded = try ModelLoader.load(args.positional[0])
+            let loaded = try loadModel(args.positional[0])
             var prompt = args.positional[1...].joined(separator: " ")
             if try args.int("chat", default: 0, range: 0...1) == 1 {
                 prompt = "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n"
@@ -42,6 +43,12 @@ enum ModelVerbs {
     ]
 
     static func loadTokenizer(_ spec: String) throws -> any TextTokenizer {
-        try ModelLoader.load(spec).tokenizer
+        try loadModel(spec).tokenizer
     }
+}
+
+/// MODEL as a QATLab or GPTQ checkpoint directory, else anything ModelLoader takes.
+func loadModel(_ spec: String) throws -> LoadedModel {
+    if QuantCheckpoint.isCheckpoint(spec) { return try QuantCheckpoint.load(spec).loaded }
+    return try ModelLoader.load(spec)
 }

@@ -54,6 +54,20 @@ public final class AdamW {
         }
     }
 
+    /// The moments of `p` and its step count (nil before its first update): checkpoints save them.
+    public func moments(of p: Var) -> (Tensor, Tensor, Int)? {
+        state[ObjectIdentifier(p)].map { ($0.m, $0.v, $0.step) }
+    }
+
+    /// Restores the moments of `p` (from a checkpoint).
+    public func setMoments(of p: Var, m: Tensor, v: Tensor, step: Int) {
+        let s = State(p.shape)
+        s.m.data.update(from: m.data, count: min(m.count, s.m.count))
+        s.v.data.update(from: v.data, count: min(v.count, s.v.count))
+        s.step = step
+        state[ObjectIdentifier(p)] = s
+    }
+
     public func zeroGrad() { for g in groups { for p in g.parameters { p.zeroGrad() } } }
 
     /// Scales every gradient so their global L2 norm is at most `maxNorm`; returns the norm before.

@@ -1,0 +1,227 @@
+// Block-AP: block-wise training of weights, step sizes and zero points (EfficientQAT section 3,
+// /work/shared/research/efficientqat.md), scaled to a CPU.
+//
+// Data flow, exactly as the reference:
+//   fp chain:  fp = embed(windows); for block i: fp = FPblock_i(fp)        (targets; never sees quant error)
+//   q chain:   q  = embed(windows); for block i: train qblock_i(q) ~ fp;  q = qblock_i(q) after finalizing
+// For block i: install min/max-initialised fake quantizers, targets = FP block i on the fp chain,
+// inputs = the q chain (outputs of the already-quantized blocks), loss = MSE, AdamW with two
+// groups (weights + norm gains at the weight lr, s and z at the quant lr), cosine to lr/20 with
+// no warm-up, validation MSE after each epoch, then finalize to integer codes (HardQuantizer)
+// and advance both chains.
+//
+// Checkpoint layout (DIR/blockap/, written atomically after every block):
+//   progress.json        {"completed": K, "fingerprint": "...", "val_mse": [[...]...], "rtn_val_mse": [...]}
+//   block_NNN.safetensors  per linear <name>.codes U8 (out, in), <name>.scales F32 (out, groups),
+//                        <name>.zeros F32 (out, groups); attn_norm, ffn_norm F32 (C)
+// Resume reloads the finished blocks and recomputes both chains through them (forward only, the
+// same code on the same data, so the buffers are bit-identical), then trains the next block.
+import QATAutograd
+import QATIO
+import QATModel
+import QATQuant
+import QATTensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct BlockAPOptions: Sendable {
+    public var policy: QuantPolicy
+    public var epochs = 2
+    public var batchSize = 2
+    /// W and norm gains; nil = the spec's default for the bit width (2-bit 2e-5, else 1e-5).
+    public var weightLR: Float?
+    /// s and z.
+    public var quantLR: Float = 1e-4
+    public var trainWeights = true, trainScales = true, trainZeros = true, trainNorms = true
+    /// Global gradient-norm clip; 0 = off (the reference parses 0.3 but never applies it).
+    public var clipGrad: Float = 0
+    public var weightDecay: Float = 0
+    /// Hidden-state buffers in Float16.
+    public var halfBuffers = false
+    public var shuffle = false
+    public var seed: UInt64 = 2
+    /// Windows per forward when advancing the chains.
+    public var evalBatch = 4
+    /// Train only these blocks (the rest stay full precision); nil = all.
+    public var blocks: Range<Int>?
+    public var checkpointDir: String?
+    public var resume = false
+
+    public init(policy: QuantPolicy) { self.policy = policy }
+
+    public func weightLR(bits: Int) -> Float { weightLR ?? (bits <= 2 ? 2e-5 : 1e-5) }
+
+    /// Everything that changes the numbers (resume refuses a checkpoint made with other options).
+    public var fingerprint: String {
+        "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
+            + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(seed)"
+    }
+}
+
+public struct BlockAPBlockReport: Sendable {
+    public var block: Int
+    public var rtnValidationMSE: Double
+    public var validationMSE: [Double]        // after each epoch
+    public var stepLosses: [Float], learningRates: [Float], gradNorms: [Float]
+    public var seconds: Double
+    public var resumed = false
+}
+
+public struct BlockAPReport: Sendable {
+    public var blocks: [BlockAPBlockReport] = []
+    public var trainTokens = 0
+    public var trainSeconds = 0.0
+    public var totalSeconds = 0.0
+    public var tokensPerSecond: Double { Double(trainTokens) / max(trainSeconds, 1e-9) }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public enum BlockAP {
+    /// Runs Block-AP on `model` in place: afterwards every trained block's linears carry
+    /// HardQuantizers (integer codes, s, z) and its norm gains are the trained ones.
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: BlockAPOptions,
+                           log: (String) -> Void) throws -> BlockAPReport {
+        let clock = ContinuousClock(), start = clock.now
+        var report = BlockAPReport()
+        let t = data.seqlen, c = model.config.hiddenSize
+        let rope = model.ropeTable(positions: t)
+        let blocks = o.blocks ?? 0..<model.blocks.count
+        guard blocks.lowerBound >= 0, blocks.upperBound <= model.blocks.count else {
+            throw TrainingError("blocks \(blocks) outside the model's 0..<\(model.blocks.count)")
+        }
+        guard data.train.count >= o.batchSize else {
+            throw TrainingError("\(data.train.count) training windows are fewer than one batch of \(o.batchSize)")
+        }
+        model.freezeAll()
+        // the two chains, train and validation, starting at the embedding output
+        func embedded(_ windows: [[Int32]]) throws -> HiddenStates {
+            let h = HiddenStates(samples: windows.count, seq: t, width: c, half: o.halfBuffers)
+            for s0 in stride(from: 0, to: windows.count, by: o.evalBatch) {
+                let idx = Array(s0..<min(s0 + o.evalBatch, windows.count))
+                let tokens = idx.flatMap { windows[$0] }
+                h.store(try noGrad { try model.embed(tokens, batch: idx.count, seq: t).value }, at: idx)
+            }
+            return h
+        }
+        let fpTrain = try embedded(data.train), fpVal = try embedded(data.validation)
+        let qTrain = fpTrain.copy(), qVal = fpVal.copy()
+        log("block-ap: \(data.train.count) train + \(data.validation.count) validation windows of \(t) tokens, buffers \(4 * fpTrain.bytes / 1_048_576) MiB (\(o.halfBuffers ? "fp16" : "fp32"))")
+
+        var done = 0, restoredRTN: [Double] = [], restoredVal: [[Double]] = []
+        if o.resume, let dir = o.checkpointDir { (done, restoredRTN, restoredVal) = try BlockAPCheckpoint.completed(dir: dir, options: o) }
+        for i in blocks {
+            let block = model.blocks[i]
+            // targets: the FP block on the FP chain
+            try fpTrain.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+            try fpVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+            if i < blocks.lowerBound + done, let dir = o.checkpointDir {
+                let k = i - blocks.lowerBound
+                try BlockAPCheckpoint.restoreBlock(i, model: model, dir: dir)
+                report.blocks.append(BlockAPBlockReport(block: i, rtnValidationMSE: k < restoredRTN.count ? restoredRTN[k] : 0,
+                                                        validationMSE: k < restoredVal.count ? restoredVal[k] : [], stepLosses: [],
+                                                        learningRates: [], gradNorms: [], seconds: 0, resumed: true))
+                try qTrain.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+                try qVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+                log("block \(i): restored from the checkpoint")
+                continue
+            }
+            let r = try trainBlock(i, model: model, rope: rope, qTrain: qTrain, fpTrain: fpTrain, qVal: qVal, fpVal: fpVal, options: o, log: log)
+            report.blocks.append(r)
+            report.trainTokens += o.epochs * (data.train.count - data.train.count % o.batchSize) * t
+            report.trainSeconds += r.seconds
+            // advance the quantized chain through the finalized block
+            try qTrain.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+            try qVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
+            if let dir = o.checkpointDir { try BlockAPCheckpoint.save(model: model, block: i, completed: i - blocks.lowerBound + 1, dir: dir, options: o, report: report) }
+        }
+        let d = clock.now - start
+        report.totalSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        return report
+    }
+
+    static func mse(_ block: DecoderBlock, _ input: HiddenStates, _ target: HiddenStates, rope: RopeTable, batch: Int) throws -> Double {
+        var total = 0.0, n = 0
+        for s0 in stride(from: 0, to: input.samples, by: batch) {
+            let idx = Array(s0..<min(s0 + batch, input.samples))
+            let y = try noGrad { try block.forward(Var(input.batch(idx)), rope: rope).value }
+            total += mseForward(y.data, target.batch(idx).data, count: y.count) * Double(y.count)
+            n += y.count
+        }
+        return n > 0 ? total / Double(n) : 0
+    }
+
+    static func trainBlock(_ i: Int, model: LlamaModel, rope: RopeTable, qTrain: HiddenStates, fpTrain: HiddenStates,
+                           qVal: HiddenStates, fpVal: HiddenStates, options o: BlockAPOptions, log: (String) -> Void) throws -> BlockAPBlockReport {
+        let block = model.blocks[i]
+        let clock = ContinuousClock(), start = clock.now
+        let installed = try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
+        var weights: [Var] = [], quant: [Var] = []
+        var bits = 4
+        for l in block.linears {
+            guard let fq = l.quantizer as? FakeQuantizer else { continue }
+            bits = min(bits, fq.spec.bits)
+            l.weight.requiresGrad = o.trainWeights
+            fq.scales.requiresGrad = o.trainScales; fq.zeros.requiresGrad = o.trainZeros
+            if o.trainWeights { weights.append(l.weight) }
+            if o.trainScales { quant.append(fq.scales) }
+            if o.trainZeros { quant.append(fq.zeros) }
+        }
+        for norm in [block.attnNorm, block.ffnNorm] { norm.requiresGrad = o.trainNorms; if o.trainNorms { weights.append(norm) } }
+        let wlr = o.weightLR(bits: bits)
+        let opt = AdamW(groups: [ParameterGroup(name: "weights", parameters: weights, lr: wlr, weightDecay: o.weightDecay),
+                                 ParameterGroup(name: "quant", parameters: quant, lr: o.quantLR, weightDecay: o.weightDecay)])
+        var r = BlockAPBlockReport(block: i, rtnValidationMSE: 0, validationMSE: [], stepLosses: [], learningRates: [], gradNorms: [], seconds: 0)
+        r.rtnValidationMSE = try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch)
+        let perEpoch = epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: false, seed: 0).count
+        let total = o.epochs * perEpoch
+        var step = 0
+        for epoch in 0..<o.epochs {
+            let seed = o.seed &* 1_000_003 &+ UInt64(i) &* 1009 &+ UInt64(epoch)
+            for idx in epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: o.shuffle, seed: seed) {
+                try Interrupt.check()
+                let loss = try Var.mse(block.forward(Var(qTrain.batch(idx)), rope: rope), Var(fpTrain.batch(idx)))
+                guard loss.value.scalar.isFinite else {
+                    throw TrainingError("block \(i) step \(step): the loss is \(loss.value.scalar); stopping with the last good state (lower the learning rates)")
+                }
+                opt.groups[0].lr = cosineLR(base: wlr, step: step, total: total)
+                opt.groups[1].lr = cosineLR(base: o.quantLR, step: step, total: total)
+                opt.zeroGrad()
+                try loss.backward()
+                r.gradNorms.append(opt.clipGradients(maxNorm: o.clipGrad))
+                opt.step()
+                r.stepLosses.append(loss.value.scalar); r.learningRates.append(opt.groups[1].lr)
+                step += 1
+            }
+            r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch))
+        }
+        // finalize: integer codes, frozen
+        for l in block.linears {
+            guard let fq = l.quantizer as? FakeQuantizer else { continue }
+            l.quantizer = try HardQuantizer(try fq.harden(weight: l.weight.value), name: l.name, trainScales: false, trainZeros: false)
+            l.weight.requiresGrad = false
+        }
+        block.attnNorm.requiresGrad = false; block.ffnNorm.requiresGrad = false
+        _ = installed
+        let d = clock.now - start
+        r.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let vals = r.validationMSE.map { fmtE($0) }.joined(separator: " ")
+        log("block \(i)/\(model.blocks.count): val mse rtn \(fmtE(r.rtnValidationMSE)) -> \(vals), last loss \(fmtE(Double(r.stepLosses.last ?? 0))), \(Int(r.seconds)) s")
+        return r
+    }
+}
+
+/// 3 significant digits in scientific notation, without Foundation.
+func fmtE(_ x: Double) -> String {
+    guard x.isFinite, x != 0 else { return "\(x)" }
+    var e = 0, m = abs(x)
+    while m >= 10 { m /= 10; e += 1 }
+    while m < 1 { m *= 10; e -= 1 }
+    let r = (m * 100).rounded() / 100
+    return (x < 0 ? "-" : "") + "\(r)e\(e)"
+}

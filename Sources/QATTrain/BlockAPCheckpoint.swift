@@ -1,0 +1,68 @@
+// Block-AP checkpoints: one safetensors file per finished block plus progress.json, so a killed
+// run resumes at the next block (layout in BlockAP.swift's header).
+import Foundation
+import QATAutograd
+import QATIO
+import QATModel
+import QATQuant
+import QATTensor
+
+enum BlockAPCheckpoint {
+    static func blockFile(_ dir: String, _ i: Int) -> String {
+        let n = String(i), pad = String(repeating: "0", count: max(0, 3 - n.count))
+        return "\(dir)/blockap/block_\(pad)\(n).safetensors"
+    }
+
+    static func save(model: LlamaModel, block i: Int, completed: Int, dir: String, options o: BlockAPOptions, report: BlockAPReport) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/blockap", withIntermediateDirectories: true)
+        let b = model.blocks[i]
+        var w = SafetensorsWriter()
+        for l in b.linears {
+            guard let hq = l.quantizer as? HardQuantizer else { continue }
+            let qw = try hq.quantized
+            try w.addUInt8("\(l.name).codes", shape: [qw.rows, qw.cols], qw.codes)
+            try w.add("\(l.name).scales", Tensor(shape: [qw.rows, qw.groupCount], qw.scales))
+            try w.add("\(l.name).zeros", Tensor(shape: [qw.rows, qw.groupCount], qw.zeros))
+            w.metadata["\(l.name).spec"] = "\(qw.spec)"
+        }
+        try w.add("attn_norm", b.attnNorm.value)
+        try w.add("ffn_norm", b.ffnNorm.value)
+        try w.write(to: blockFile(dir, i))
+        let progress: [String: Any] = [
+            "completed": completed, "fingerprint": o.fingerprint,
+            "rtn_val_mse": report.blocks.map(\.rtnValidationMSE), "val_mse": report.blocks.map(\.validationMSE),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: progress, options: [.prettyPrinted, .sortedKeys])
+        try writeText(String(decoding: data, as: UTF8.self), to: dir + "/blockap/progress.json")
+    }
+
+    /// How many blocks a checkpoint has finished (0 when there is none); checks the options match.
+    static func completed(dir: String, options o: BlockAPOptions) throws -> (done: Int, rtn: [Double], val: [[Double]]) {
+        let path = dir + "/blockap/progress.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return (0, [], []) }
+        guard let p = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let done = p["completed"] as? Int else {
+            throw FormatError(file: path, "not a Block-AP progress file; delete \(dir)/blockap to start over")
+        }
+        guard p["fingerprint"] as? String == o.fingerprint else {
+            throw FormatError(file: path, "was written with other options (\(p["fingerprint"] as? String ?? "?")) than this run (\(o.fingerprint)); use the same options or another out=")
+        }
+        return (done, p["rtn_val_mse"] as? [Double] ?? [], p["val_mse"] as? [[Double]] ?? [])
+    }
+
+    /// Installs finished block `i` from the checkpoint (hard quantizers and trained norm gains).
+    static func restoreBlock(_ i: Int, model: LlamaModel, dir: String) throws {
+            let f = try SafetensorsFile(path: blockFile(dir, i))
+            let b = model.blocks[i]
+            for l in b.linears {
+                guard let specText = f.metadata["\(l.name).spec"] else { continue }
+                let spec = try QuantSpec(parsing: specText)
+                let codes = try f.uint8s("\(l.name).codes")
+                let qw = try QuantizedWeight(spec: spec, rows: l.outFeatures, cols: l.inFeatures, codes: codes,
+                                             scales: try f.tensor("\(l.name).scales").toArray(), zeros: try f.tensor("\(l.name).zeros").toArray())
+                l.quantizer = try HardQuantizer(qw, name: l.name, trainScales: false, trainZeros: false)
+            }
+            let an = try f.tensor("attn_norm"), fn = try f.tensor("ffn_norm")
+            b.attnNorm.value.data.update(from: an.data, count: an.count)
+            b.ffnNorm.value.data.update(from: fn.data, count: fn.count)
+    }
+}

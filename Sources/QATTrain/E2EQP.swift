@@ -1,0 +1,165 @@
+// E2E-QP: end-to-end training of the step sizes of a hard-quantized model (EfficientQAT section 4).
+//
+// Every quantized linear keeps its integer codes and zero points frozen; only the scales s
+// (option: the zero points too) train, with next-token cross-entropy on calibration windows.
+// The weight is W = (q - z) * s, so the only gradient is dW/ds = q - z. Embedding, norms and
+// LM head stay frozen. AdamW (weight decay 0), linear warm-up over 3% of the steps then cosine to
+// 0 (the HF Trainer schedule), gradient clipping 0.3, gradient accumulation to an effective batch.
+//
+// Checkpoint (DIR/e2eqp/, atomically every `checkpointEvery` steps and at the end):
+//   state.safetensors   <linear>.scales / <linear>.zeros (F32) of every quantized linear, and the
+//                       AdamW moments <param>.m / <param>.v; metadata: step, fingerprint
+// Resume loads it and continues at the saved step; the batches of a step depend only on the step
+// index, so the result equals an uninterrupted run bit for bit.
+import Foundation
+import QATAutograd
+import QATIO
+import QATModel
+import QATQuant
+import QATTensor
+
+public struct E2EQPOptions: Sendable {
+    /// nil = the spec's default for the bit width (2-bit 2e-5, else 1e-5).
+    public var lr: Float?
+    public var epochs = 1
+    /// Windows per forward, and forwards per optimizer step.
+    public var batchSize = 1, accumulation = 4
+    public var warmupRatio: Float = 0.03
+    public var clipGrad: Float = 0.3
+    public var trainZeros = false
+    public var seed: UInt64 = 42
+    public var checkpointDir: String?
+    public var checkpointEvery = 16
+    public var resume = false
+    /// Stop after this many optimizer steps (a time budget; nil = the full schedule).
+    public var maxSteps: Int?
+    public init() {}
+
+    public var fingerprint: String {
+        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(batchSize) acc\(accumulation) warm\(warmupRatio) clip\(clipGrad) z\(trainZeros) seed\(seed)"
+    }
+}
+
+public struct E2EQPReport: Sendable {
+    public var initialValidationLoss = 0.0, finalValidationLoss = 0.0
+    public var stepLosses: [Float] = [], learningRates: [Float] = [], gradNorms: [Float] = []
+    public var steps = 0, trainTokens = 0, seconds = 0.0
+    public var tokensPerSecond: Double { Double(trainTokens) / max(seconds, 1e-9) }
+}
+
+/// Warm-up then cosine to 0 (transformers' get_cosine_schedule_with_warmup).
+public func warmupCosineLR(base: Float, step: Int, total: Int, warmup: Int) -> Float {
+    if step < warmup { return base * Float(step + 1) / Float(max(warmup, 1)) }
+    let progress = Double(step - warmup) / Double(max(1, total - warmup))
+    return base * Float(0.5 * (1 + qcos(Double.pi * progress)))
+}
+
+public enum E2EQP {
+    /// The quantized linears of a model, with their hard quantizers.
+    static func quantized(_ model: LlamaModel) -> [(String, HardQuantizer)] {
+        model.blocks.enumerated().flatMap { i, b in
+            b.linears.compactMap { l in (l.quantizer as? HardQuantizer).map { ("blocks.\(i).\(l.name)", $0) } }
+        }
+    }
+
+    /// Mean next-token cross-entropy over windows (no gradients).
+    public static func validationLoss(model: LlamaModel, windows: [[Int32]]) throws -> Double {
+        guard !windows.isEmpty else { return 0 }
+        var total = 0.0
+        for w in windows { total += try model.windowNLL(w) / Double(w.count - 1) }
+        return total / Double(windows.count)
+    }
+
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: E2EQPOptions, log: (String) -> Void) throws -> E2EQPReport {
+        let q = quantized(model)
+        guard !q.isEmpty else { throw TrainingError("e2eqp: the model has no hard-quantized linears; quantize it first (rtn, gptq, awq or blockap)") }
+        model.freezeAll()
+        var params: [(String, Var)] = []
+        for (name, hq) in q {
+            for l in model.blocks.flatMap(\.linears) where l.quantizer === hq { l.weight.requiresGrad = false }
+            hq.scales.requiresGrad = true; params.append((name + ".scales", hq.scales))
+            hq.zeros.requiresGrad = o.trainZeros
+            if o.trainZeros { params.append((name + ".zeros", hq.zeros)) }
+        }
+        let bits = q.map { $0.1.spec.bits }.min() ?? 4
+        let lr = o.lr ?? (bits <= 2 ? 2e-5 : 1e-5)
+        let opt = AdamW(groups: [ParameterGroup(name: "scales", parameters: params.map(\.1), lr: lr)])
+        let perStep = o.batchSize * o.accumulation
+        let stepsPerEpoch = data.train.count / perStep
+        guard stepsPerEpoch > 0 else { throw TrainingError("e2eqp: \(data.train.count) windows are fewer than one step of batch \(o.batchSize) x accumulation \(o.accumulation)") }
+        let total = o.epochs * stepsPerEpoch, warmup = Int((Float(total) * o.warmupRatio).rounded(.up))
+        let lastStep = min(total, o.maxSteps ?? total)
+        var report = E2EQPReport()
+        var step = 0
+        if o.resume, let dir = o.checkpointDir { step = try E2EQPCheckpoint.restore(dir: dir, params: params, optimizer: opt, fingerprint: o.fingerprint) }
+        if step > 0 { log("e2eqp: resumed at step \(step)") }
+        report.initialValidationLoss = try validationLoss(model: model, windows: data.validation)
+        log("e2eqp: \(params.count) tensors trained, lr \(lr), \(total) steps of \(perStep) windows x \(data.seqlen) tokens, val loss \(fmtE(report.initialValidationLoss))")
+        let clock = ContinuousClock(), start = clock.now
+        let t = data.seqlen
+        while step < lastStep {
+            try Interrupt.check()
+            let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
+            let order = epochBatches(samples: data.train.count, batch: 1, shuffle: true, seed: o.seed &+ UInt64(epoch)).map { $0[0] }
+            opt.zeroGrad()
+            var stepLoss: Float = 0
+            for micro in 0..<o.accumulation {
+                let idx = (0..<o.batchSize).map { order[inEpoch * perStep + micro * o.batchSize + $0] }
+                let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
+                let logits = try model.forward(Array(inputs), batch: idx.count, seq: t - 1)
+                let loss = try Var.crossEntropy(logits, targets: Array(targets))
+                guard loss.value.scalar.isFinite else {
+                    throw TrainingError("e2eqp step \(step): the loss is \(loss.value.scalar); stopping with the last good state (checkpoint at the last save)")
+                }
+                try loss.backward(seed: 1 / Float(o.accumulation))
+                stepLoss += loss.value.scalar / Float(o.accumulation)
+            }
+            opt.groups[0].lr = warmupCosineLR(base: lr, step: step, total: total, warmup: warmup)
+            report.gradNorms.append(opt.clipGradients(maxNorm: o.clipGrad))
+            opt.step()
+            report.stepLosses.append(stepLoss); report.learningRates.append(opt.groups[0].lr)
+            step += 1
+            report.trainTokens += perStep * (t - 1)
+            if step % 8 == 0 || step == lastStep { log("e2eqp step \(step)/\(total) loss \(fmtE(Double(stepLoss))) lr \(fmtE(Double(opt.groups[0].lr)))") }
+            if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
+                try E2EQPCheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint)
+            }
+        }
+        let d = clock.now - start
+        report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        report.steps = step
+        for (_, p) in params { p.requiresGrad = false }
+        report.finalValidationLoss = try validationLoss(model: model, windows: data.validation)
+        log("e2eqp: val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss)), \(Int(report.seconds)) s")
+        return report
+    }
+}
+
+enum E2EQPCheckpoint {
+    static func save(dir: String, step: Int, params: [(String, Var)], optimizer: AdamW, fingerprint: String) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/e2eqp", withIntermediateDirectories: true)
+        var w = SafetensorsWriter()
+        for (name, p) in params {
+            try w.add(name, p.value)
+            if let (m, v, _) = optimizer.moments(of: p) { try w.add(name + ".m", m); try w.add(name + ".v", v) }
+        }
+        w.metadata = ["step": "\(step)", "fingerprint": fingerprint]
+        try w.write(to: dir + "/e2eqp/state.safetensors")
+    }
+
+    static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String) throws -> Int {
+        let path = dir + "/e2eqp/state.safetensors"
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        let f = try SafetensorsFile(path: path)
+        guard f.metadata["fingerprint"] == fingerprint, let step = Int(f.metadata["step"] ?? "") else {
+            throw FormatError(file: path, "was written with other options (\(f.metadata["fingerprint"] ?? "?")) than this run (\(fingerprint)); use the same options or another out=")
+        }
+        for (name, p) in params {
+            let t = try f.tensor(name)
+            guard t.count == p.value.count else { throw FormatError(file: path, "\(name) has \(t.count) values, the model \(p.value.count)") }
+            p.value.data.update(from: t.data, count: t.count)
+            if f.info(name + ".m") != nil { optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: step) }
+        }
+        return step
+    }
+}
