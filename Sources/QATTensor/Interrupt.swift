@@ -1,0 +1,53 @@
+// Interrupt: the process-wide "Ctrl-C was pressed" flag.
+//
+// The REPL installs a SIGINT handler (`Interrupt.installHandler()`) that only sets this flag;
+// long-running code polls it at safe points (between interpreter statements, between training
+// steps, every few milliseconds in a wait) and unwinds with `Interrupted`, so the session and its
+// variables survive (Lua's `docall` idiom). A second Ctrl-C while the first is still pending
+// means the running code does not poll: the handler then restores the default action and
+// re-raises, so the process ends instead of hanging.
+//
+// The flag is a lock-free Atomic, which is safe to touch from a signal handler.
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thrown by `Interrupt.check()` when Ctrl-C was pressed.
+public struct Interrupted: Error, CustomStringConvertible, Equatable {
+    public init() {}
+    public var description: String { "interrupted (Ctrl-C)" }
+}
+
+public enum Interrupt {
+    private static let flag = Atomic<Bool>(false)
+
+    /// True once Ctrl-C was pressed and nobody has consumed it yet.
+    public static var requested: Bool { flag.load(ordering: .relaxed) }
+
+    /// Marks an interrupt as pending (the signal handler calls this; tests may too).
+    public static func request() { flag.store(true, ordering: .relaxed) }
+
+    /// Forgets a pending interrupt (the REPL does this before each command).
+    public static func clear() { flag.store(false, ordering: .relaxed) }
+
+    /// Throws `Interrupted` and clears the flag if an interrupt is pending. Call it in long loops.
+    public static func check() throws {
+        if flag.exchange(false, ordering: .relaxed) { throw Interrupted() }
+    }
+
+    /// Routes SIGINT to the flag. A second SIGINT while one is pending kills the process.
+    public static func installHandler() {
+        signal(SIGINT) { _ in
+            if Interrupt.flag.exchange(true, ordering: .relaxed) {
+                signal(SIGINT, SIG_DFL)
+                raise(SIGINT)
+            }
+        }
+    }
+
+    /// Restores the default SIGINT action (the process ends on Ctrl-C).
+    public static func removeHandler() {
+        signal(SIGINT, SIG_DFL)
+    }
+}
