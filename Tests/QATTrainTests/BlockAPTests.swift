@@ -1,0 +1,134 @@
+// Block-AP and E2E-QP on the embedded tiny model: they lower the losses they optimise, and a run
+// interrupted and resumed from its checkpoint ends bit for bit where an uninterrupted one does.
+import Foundation
+import Testing
+@testable import QATTrain
+import QATAutograd
+import QATModel
+import QATQuant
+import QATTensor
+
+func tinyWindows(samples: Int = 16, seqlen: Int = 64, seed: UInt64 = 3) throws -> (LoadedModel, TrainingWindows) {
+    let loaded = try ModelLoader.load("tiny")
+    let data = try TrainingWindows.load(text: "fortunes", tokenizer: loaded.tokenizer, samples: samples,
+                                        validationSamples: 4, seqlen: seqlen, seed: seed)
+    return (loaded, data)
+}
+
+func blockAPOptions(_ spec: String) throws -> BlockAPOptions {
+    var o = BlockAPOptions(policy: try QuantPolicy(parsing: spec))
+    o.epochs = 2; o.batchSize = 2
+    // the tiny model is small and short-trained: larger steps than the 7B defaults
+    o.weightLR = 1e-3; o.quantLR = 1e-3
+    return o
+}
+
+/// Every quantized linear's codes, scales and zeros and every norm gain, flattened, for bitwise comparison.
+func modelState(_ m: LlamaModel) throws -> [Float] {
+    var out: [Float] = []
+    for b in m.blocks {
+        out += b.attnNorm.value.toArray() + b.ffnNorm.value.toArray()
+        for l in b.linears {
+            if let h = l.quantizer as? HardQuantizer {
+                let q = try h.quantized
+                out += q.codes.map(Float.init) + q.scales + q.zeros
+            }
+        }
+    }
+    return out
+}
+
+func scratchDir() throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("qat-train-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url.path
+}
+
+// One serialized suite: the interrupt flag is process-wide, so these tests must not overlap.
+@Suite(.serialized) struct TrainingPhaseTests {
+    @Test func blockAPLowersEveryBlocksValidationMSEBelowRTN() throws {
+        let (loaded, data) = try tinyWindows()
+        let report = try BlockAP.run(model: loaded.model, data: data, options: try blockAPOptions("w2g64"), log: { _ in })
+        #expect(report.blocks.count == 4)
+        for b in report.blocks {
+            #expect((b.validationMSE.last ?? .infinity) < b.rtnValidationMSE, "block \(b.block): \(b.rtnValidationMSE) -> \(b.validationMSE)")
+        }
+        for b in loaded.model.blocks { #expect(b.linears.allSatisfy { $0.quantizer is HardQuantizer }) }
+    }
+
+    @Test func blockAPResumeAfterAnInterruptEqualsAnUninterruptedRun() throws {
+        let options = try blockAPOptions("w3g32")
+        let (a, data) = try tinyWindows(samples: 8, seqlen: 32)
+        _ = try BlockAP.run(model: a.model, data: data, options: options, log: { _ in })
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = options
+        o.checkpointDir = dir
+        let b = try ModelLoader.load("tiny")
+        // Ctrl-C while block 2 trains: block 1's checkpoint is on disk
+        #expect(throws: Interrupted.self) {
+            try BlockAP.run(model: b.model, data: data, options: o, log: { if $0.hasPrefix("block 1/") { Interrupt.request() } })
+        }
+        o.resume = true
+        let c = try ModelLoader.load("tiny")
+        var lines: [String] = []
+        _ = try BlockAP.run(model: c.model, data: data, options: o, log: { lines.append($0) })
+        #expect(lines.contains { $0.contains("block 1: restored") })
+        #expect(try modelState(c.model) == modelState(a.model))
+        // a checkpoint made with other options is refused, not silently mixed in
+        var other = o; other.quantLR = 5e-4
+        #expect(throws: (any Error).self) { try BlockAP.run(model: try ModelLoader.load("tiny").model, data: data, options: other, log: { _ in }) }
+    }
+
+    func rtnModel() throws -> (LoadedModel, TrainingWindows) {
+        let (loaded, data) = try tinyWindows(samples: 32, seqlen: 64)
+        try QuantPolicy(parsing: "w2g64").apply(to: loaded.model, mode: .hard, init: .minMax)
+        return (loaded, data)
+    }
+
+    func options() -> E2EQPOptions {
+        var o = E2EQPOptions()
+        o.lr = 2e-3; o.batchSize = 2; o.accumulation = 2; o.epochs = 2
+        return o
+    }
+
+    @Test func e2eqpLowersValidationCrossEntropy() throws {
+        let (loaded, data) = try rtnModel()
+        let before = try modelState(loaded.model)
+        let r = try E2EQP.run(model: loaded.model, data: data, options: options(), log: { _ in })
+        #expect(r.steps == 16)
+        #expect(r.finalValidationLoss < r.initialValidationLoss, "\(r.initialValidationLoss) -> \(r.finalValidationLoss)")
+        // only the scales moved: codes and zeros are frozen
+        let after = try modelState(loaded.model)
+        #expect(before != after)
+        var k = 0
+        for b in loaded.model.blocks {
+            k += 2 * b.attnNorm.value.count
+            for l in b.linears {
+                guard let h = l.quantizer as? HardQuantizer else { continue }
+                let q = try h.quantized
+                for j in 0..<q.codes.count { #expect(after[k + j] == before[k + j]) }
+                k += q.codes.count + q.scales.count
+                for j in 0..<q.zeros.count { #expect(after[k + j] == before[k + j]) }
+                k += q.zeros.count
+            }
+        }
+    }
+
+    @Test func e2eqpResumeAfterAnInterruptEqualsAnUninterruptedRun() throws {
+        let (a, data) = try rtnModel()
+        _ = try E2EQP.run(model: a.model, data: data, options: options(), log: { _ in })
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = options()
+        o.checkpointDir = dir; o.checkpointEvery = 4
+        let (b, _) = try rtnModel()
+        #expect(throws: Interrupted.self) {
+            try E2EQP.run(model: b.model, data: data, options: o, log: { if $0.hasPrefix("e2eqp step 8/") { Interrupt.request() } })
+        }
+        o.resume = true
+        let (c, _) = try rtnModel()
+        _ = try E2EQP.run(model: c.model, data: data, options: o, log: { _ in })
+        #expect(try modelState(c.model) == modelState(a.model))
+    }
+}
