@@ -43,7 +43,7 @@ public struct Verb: Sendable {
 }
 
 public enum Verbs {
-    public static let table: [Verb] = coreRows + ModelVerbs.rows + TrainVerbs.rows
+    public static let table: [Verb] = coreRows + ModelVerbs.rows + QuantVerbs.rows + TrainVerbs.rows
 
     static let coreRows: [Verb] = [
         Verb(name: "help", synopsis: "help [VERB]", keys: [],
