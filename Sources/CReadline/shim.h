@@ -8,3 +8,5 @@ static inline void qat_rl_set_attempted_completion(rl_completion_func_t *f) { rl
 static inline void qat_rl_set_attempted_completion_over(int v) { rl_attempted_completion_over = v; }
 static inline void qat_rl_set_readline_name(const char *name) { rl_readline_name = name; }
 static inline int  qat_rl_history_length(void) { return history_length; }
+// Line-buffered stdout, so progress lines reach a pipe or a log file as they are printed.
+static inline void qat_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -48,6 +48,7 @@ func repl() -> Int32 {
     return status
 }
 
+qat_line_buffer_stdout()
 let args = Array(CommandLine.arguments.dropFirst())
 if args.isEmpty {
     exit(repl())
