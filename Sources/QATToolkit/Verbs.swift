@@ -2,6 +2,7 @@
 // (`qat VERB ...`), the REPL and scripts alike. A row names the verb, its synopsis, the keys it
 // accepts (anything else is an error, never silently ignored), its help and its action.
 // Adding a capability is adding a row.
+import QATQuant
 import QATTensor
 
 public struct VerbError: Error, CustomStringConvertible {
@@ -56,18 +57,23 @@ public enum Verbs {
                 for v in table { out("  \(v.synopsis.padded(to: 44)) \(v.help.prefix { $0 != "." })") }
             }
         },
-        Verb(name: "bench", synopsis: "bench tensor|model [MODEL] [batch=4] [seq=512] [ctx=512] [repeats=3]", keys: ["batch", "seq", "ctx", "repeats"],
-             help: "bench tensor: OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run (last line block_vs_sgemm=<ratio>). bench model [MODEL] [ctx=512]: forward tokens/s of a real model against the sgemm-bound ideal.") { args, out in
+        Verb(name: "bench", synopsis: "bench tensor|model|quant|train [MODEL] [batch=4] [seq=512] [ctx=512] [repeats=3]", keys: ["batch", "seq", "ctx", "repeats"],
+             help: "bench tensor: OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run (last line block_vs_sgemm=<ratio>). bench model [MODEL] [ctx=512]: forward tokens/s of a real model against the sgemm-bound ideal. bench quant: fake-quant forward+backward over a 1536x576 weight in ns/element against memcpy. bench train [MODEL] [seq=256]: Block-AP and E2E-QP tokens/s and their fraction of the sgemm peak.") { args, out in
             let repeats = try args.int("repeats", default: 3, range: 1...100)
             switch args.positional.first {
             case "tensor":
                 _ = try benchTensor(batch: try args.int("batch", default: 4, range: 1...64),
                                     seq: try args.int("seq", default: 512, range: 1...8192), repeats: repeats, log: out)
+            case "quant":
+                try benchQuant(log: out)
+            case "train":
+                try benchTrain(spec: args.positional.count > 1 ? args.positional[1] : "default",
+                               seq: try args.int("seq", default: 256, range: 2...8192), repeats: repeats, log: out)
             case "model":
                 try benchModel(spec: args.positional.count > 1 ? args.positional[1] : "smollm2",
                                ctx: try args.int("ctx", default: 512, range: 2...32768), repeats: repeats, log: out)
             default:
-                throw VerbError("bench: say what to measure: `bench tensor` or `bench model [MODEL]`")
+                throw VerbError("bench: say what to measure: bench tensor | model [MODEL] | quant | train [MODEL]")
             }
         },
         Verb(name: "threads", synopsis: "threads [N]", keys: [],
