@@ -142,6 +142,7 @@ public enum BlockAP {
         }
         let d = clock.now - start
         report.totalSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        if let dir = o.checkpointDir { try TrainingLog.writeBlockAP(report, dir: dir) }
         return report
     }
 
@@ -150,7 +151,9 @@ public enum BlockAP {
         for s0 in stride(from: 0, to: input.samples, by: batch) {
             let idx = Array(s0..<min(s0 + batch, input.samples))
             let y = try noGrad { try block.forward(Var(input.batch(idx)), rope: rope).value }
-            total += mseForward(y.data, target.batch(idx).data, count: y.count) * Double(y.count)
+            let want = target.batch(idx)
+            // keep `want` alive while the kernel reads its buffer (ARC may end it at its last use)
+            total += withExtendedLifetime(want) { mseForward(y.data, want.data, count: y.count) } * Double(y.count)
             n += y.count
         }
         return n > 0 ? total / Double(n) : 0
@@ -181,6 +184,8 @@ public enum BlockAP {
         let perEpoch = epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: false, seed: 0).count
         let total = o.epochs * perEpoch
         var step = 0
+        let progress = Progress(label: "block \(i)/\(model.blocks.count)", total: total)
+        defer { progress.finish() }
         for epoch in 0..<o.epochs {
             let seed = o.seed &* 1_000_003 &+ UInt64(i) &* 1009 &+ UInt64(epoch)
             for idx in epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: o.shuffle, seed: seed) {
@@ -197,6 +202,7 @@ public enum BlockAP {
                 opt.step()
                 r.stepLosses.append(loss.value.scalar); r.learningRates.append(opt.groups[1].lr)
                 step += 1
+                progress.update(step, loss: loss.value.scalar)
             }
             r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch))
         }

@@ -97,6 +97,7 @@ public enum E2EQP {
         log("e2eqp: \(params.count) tensors trained, lr \(lr), \(total) steps of \(perStep) windows x \(data.seqlen) tokens, val loss \(fmtE(report.initialValidationLoss))")
         let clock = ContinuousClock(), start = clock.now
         let t = data.seqlen
+        let progress = Progress(label: "e2e-qp", total: lastStep)
         while step < lastStep {
             try Interrupt.check()
             let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
@@ -119,18 +120,21 @@ public enum E2EQP {
             opt.step()
             report.stepLosses.append(stepLoss); report.learningRates.append(opt.groups[0].lr)
             step += 1
+            progress.update(step, loss: stepLoss)
             report.trainTokens += perStep * (t - 1)
             if step % 8 == 0 || step == lastStep { log("e2eqp step \(step)/\(total) loss \(fmtE(Double(stepLoss))) lr \(fmtE(Double(opt.groups[0].lr)))") }
             if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
                 try E2EQPCheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint)
             }
         }
+        progress.finish()
         let d = clock.now - start
         report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         report.steps = step
         for (_, p) in params { p.requiresGrad = false }
         report.finalValidationLoss = try validationLoss(model: model, windows: data.validation)
         log("e2eqp: val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss)), \(Int(report.seconds)) s")
+        if let dir = o.checkpointDir { try TrainingLog.writeE2EQP(report, dir: dir) }
         return report
     }
 }
