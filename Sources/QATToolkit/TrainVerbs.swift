@@ -7,9 +7,9 @@ import QATTrain
 
 enum TrainVerbs {
     static let rows: [Verb] = [
-        Verb(name: "blockap", synopsis: "blockap MODEL bits=2 group=64 out=DIR [calib=fortunes] [samples=128] [val=16] [seqlen=256] [epochs=2] [batch=2] [train=wsz] [norms=1] [wlr=] [qlr=1e-4] [clip=0] [half=0] [shuffle=0] [seed=2] [blocks=A:B] [resume=0]",
-             keys: ["bits", "group", "out", "calib", "samples", "val", "seqlen", "epochs", "batch", "train", "norms", "wlr", "qlr", "clip", "half", "shuffle", "seed", "blocks", "resume", "policy", "overwrite"],
-             help: "Block-AP: train each block's weights, step sizes and zero points (train= any of w, s, z; norms=1 also the RMSNorm gains) against the full-precision block on calibration windows, then freeze it to integer codes. wlr defaults to 2e-5 at 2 bits, 1e-5 otherwise. Checkpoints after every block into DIR.work; resume=1 continues. Ends with a key=value summary.") { args, out in
+        Verb(name: "blockap", synopsis: "blockap MODEL bits=2 group=64 out=DIR [calib=fortunes] [samples=128] [val=16] [seqlen=256] [epochs=2] [batch=2] [train=wsz] [norms=1] [wlr=] [qlr=1e-4] [clip=0] [half=0] [shuffle=0] [seed=2] [blocks=A:B] [resume=0] [dump=FILE.h5 dump_blocks=0,1 dump_steps=0,10]",
+             keys: ["bits", "group", "out", "calib", "samples", "val", "seqlen", "epochs", "batch", "train", "norms", "wlr", "qlr", "clip", "half", "shuffle", "seed", "blocks", "resume", "policy", "overwrite", "dump", "dump_blocks", "dump_steps"],
+             help: "Block-AP: train each block's weights, step sizes and zero points (train= any of w, s, z; norms=1 also the RMSNorm gains) against the full-precision block on calibration windows, then freeze it to integer codes. wlr defaults to 2e-5 at 2 bits, 1e-5 otherwise. Checkpoints after every block into DIR.work (with train_log.h5: per-step loss, lr, grad norm); resume=1 continues. dump= writes block inputs/outputs/targets, every linear's input, output and W/s/z gradients at the chosen blocks and steps to an HDF5 file (layout in Sources/QATTrain/BlockAPDump.swift). Ends with a key=value summary.") { args, out in
             guard let spec = args.positional.first, let dir = args.options["out"] else {
                 throw VerbError("blockap: expected MODEL and out=DIR, e.g. blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64")
             }
@@ -31,6 +31,10 @@ enum TrainVerbs {
             o.blocks = try args.options["blocks"].map { try parseRange($0, key: "blocks") }
             o.checkpointDir = dir + ".work"
             o.resume = try args.int("resume", default: 0, range: 0...1) == 1
+            if let path = args.options["dump"] {
+                o.dump = DumpSelection(path: path, blocks: try parseIntSet(args.options["dump_blocks"] ?? "0", key: "dump_blocks"),
+                                       steps: try parseIntSet(args.options["dump_steps"] ?? "0", key: "dump_steps"))
+            }
             let data = try TrainingWindows.load(text: args.options["calib"] ?? "fortunes", tokenizer: loaded.tokenizer,
                                                 samples: try args.int("samples", default: 128, range: 1...1_000_000),
                                                 validationSamples: try args.int("val", default: 16, range: 0...100_000),
@@ -100,4 +104,14 @@ func parseRange(_ s: String, key: String) throws -> Range<Int> {
         throw VerbError("\(key)=\(s) is not valid: expected A:B (blocks A to B-1) or a single block number")
     }
     return a..<b
+}
+
+/// "0,3,7" -> {0, 3, 7}.
+func parseIntSet(_ s: String, key: String) throws -> Set<Int> {
+    var out = Set<Int>()
+    for part in s.split(separator: ",") {
+        guard let v = Int(part), v >= 0 else { throw VerbError("\(key)=\(s) is not valid: expected comma-separated whole numbers, e.g. 0,10") }
+        out.insert(v)
+    }
+    return out
 }

@@ -47,6 +47,8 @@ public struct BlockAPOptions: Sendable {
     public var blocks: Range<Int>?
     public var checkpointDir: String?
     public var resume = false
+    /// Activations and gradients to dump (see BlockAPDump.swift).
+    public var dump: DumpSelection?
 
     public init(policy: QuantPolicy) { self.policy = policy }
 
@@ -113,6 +115,7 @@ public enum BlockAP {
         let qTrain = fpTrain.copy(), qVal = fpVal.copy()
         log("block-ap: \(data.train.count) train + \(data.validation.count) validation windows of \(t) tokens, buffers \(4 * fpTrain.bytes / 1_048_576) MiB (\(o.halfBuffers ? "fp16" : "fp32"))")
 
+        let dumper = try o.dump.map { try BlockAPDumper($0) }
         var done = 0, restoredRTN: [Double] = [], restoredVal: [[Double]] = []
         if o.resume, let dir = o.checkpointDir { (done, restoredRTN, restoredVal) = try BlockAPCheckpoint.completed(dir: dir, options: o) }
         for i in blocks {
@@ -131,7 +134,8 @@ public enum BlockAP {
                 log("block \(i): restored from the checkpoint")
                 continue
             }
-            let r = try trainBlock(i, model: model, rope: rope, qTrain: qTrain, fpTrain: fpTrain, qVal: qVal, fpVal: fpVal, options: o, log: log)
+            let r = try trainBlock(i, model: model, rope: rope, qTrain: qTrain, fpTrain: fpTrain, qVal: qVal, fpVal: fpVal, options: o,
+                                   dumper: dumper, log: log)
             report.blocks.append(r)
             report.trainTokens += o.epochs * (data.train.count - data.train.count % o.batchSize) * t
             report.trainSeconds += r.seconds
@@ -143,6 +147,7 @@ public enum BlockAP {
         let d = clock.now - start
         report.totalSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         if let dir = o.checkpointDir { try TrainingLog.writeBlockAP(report, dir: dir) }
+        try dumper?.close()
         return report
     }
 
@@ -160,7 +165,8 @@ public enum BlockAP {
     }
 
     static func trainBlock(_ i: Int, model: LlamaModel, rope: RopeTable, qTrain: HiddenStates, fpTrain: HiddenStates,
-                           qVal: HiddenStates, fpVal: HiddenStates, options o: BlockAPOptions, log: (String) -> Void) throws -> BlockAPBlockReport {
+                           qVal: HiddenStates, fpVal: HiddenStates, options o: BlockAPOptions, dumper: BlockAPDumper?,
+                           log: (String) -> Void) throws -> BlockAPBlockReport {
         let block = model.blocks[i]
         let clock = ContinuousClock(), start = clock.now
         let installed = try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
@@ -190,7 +196,9 @@ public enum BlockAP {
             let seed = o.seed &* 1_000_003 &+ UInt64(i) &* 1009 &+ UInt64(epoch)
             for idx in epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: o.shuffle, seed: seed) {
                 try Interrupt.check()
-                let loss = try Var.mse(block.forward(Var(qTrain.batch(idx)), rope: rope), Var(fpTrain.batch(idx)))
+                let input = qTrain.batch(idx), target = fpTrain.batch(idx)
+                let output = try block.forward(Var(input), rope: rope)
+                let loss = try Var.mse(output, Var(target))
                 guard loss.value.scalar.isFinite else {
                     throw TrainingError("block \(i) step \(step): the loss is \(loss.value.scalar); stopping with the last good state (lower the learning rates)")
                 }
@@ -198,6 +206,10 @@ public enum BlockAP {
                 opt.groups[1].lr = cosineLR(base: o.quantLR, step: step, total: total)
                 opt.zeroGrad()
                 try loss.backward()
+                if let dumper, dumper.wants(block: i, step: step) {
+                    try dumper.dump(block: i, step: step, model: model, input: input, target: target, output: output.value,
+                                    loss: loss.value.scalar, rope: rope)
+                }
                 r.gradNorms.append(opt.clipGradients(maxNorm: o.clipGrad))
                 opt.step()
                 r.stepLosses.append(loss.value.scalar); r.learningRates.append(opt.groups[1].lr)

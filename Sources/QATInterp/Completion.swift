@@ -1,0 +1,48 @@
+// What the REPL's Tab should offer at the cursor, decided from the text before the word being
+// completed (readline's word breaks include blanks, '$', '{', '(', '=' and quotes).
+
+public enum CompletionContext: Equatable, Sendable {
+    /// The first word of a command: verb names.
+    case verb
+    /// After `$` or `${`: variable names.
+    case variable
+    /// A later word of a command: that verb's `key=` names (or a path when none fits).
+    case key(verb: String)
+    /// Anything else: file names.
+    case path
+}
+
+extension Interpreter {
+    /// The context of the word that starts right after `before` (the line up to the word).
+    public static func completionContext(before: String) -> CompletionContext {
+        if before.hasSuffix("$") || before.hasSuffix("${") { return .variable }
+        if before.hasSuffix("=") { return .path }
+        // The current command starts after the last '(' '{' ';' outside a string.
+        var segment = "", quoted = false
+        for c in before {
+            if c == "\"" { quoted.toggle() }
+            if !quoted && "({;".contains(c) { segment = "" } else { segment.append(c) }
+        }
+        if quoted { return .path }
+        var words = segment.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        if words.count >= 2 && words[1] == "=" { words.removeFirst(2) }
+        else if let first = words.first, let eq = first.firstIndex(of: "="), eq != first.startIndex,
+                first[..<eq].allSatisfy(Parser.isNameChar) {
+            let rest = String(first[first.index(after: eq)...])   // `x=verb` or `x= verb`
+            if rest.isEmpty { words.removeFirst() } else { words[0] = rest }
+        }
+        guard let verb = words.first else { return .verb }
+        if ["for", "if", "else"].contains(verb) { return .path }
+        return .key(verb: verb)
+    }
+
+    /// The candidates for a context (not yet filtered by the typed prefix).
+    public func completionCandidates(_ context: CompletionContext) -> [String] {
+        switch context {
+        case .verb: return visibleVerbNames + ["for", "if"]
+        case .variable: return variables.keys.sorted()
+        case .key(let verb): return (verbs[verb]?.keyNames ?? []).map { $0 + "=" }
+        case .path: return []
+        }
+    }
+}
