@@ -6,6 +6,7 @@
 //   QATTensor                 Float32 tensors and their forward/backward kernels, threads, RNG
 //   QATAutograd               reverse-mode autograd on a tape over QATTensor kernels
 //   QATIO                     on-disk formats: GGUF, safetensors, HF config.json, HDF5
+//   QATInterp                 the command language: values, parser, evaluator, verb table mechanics
 //   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
 //   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
 //   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
@@ -38,6 +39,7 @@ let package = Package(
         .target(name: "QATTensor", dependencies: ["CBLAS"], swiftSettings: hot),
         .target(name: "QATAutograd", dependencies: ["QATTensor"], swiftSettings: hot),
         .target(name: "QATIO", dependencies: ["QATTensor", "CHDF5"], swiftSettings: hot),
+        .target(name: "QATInterp", dependencies: ["QATTensor"], swiftSettings: hot),
         .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
         .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
         .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
@@ -48,9 +50,11 @@ let package = Package(
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
         .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd"], swiftSettings: hot),
         .testTarget(name: "QATIOTests", dependencies: ["QATIO"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATInterpTests", dependencies: ["QATInterp"], swiftSettings: hot),
         .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain"], swiftSettings: hot),
+        .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
     ]
 )

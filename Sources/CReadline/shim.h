@@ -10,3 +10,4 @@ static inline void qat_rl_set_readline_name(const char *name) { rl_readline_name
 static inline int  qat_rl_history_length(void) { return history_length; }
 // Line-buffered stdout, so progress lines reach a pipe or a log file as they are printed.
 static inline void qat_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+static inline void qat_rl_set_completion_suppress_append(int v) { rl_completion_suppress_append = v; }

@@ -37,7 +37,13 @@ public enum Interrupt {
     }
 
     /// Routes SIGINT to the flag. A second SIGINT while one is pending kills the process.
+    /// Also unblocks SIGINT, which a parent may have left blocked (a process started from a
+    /// worker thread inherits that thread's mask).
     public static func installHandler() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &set, nil)
         signal(SIGINT) { _ in
             if Interrupt.flag.exchange(true, ordering: .relaxed) {
                 signal(SIGINT, SIG_DFL)

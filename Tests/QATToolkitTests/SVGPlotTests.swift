@@ -1,0 +1,131 @@
+// SVGPlot tests: the output is well-formed XML (FoundationXML's parser), names and labels appear,
+// skipped values (non-finite, non-positive on a log axis) are counted and not drawn, empty input
+// gives a "no data" figure, histogram bins, nice ticks, and atomic writing.
+import Foundation
+import Testing
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+@testable import QATToolkit
+
+/// Elements (name, attributes) and the text of each <text> element, from a parsed SVG.
+final class SVGDocument: NSObject, XMLParserDelegate {
+    var elements: [(name: String, attributes: [String: String])] = []
+    var texts: [String] = []
+    private var current: String?
+
+    /// nil when the parser rejects the document.
+    static func parse(_ svg: String) -> SVGDocument? {
+        let d = SVGDocument()
+        let p = XMLParser(data: Data(svg.utf8))
+        p.delegate = d
+        return p.parse() ? d : nil
+    }
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        elements.append((name, attributes))
+        if name == "text" { current = "" }
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) { current? += string }
+
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+        if name == "text", let c = current { texts.append(c); current = nil }
+    }
+
+    func count(_ name: String) -> Int { elements.filter { $0.name == name }.count }
+}
+
+@Suite("SVG plots")
+struct SVGPlotTests {
+    @Test func linePlotIsWellFormedWithNamesLabelsAndLegend() throws {
+        let svg = SVGPlot.lines([(name: "rtn <w2>", x: [2, 3, 4], y: [900, 40, 15]),
+                                 (name: "gptq & co", x: [2, 3, 4], y: [300, 25, 13])],
+                                title: "PPL vs bits", xLabel: "bits", yLabel: "perplexity")
+        let doc = try #require(SVGDocument.parse(svg))
+        #expect(doc.elements.first?.name == "svg")
+        for s in ["PPL vs bits", "bits", "perplexity", "rtn <w2>", "gptq & co"] { #expect(doc.texts.contains(s), "\(s)") }
+        #expect(doc.count("polyline") == 2)
+        #expect(doc.count("circle") == 6 + 2)   // 3 markers per series + a legend marker each
+        let strokes = Set(doc.elements.filter { $0.name == "g" }.compactMap { $0.attributes["stroke"] })
+        #expect(strokes.contains("#4e79a7") && strokes.contains("#f28e2b"))
+        // nice linear ticks: y 13...900 -> 0, 200, ..., 1000; x 2...4 -> 2, 2.5, ..., 4
+        for label in ["0", "200", "1000", "2.0", "2.5", "4.0"] { #expect(doc.texts.contains(label), "\(label)") }
+    }
+
+    @Test func logScaleSkipsNonPositiveValuesWithANote() throws {
+        let svg = SVGPlot.lines([(name: "loss", x: [0, 1, 2, 3, 4], y: [1, 0.1, 0, -1, 0.001])],
+                                title: "t", xLabel: "step", yLabel: "loss", logY: true)
+        let doc = try #require(SVGDocument.parse(svg))
+        #expect(doc.count("circle") == 3 + 1)
+        #expect(doc.count("polyline") == 1)   // (0,1)-(1,0.1); the point after the gap stands alone
+        #expect(doc.texts.contains("2 non-positive values skipped (log scale)"))
+        for label in ["0.001", "0.01", "0.1", "1"] { #expect(doc.texts.contains(label), "\(label)") }
+    }
+
+    @Test func nonFiniteValuesAreSkippedAndCounted() throws {
+        let svg = SVGPlot.lines([(name: "a", x: [0, 1, .nan, 3], y: [1, .infinity, 2, 3])], title: "t", xLabel: "x", yLabel: "y")
+        let doc = try #require(SVGDocument.parse(svg))
+        #expect(doc.count("circle") == 2 + 1)
+        #expect(doc.count("polyline") == 0)
+        #expect(doc.texts.contains("2 non-finite points skipped"))
+        #expect(!svg.contains("nan") && !svg.contains("inf"))
+    }
+
+    @Test func emptyInputGivesNoDataFigure() throws {
+        for svg in [SVGPlot.lines([], title: "empty", xLabel: "x", yLabel: "y"),
+                    SVGPlot.lines([(name: "s", x: [1], y: [-1])], title: "empty", xLabel: "x", yLabel: "y", logY: true),
+                    SVGPlot.histogram([], title: "empty", xLabel: "v"),
+                    SVGPlot.histogram([.nan], title: "empty", xLabel: "v")] {
+            let doc = try #require(SVGDocument.parse(svg))
+            #expect(doc.texts.contains("no data"))
+            #expect(doc.texts.contains("empty"))
+        }
+    }
+
+    @Test func histogramBinsTheFiniteValues() throws {
+        // 0...9 in 10 bins: one value per bin, all bars the same height
+        let svg = SVGPlot.histogram((0..<10).map(Float.init) + [.nan], bins: 10, title: "w grad", xLabel: "value")
+        let doc = try #require(SVGDocument.parse(svg))
+        let bars = doc.elements.filter { $0.attributes["class"] == "bar" }
+        #expect(bars.count == 10)
+        #expect(Set(bars.compactMap { $0.attributes["height"] }).count == 1)
+        #expect(doc.texts.contains("10 values, 10 bins; 1 non-finite value skipped"))
+        #expect(doc.texts.contains("count") && doc.texts.contains("value") && doc.texts.contains("w grad"))
+        // a single repeated value still draws one bar
+        let one = try #require(SVGDocument.parse(SVGPlot.histogram([3, 3, 3], bins: 5, title: "c", xLabel: "v")))
+        #expect(one.elements.filter { $0.attributes["class"] == "bar" }.count == 1)
+    }
+
+    @Test func ticksAreNiceNumbers() {
+        #expect(Axis.niceStep(0.13) == 0.2)
+        #expect(Axis.niceStep(3) == 5)
+        #expect(Axis.niceStep(20) == 20)
+        #expect(Axis.niceStep(0.7) == 1)
+        let a = Axis((0.13, 9.7), SVGPlot.area, vertical: false)
+        #expect(a.ticks == [0, 2, 4, 6, 8, 10])
+        #expect(Axis((1e-5, 3), SVGPlot.area, vertical: true, log: true).ticks == [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10])
+        #expect(Axis((0.5, 8), SVGPlot.area, vertical: true, log: true).ticks == [0.1, 0.2, 0.5, 1, 2, 5, 10])
+        #expect(Axis((0.5, 30), SVGPlot.area, vertical: true, log: true).ticks == [0.1, 1, 10, 100])
+        #expect(a.pixel(0) == SVGPlot.area.left && a.pixel(10) == SVGPlot.area.right)
+    }
+
+    @Test func controlCharactersAndMarkupInTextStayWellFormed() throws {
+        let svg = SVGPlot.lines([(name: "a\u{1}b", x: [1, 2], y: [1, 2])], title: "<b>\"x\" & 'y'</b>", xLabel: "x", yLabel: "y")
+        let doc = try #require(SVGDocument.parse(svg))
+        #expect(doc.texts.contains("<b>\"x\" & 'y'</b>"))
+        #expect(doc.texts.contains("a b"))
+    }
+
+    @Test func writeCreatesTheDirectoryAndLeavesNoTemporary() throws {
+        let s = try Scratch()
+        defer { s.cleanup() }
+        let svg = SVGPlot.lines([(name: "a", x: [1, 2], y: [1, 2])], title: "t", xLabel: "x", yLabel: "y")
+        try SVGPlot.write(svg, to: s.path("Plots/sub/a.svg"))
+        #expect(try String(contentsOfFile: s.path("Plots/sub/a.svg"), encoding: .utf8) == svg)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("Plots/sub")) == ["a.svg"])
+    }
+}
