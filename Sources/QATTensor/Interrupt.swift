@@ -52,6 +52,20 @@ public enum Interrupt {
         }
     }
 
+    /// Runs `body` while no other `exclusively` body runs. The flag is process-wide, so tests
+    /// that raise it, and tests of long loops that poll it, go through here one at a time.
+    public static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(testMutex)
+        defer { pthread_mutex_unlock(testMutex) }
+        return try body()
+    }
+
+    nonisolated(unsafe) private static let testMutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+
     /// Restores the default SIGINT action (the process ends on Ctrl-C).
     public static func removeHandler() {
         signal(SIGINT, SIG_DFL)

@@ -124,13 +124,13 @@ extension QATInterpTests { @Suite struct EvaluatorTests {
         #expect(missing.message.contains("cannot open"))
     }
 
-    @Test func interruptStopsAtTheNextStatement() throws {
+    @Test func interruptStopsAtTheNextStatement() throws { try Interrupt.exclusively {
         let (interp, _) = session()
         interp.register([VerbSpec(name: "ctrlc", summary: "Presses Ctrl-C.", hidden: true) { _ in Interrupt.request(); return .none }])
         let e = try #require(interpError { try interp.run("a = 1\nctrlc\nb = 2", file: "t") })
         #expect(e.kind == .interrupted && e.position == SourcePos(file: "t", line: 3, column: 1))
         #expect(!Interrupt.requested && number(interp.variables["a"]) == 1 && interp.variables["b"] == nil)
-    }
+    } }
 
     @Test func quitStopsTheInput() throws {
         let (interp, out) = session()

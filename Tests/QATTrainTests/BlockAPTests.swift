@@ -46,7 +46,7 @@ func scratchDir() throws -> String {
 
 // One serialized suite: the interrupt flag is process-wide, so these tests must not overlap.
 @Suite(.serialized) struct TrainingPhaseTests {
-    @Test func blockAPLowersEveryBlocksValidationMSEBelowRTN() throws {
+    @Test func blockAPLowersEveryBlocksValidationMSEBelowRTN() throws { try Interrupt.exclusively {
         let (loaded, data) = try tinyWindows()
         let report = try BlockAP.run(model: loaded.model, data: data, options: try blockAPOptions("w2g64"), log: { _ in })
         #expect(report.blocks.count == 4)
@@ -54,9 +54,9 @@ func scratchDir() throws -> String {
             #expect((b.validationMSE.last ?? .infinity) < b.rtnValidationMSE, "block \(b.block): \(b.rtnValidationMSE) -> \(b.validationMSE)")
         }
         for b in loaded.model.blocks { #expect(b.linears.allSatisfy { $0.quantizer is HardQuantizer }) }
-    }
+    } }
 
-    @Test func blockAPResumeAfterAnInterruptEqualsAnUninterruptedRun() throws {
+    @Test func blockAPResumeAfterAnInterruptEqualsAnUninterruptedRun() throws { try Interrupt.exclusively {
         let options = try blockAPOptions("w3g32")
         let (a, data) = try tinyWindows(samples: 8, seqlen: 32)
         _ = try BlockAP.run(model: a.model, data: data, options: options, log: { _ in })
@@ -65,10 +65,11 @@ func scratchDir() throws -> String {
         var o = options
         o.checkpointDir = dir
         let b = try ModelLoader.load("tiny")
-        // Ctrl-C while block 2 trains: block 1's checkpoint is on disk
-        #expect(throws: Interrupted.self) {
-            try BlockAP.run(model: b.model, data: data, options: o, log: { if $0.hasPrefix("block 1/") { Interrupt.request() } })
-        }
+        // a run killed after block 1: only blocks 0 and 1 reach the checkpoint (Ctrl-C is the
+        // same path: Interrupt.check() throws at the next step, after block 1's save)
+        var first = o
+        first.blocks = 0..<2
+        _ = try BlockAP.run(model: b.model, data: data, options: first, log: { _ in })
         o.resume = true
         let c = try ModelLoader.load("tiny")
         var lines: [String] = []
@@ -78,7 +79,7 @@ func scratchDir() throws -> String {
         // a checkpoint made with other options is refused, not silently mixed in
         var other = o; other.quantLR = 5e-4
         #expect(throws: (any Error).self) { try BlockAP.run(model: try ModelLoader.load("tiny").model, data: data, options: other, log: { _ in }) }
-    }
+    } }
 
     func rtnModel() throws -> (LoadedModel, TrainingWindows) {
         let (loaded, data) = try tinyWindows(samples: 32, seqlen: 64)
@@ -92,7 +93,21 @@ func scratchDir() throws -> String {
         return o
     }
 
-    @Test func e2eqpLowersValidationCrossEntropy() throws {
+    @Test func ctrlCStopsAtAStepBoundaryKeepingFinishedBlocks() throws { try Interrupt.exclusively {
+        let (b, data) = try tinyWindows(samples: 8, seqlen: 32)
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = try blockAPOptions("w3g32")
+        o.checkpointDir = dir
+        #expect(throws: Interrupted.self) {
+            try BlockAP.run(model: b.model, data: data, options: o, log: { if $0.hasPrefix("block 1/") { Interrupt.request() } })
+        }
+        Interrupt.clear()
+        let (done, _, _) = try BlockAPCheckpoint.completed(dir: dir, options: o)
+        #expect(done == 2)
+    } }
+
+    @Test func e2eqpLowersValidationCrossEntropy() throws { try Interrupt.exclusively {
         let (loaded, data) = try rtnModel()
         let before = try modelState(loaded.model)
         let r = try E2EQP.run(model: loaded.model, data: data, options: options(), log: { _ in })
@@ -113,9 +128,9 @@ func scratchDir() throws -> String {
                 k += q.zeros.count
             }
         }
-    }
+    } }
 
-    @Test func e2eqpResumeAfterAnInterruptEqualsAnUninterruptedRun() throws {
+    @Test func e2eqpResumeAfterAnInterruptEqualsAnUninterruptedRun() throws { try Interrupt.exclusively {
         let (a, data) = try rtnModel()
         _ = try E2EQP.run(model: a.model, data: data, options: options(), log: { _ in })
         let dir = try scratchDir()
@@ -123,12 +138,13 @@ func scratchDir() throws -> String {
         var o = options()
         o.checkpointDir = dir; o.checkpointEvery = 4
         let (b, _) = try rtnModel()
-        #expect(throws: Interrupted.self) {
-            try E2EQP.run(model: b.model, data: data, options: o, log: { if $0.hasPrefix("e2eqp step 8/") { Interrupt.request() } })
-        }
+        // a run killed after step 8 (its checkpoint was saved at step 8)
+        var first = o
+        first.maxSteps = 8
+        _ = try E2EQP.run(model: b.model, data: data, options: first, log: { _ in })
         o.resume = true
         let (c, _) = try rtnModel()
         _ = try E2EQP.run(model: c.model, data: data, options: o, log: { _ in })
         #expect(try modelState(c.model) == modelState(a.model))
-    }
+    } }
 }
