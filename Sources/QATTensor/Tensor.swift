@@ -141,7 +141,7 @@ extension Tensor {
                                             hint: "shape holds \(n) elements but \(values.count) values were given")
         }
         self.init(uninitialized: shape)
-        values.withUnsafeBufferPointer { src in data.update(from: src.baseAddress!, count: n) }
+        values.withUnsafeBufferPointer { src in if let b = src.baseAddress { data.update(from: b, count: n) } }
     }
 
     /// A 1-d tensor of the values.
