@@ -44,8 +44,8 @@ let package = Package(
         .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
         .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
         .target(name: "QATTrain", dependencies: ["QATQuant", "QATModel"], swiftSettings: hot),
-        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATQuant", "QATModel", "CBLAS"], swiftSettings: hot),
-        .executableTarget(name: "qat", dependencies: ["QATToolkit", "CReadline"], swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATQuant", "QATModel", "CBLAS", "QATInterp"], swiftSettings: hot),
+        .executableTarget(name: "qat", dependencies: ["QATToolkit", "QATInterp", "CReadline"], swiftSettings: hot),
 
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
         .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd"], swiftSettings: hot),

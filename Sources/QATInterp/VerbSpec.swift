@@ -113,11 +113,14 @@ public struct VerbSpec {
     public var examples: [String]
     /// Hidden verbs work but are not listed by `help` or completed.
     public var hidden: Bool
+    /// Accepts `name=value` keys beyond its rows (any value kind), in `VerbCall.extraKeys`;
+    /// `record TABLE bits=2 ppl=12.3` names its columns this way.
+    public var openKeys: Bool
     public var run: (VerbCall) throws -> Value
 
     /// `synopsis` defaults to one built from the arguments.
     public init(name: String, synopsis: String? = nil, summary: String, arguments: [ArgSpec] = [], help: String = "",
-                examples: [String] = [], hidden: Bool = false, run: @escaping (VerbCall) throws -> Value) {
+                examples: [String] = [], hidden: Bool = false, openKeys: Bool = false, run: @escaping (VerbCall) throws -> Value) {
         self.name = name
         self.synopsis = synopsis ?? ([name] + arguments.map(\.synopsisWord)).joined(separator: " ")
         self.summary = summary
@@ -125,6 +128,7 @@ public struct VerbSpec {
         self.help = help
         self.examples = examples
         self.hidden = hidden
+        self.openKeys = openKeys
         self.run = run
     }
 

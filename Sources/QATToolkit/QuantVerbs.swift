@@ -1,65 +1,119 @@
 // Verbs that quantize and move quantized models: quantize (RTN, GPTQ, AWQ), export.
+import Foundation
+import QATInterp
 import QATModel
 import QATQuant
 import QATTensor
-#if canImport(Glibc)
-import Glibc
-#endif
+import QATTrain
 
 enum QuantVerbs {
-    static let rows: [Verb] = [
-        Verb(name: "quantize", synopsis: "quantize MODEL method=rtn|rtn0|gptq|awq bits=4 group=128 out=DIR [calib=fortunes] [samples=128] [seqlen=256] [seed=0] [policy=SPEC] [act_order=0]",
-             keys: ["method", "bits", "group", "out", "calib", "samples", "seqlen", "seed", "policy", "act_order", "overwrite"],
-             help: "Quantize MODEL's block linears (embeddings, norms and LM head stay full precision) and write a QATLab checkpoint to DIR, which every MODEL argument accepts. rtn: min/max per group (EfficientQAT's initialisation); rtn0: min/max with 0 forced into the range (GPTQ's quantizer); gptq and awq use calib windows. policy overrides per block or linear, e.g. policy=\"w2g64,blocks.0=w4g128,down_proj=fp\".") { args, out in
-            guard let spec = args.positional.first else { throw VerbError("quantize: give MODEL, e.g. quantize smollm2 method=rtn bits=3 group=128 out=Models/rtn-w3g128") }
-            guard let dir = args.options["out"] else { throw VerbError("quantize: out=DIR is required (where the checkpoint goes)") }
-            let loaded = try loadModel(spec)
-            let qspec = try QuantSpec(bits: try args.int("bits", default: 4, range: 2...8), groupSize: try args.int("group", default: 128, range: -1...65536))
-            let method = args.options["method"] ?? "rtn"
-            let policy = try args.options["policy"].map { try QuantPolicy(parsing: $0) } ?? QuantPolicy(qspec)
+    static var rows: [VerbSpec] { [quantize, export] }
+
+    static var quantize: VerbSpec {
+        VerbSpec(name: "quantize", summary: "Quantize a model's block linears with RTN, GPTQ or AWQ (returns the quantized model).",
+                 arguments: [
+                    .positional("MODEL", modelKind, help: ModelVerbs.modelHelp + " (an object is not changed: a copy is quantized)"),
+                    .key("method", .choice(["rtn", "rtn0", "gptq", "awq"]), default: .string("rtn"),
+                         help: "rtn: min/max per group; rtn0: min/max with 0 in range (GPTQ's); gptq/awq use calib="),
+                    .key("bits", .int, default: .number(4), range: 2...8, help: "bits per weight"),
+                    .key("group", .int, default: .number(128), range: -1...65536, help: "columns per group (-1: one group per row)"),
+                    .key("out", .string, help: "write a QATLab checkpoint to this directory (default: nothing is written)"),
+                    .key("calib", textKind, default: .string("fortunes"), help: "gptq/awq: a text name or path, or a `calib` dataset"),
+                    .key("samples", .int, default: .number(128), range: 1...100_000, help: "gptq/awq: calibration windows (from a text)"),
+                    .key("seqlen", .int, default: .number(256), range: 2...32768, help: "gptq/awq: tokens per window (from a text)"),
+                    seedKey(0, "calibration windows"),
+                    .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,blocks.0=w4g128,down_proj=fp\""),
+                    .key("act_order", .bool, default: .number(0), help: "gptq: quantize columns in order of decreasing Hessian diagonal"),
+                    .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
+                 ],
+                 help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
+                 examples: ["q = quantize m method=rtn bits=2 group=64", "q = quantize m method=gptq bits=3 group=128 calib=fortunes samples=64",
+                            "quantize smollm2 method=rtn bits=3 group=128 out=Models/rtn-w3g128"]) { call in
+            let (source, loaded) = try call.modelToChange("MODEL")
+            let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
+            let method = try call.string("method")
+            let policy = call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec)
             let clock = ContinuousClock(), start = clock.now
             switch method {
             case "rtn": try policy.apply(to: loaded.model, mode: .hard, init: .minMax)
             case "rtn0": try policy.apply(to: loaded.model, mode: .hard, init: .includeZero)
-            case "gptq", "awq":
-                let calib = try CalibrationSet.load(text: args.options["calib"] ?? "fortunes", tokenizer: loaded.tokenizer,
-                                                    count: try args.int("samples", default: 128, range: 1...100_000),
-                                                    seqlen: try args.int("seqlen", default: 256, range: 2...32768),
-                                                    seed: UInt64(try args.int("seed", default: 0, range: 0...Int(Int32.max))))
-                if method == "gptq" {
-                    let o = GPTQOptions(actOrder: try args.int("act_order", default: 0, range: 0...1) == 1)
-                    try quantizeGPTQ(model: loaded.model, calibration: calib, policy: qspec, options: o, log: out)
-                } else {
-                    try quantizeAWQ(model: loaded.model, calibration: calib, spec: qspec, log: out)
-                }
             default:
-                throw VerbError("quantize: method=\(method) is not one of rtn, rtn0, gptq, awq")
+                let calib = try calibration(call, loaded)
+                if method == "gptq" {
+                    let o = GPTQOptions(actOrder: try call.bool("act_order"))
+                    try quantizeGPTQ(model: loaded.model, calibration: calib, policy: qspec, options: o, log: { call.out($0) })
+                } else {
+                    try quantizeAWQ(model: loaded.model, calibration: calib, spec: qspec, log: { call.out($0) })
+                }
             }
             let secs = seconds(clock.now - start)
-            try NativeCheckpoint.write(loaded.model, to: dir, method: method, source: sourceSpec(spec),
-                                       metadata: ["spec": "\(qspec)", "seconds": fmt(secs)],
-                                       overwrite: try args.int("overwrite", default: 0, range: 0...1) == 1)
+            let out = call.has("out") ? try call.string("out") : nil
+            if let out {
+                try NativeCheckpoint.write(loaded.model, to: out, method: method, source: source.origin,
+                                           metadata: ["spec": "\(qspec)", "seconds": fmt(secs)], overwrite: try call.bool("overwrite"))
+            }
             let bits = try policy.bits(for: loaded.model)
-            out("method=\(method) spec=\(qspec) avg_bits=\(fmt(bits.paperBits, digits: 3)) out=\(dir) seconds=\(fmt(secs))")
-        },
-        Verb(name: "export", synopsis: "export MODEL format=gptq|gptq_v2|fp|fp16 out=DIR", keys: ["format", "out", "overwrite"],
-             help: "Write a quantized MODEL (a QATLab checkpoint) as a Hugging Face GPTQ directory (v1 'gptq' or 'gptq_v2' zero points; fp16 scales), or dequantized full precision (fp: F32, fp16: F16).") { args, out in
-            guard let spec = args.positional.first, let dir = args.options["out"] else {
-                throw VerbError("export: expected MODEL and out=DIR, e.g. export Models/rtn-w4g128 format=gptq out=Models/rtn-w4g128-gptq")
+            let specText = call.has("policy") ? try call.string("policy") : "\(qspec)"
+            call.out("method=\(method) spec=\(specText) avg_bits=\(fmt(bits.paperBits, digits: 3)) out=\(out ?? "none") seconds=\(fmt(secs))")
+            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "\(method) \(specText)"))
+        }
+    }
+
+    /// GPTQ/AWQ calibration windows from calib=: a dataset's training windows, or a text.
+    static func calibration(_ call: VerbCall, _ loaded: LoadedModel) throws -> CalibrationSet {
+        if let d = call.dataset("calib") {
+            if let v = d.vocabSize, v != loaded.model.vocabSize {
+                throw InterpError.verb("calib=\(d.name) was tokenized for a vocabulary of \(v), the model has \(loaded.model.vocabSize)",
+                                       hint: "make the windows with this model: calib MODEL TEXT ...")
             }
-            let loaded = try loadModel(spec)
-            let overwrite = try args.int("overwrite", default: 0, range: 0...1) == 1
-            let src = QuantCheckpoint.isCheckpoint(spec) ? try QuantCheckpoint.read(spec).source : sourceSpec(spec)
-            switch args.options["format"] ?? "gptq_v2" {
-            case "gptq": try GPTQCheckpoint.write(loaded.model, to: dir, format: .v1, source: src, overwrite: overwrite)
-            case "gptq_v2": try GPTQCheckpoint.write(loaded.model, to: dir, format: .v2, source: src, overwrite: overwrite)
-            case "fp": try NativeCheckpoint.writeDequantized(loaded.model, to: dir, dtype: .F32, source: src, overwrite: overwrite)
-            case "fp16": try NativeCheckpoint.writeDequantized(loaded.model, to: dir, dtype: .F16, source: src, overwrite: overwrite)
-            case let f: throw VerbError("export: format=\(f) is not one of gptq, gptq_v2, fp, fp16")
+            switch d.content {
+            case .windows(let w):
+                if let k = ["samples", "seqlen"].first(where: call.has) {
+                    throw InterpError.verb("\(k)= conflicts with calib=\(d.name), whose windows are already drawn", hint: "set \(k)= on the `calib` verb instead")
+                }
+                return try CalibrationSet(windows: w.train)
+            case let .text(t, tokens):
+                let ids = tokens ?? loaded.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
+                return try CalibrationSet.sample(tokens: ids, count: try call.int("samples"), seqlen: try call.int("seqlen"), seed: try seed(call))
             }
-            out("exported \(spec) to \(dir)")
-        },
-    ]
+        }
+        return try CalibrationSet.load(text: try call.string("calib"), tokenizer: loaded.tokenizer, count: try call.int("samples"),
+                                       seqlen: try call.int("seqlen"), seed: try seed(call))
+    }
+
+    static var export: VerbSpec {
+        VerbSpec(name: "export", summary: "Write a quantized model as a GPTQ directory or as dequantized full precision.",
+                 arguments: [
+                    .positional("MODEL", modelKind, help: "a quantized model object or checkpoint directory"),
+                    .key("format", .choice(["gptq", "gptq_v2", "fp", "fp16"]), default: .string("gptq_v2"),
+                         help: "gptq (v1 zero points), gptq_v2, fp (F32) or fp16"),
+                    .key("out", .string, required: true, help: "the directory to write"),
+                    .key("overwrite", .bool, default: .number(0), help: "replace an existing directory"),
+                 ],
+                 help: "GPTQ directories are Hugging Face layouts (safetensors, config.json with quantization_config, fp16 scales) that QATLab and transformers read; fp/fp16 write the weight each linear multiplies by.",
+                 examples: ["export q format=gptq out=Models/rtn-w4g128-gptq", "export Models/eqat-w2g64 format=fp16 out=Models/eqat-w2g64-fp16"]) { call in
+            let m = try call.model("MODEL")
+            let dir = try call.string("out"), overwrite = try call.bool("overwrite")
+            switch try call.string("format") {
+            case "gptq": try GPTQCheckpoint.write(m.model, to: dir, format: .v1, source: m.origin, overwrite: overwrite)
+            case "gptq_v2": try GPTQCheckpoint.write(m.model, to: dir, format: .v2, source: m.origin, overwrite: overwrite)
+            case "fp": try NativeCheckpoint.writeDequantized(m.model, to: dir, dtype: .F32, source: m.origin, overwrite: overwrite)
+            default: try NativeCheckpoint.writeDequantized(m.model, to: dir, dtype: .F16, source: m.origin, overwrite: overwrite)
+            }
+            call.out("exported \(m.loaded.name) to \(dir)")
+            return .none
+        }
+    }
+}
+
+extension VerbCall {
+    /// A model a verb may change: a copy of a model object (so the object stays as it was), or a
+    /// model freshly loaded from a path or name.
+    func modelToChange(_ name: String) throws -> (ModelObject, LoadedModel) {
+        if let m = objectArgument(name, as: ModelObject.self) { return (m, try m.freshCopy()) }
+        let m = try model(name)
+        return (m, m.loaded)
+    }
 }
 
 /// What a checkpoint records as its source: names stay names, paths become absolute.

@@ -1,107 +1,199 @@
 // Verbs that train: blockap, e2eqp (EfficientQAT's two phases) and make-tiny (the embedded tiny
-// model's recipe). Long runs checkpoint into <out>.work/ and continue from it with resume=1.
+// model's recipe). Both phases return the quantized model; with out=DIR they also write a QATLab
+// checkpoint, and checkpoint long runs into DIR.work/ so resume=1 continues an interrupted run.
+import QATInterp
 import QATModel
 import QATQuant
 import QATTensor
 import QATTrain
 
 enum TrainVerbs {
-    static let rows: [Verb] = [
-        Verb(name: "blockap", synopsis: "blockap MODEL bits=2 group=64 out=DIR [calib=fortunes] [samples=128] [val=16] [seqlen=256] [epochs=2] [batch=2] [train=wsz] [norms=1] [wlr=] [qlr=1e-4] [clip=0] [half=0] [shuffle=0] [seed=2] [blocks=A:B] [resume=0] [dump=FILE.h5 dump_blocks=0,1 dump_steps=0,10]",
-             keys: ["bits", "group", "out", "calib", "samples", "val", "seqlen", "epochs", "batch", "train", "norms", "wlr", "qlr", "clip", "half", "shuffle", "seed", "blocks", "resume", "policy", "overwrite", "dump", "dump_blocks", "dump_steps"],
-             help: "Block-AP: train each block's weights, step sizes and zero points (train= any of w, s, z; norms=1 also the RMSNorm gains) against the full-precision block on calibration windows, then freeze it to integer codes. wlr defaults to 2e-5 at 2 bits, 1e-5 otherwise. Checkpoints after every block into DIR.work (with train_log.h5: per-step loss, lr, grad norm); resume=1 continues. dump= writes block inputs/outputs/targets, every linear's input, output and W/s/z gradients at the chosen blocks and steps to an HDF5 file (layout in Sources/QATTrain/BlockAPDump.swift). Ends with a key=value summary.") { args, out in
-            guard let spec = args.positional.first, let dir = args.options["out"] else {
-                throw VerbError("blockap: expected MODEL and out=DIR, e.g. blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64")
-            }
-            let loaded = try loadModel(spec)
-            let qspec = try QuantSpec(bits: try args.int("bits", default: 2, range: 2...8), groupSize: try args.int("group", default: 64, range: -1...65536))
-            var o = BlockAPOptions(policy: try args.options["policy"].map { try QuantPolicy(parsing: $0) } ?? QuantPolicy(qspec))
-            o.epochs = try args.int("epochs", default: 2, range: 0...1000)
-            o.batchSize = try args.int("batch", default: 2, range: 1...4096)
-            let train = args.options["train"] ?? "wsz"
-            guard !train.isEmpty, train.allSatisfy({ "wsz".contains($0) }) else { throw VerbError("blockap: train=\(train) must be letters from w, s, z (e.g. wsz, sz, w)") }
-            o.trainWeights = train.contains("w"); o.trainScales = train.contains("s"); o.trainZeros = train.contains("z")
-            o.trainNorms = try args.int("norms", default: 1, range: 0...1) == 1
-            o.weightLR = try args.options["wlr"].map { try parseFloat($0, key: "wlr") }
-            o.quantLR = try args.options["qlr"].map { try parseFloat($0, key: "qlr") } ?? 1e-4
-            o.clipGrad = try args.options["clip"].map { try parseFloat($0, key: "clip") } ?? 0
-            o.halfBuffers = try args.int("half", default: 0, range: 0...1) == 1
-            o.shuffle = try args.int("shuffle", default: 0, range: 0...1) == 1
-            o.seed = UInt64(try args.int("seed", default: 2, range: 0...Int(Int32.max)))
-            o.blocks = try args.options["blocks"].map { try parseRange($0, key: "blocks") }
-            o.checkpointDir = dir + ".work"
-            o.resume = try args.int("resume", default: 0, range: 0...1) == 1
-            if let path = args.options["dump"] {
-                o.dump = DumpSelection(path: path, blocks: try parseIntSet(args.options["dump_blocks"] ?? "0", key: "dump_blocks"),
-                                       steps: try parseIntSet(args.options["dump_steps"] ?? "0", key: "dump_steps"))
-            }
-            let data = try TrainingWindows.load(text: args.options["calib"] ?? "fortunes", tokenizer: loaded.tokenizer,
-                                                samples: try args.int("samples", default: 128, range: 1...1_000_000),
-                                                validationSamples: try args.int("val", default: 16, range: 0...100_000),
-                                                seqlen: try args.int("seqlen", default: 256, range: 2...32768), seed: o.seed)
-            let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: out)
-            try NativeCheckpoint.write(loaded.model, to: dir, method: "blockap", source: sourceSpec(spec),
-                                       metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(r.totalSeconds)],
-                                       overwrite: try args.int("overwrite", default: 0, range: 0...1) == 1)
-            let last = r.blocks.last
-            out("blockap spec=\(qspec) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.validationMSE.last ?? $0.rtnValidationMSE)" } ?? "none") rtn_val_mse=\(last.map { "\($0.rtnValidationMSE)" } ?? "none") tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.totalSeconds)) out=\(dir)")
-        },
-        Verb(name: "e2eqp", synopsis: "e2eqp MODEL out=DIR [calib=fortunes] [samples=128] [val=16] [seqlen=256] [epochs=1] [batch=1] [accum=4] [lr=] [zeros=0] [clip=0.3] [warmup=0.03] [seed=42] [max_steps=N] [resume=0]",
-             keys: ["out", "calib", "samples", "val", "seqlen", "epochs", "batch", "accum", "lr", "zeros", "clip", "warmup", "seed", "max_steps", "resume", "overwrite", "checkpoint_every"],
-             help: "E2E-QP: train the step sizes (zeros=1: and the zero points) of a hard-quantized MODEL (a Block-AP, RTN, GPTQ or AWQ checkpoint) end to end with next-token cross-entropy; codes stay frozen. lr defaults to 2e-5 at 2 bits, 1e-5 otherwise. Checkpoints into DIR.work; resume=1 continues. Ends with a key=value summary.") { args, out in
-            guard let spec = args.positional.first, let dir = args.options["out"] else {
-                throw VerbError("e2eqp: expected MODEL and out=DIR, e.g. e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e")
-            }
-            let loaded = try loadModel(spec)
-            var o = E2EQPOptions()
-            o.lr = try args.options["lr"].map { try parseFloat($0, key: "lr") }
-            o.epochs = try args.int("epochs", default: 1, range: 1...1000)
-            o.batchSize = try args.int("batch", default: 1, range: 1...4096)
-            o.accumulation = try args.int("accum", default: 4, range: 1...4096)
-            o.trainZeros = try args.int("zeros", default: 0, range: 0...1) == 1
-            o.clipGrad = try args.options["clip"].map { try parseFloat($0, key: "clip") } ?? 0.3
-            o.warmupRatio = try args.options["warmup"].map { try parseFloat($0, key: "warmup") } ?? 0.03
-            o.seed = UInt64(try args.int("seed", default: 42, range: 0...Int(Int32.max)))
-            o.maxSteps = args.options["max_steps"] == nil ? nil : try args.int("max_steps", default: 1, range: 1...10_000_000)
-            o.checkpointEvery = try args.int("checkpoint_every", default: 16, range: 1...1_000_000)
-            o.checkpointDir = dir + ".work"
-            o.resume = try args.int("resume", default: 0, range: 0...1) == 1
-            let data = try TrainingWindows.load(text: args.options["calib"] ?? "fortunes", tokenizer: loaded.tokenizer,
-                                                samples: try args.int("samples", default: 128, range: 1...1_000_000),
-                                                validationSamples: try args.int("val", default: 16, range: 0...100_000),
-                                                seqlen: try args.int("seqlen", default: 256, range: 2...32768), seed: 2)
-            let r = try E2EQP.run(model: loaded.model, data: data, options: o, log: out)
-            let src = QuantCheckpoint.isCheckpoint(spec) ? try QuantCheckpoint.read(spec).source : sourceSpec(spec)
-            try NativeCheckpoint.write(loaded.model, to: dir, method: "e2eqp", source: src,
-                                       metadata: ["options": o.fingerprint, "seconds": fmt(r.seconds)],
-                                       overwrite: try args.int("overwrite", default: 0, range: 0...1) == 1)
-            out("e2eqp steps=\(r.steps) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) out=\(dir)")
-        },
-        Verb(name: "make-tiny", synopsis: "make-tiny [out=Data/tiny] [steps=1500] [seed=1] [text=fortunes]", keys: ["out", "steps", "seed", "text"],
-             help: "Train the embedded tiny model (4 blocks, hidden 128, byte tokenizer) on a text and save it as a Hugging Face directory. The recipe is documented in Sources/QATTrain/TinyModel.swift.") { args, out in
-            var recipe = TinyRecipe()
-            recipe.steps = try args.int("steps", default: recipe.steps, range: 1...1_000_000)
-            recipe.seed = UInt64(try args.int("seed", default: Int(recipe.seed), range: 0...Int(Int32.max)))
-            recipe.text = args.options["text"] ?? recipe.text
-            let dir = args.options["out"] ?? "Data/tiny"
-            let model = try recipe.train(log: out)
-            try TinyRecipe.save(model, to: dir)
-            out("saved the tiny model to \(dir)")
-        },
-    ]
-}
+    static var rows: [VerbSpec] { [blockap, e2eqp, makeTiny] }
 
-func parseFloat(_ s: String, key: String) throws -> Float {
-    guard let v = Float(s), v.isFinite, v >= 0 else { throw VerbError("\(key)=\(s) is not valid: expected a non-negative number such as 1e-4") }
-    return v
+    /// The data keys both phases share.
+    static func dataKeys(val: Int) -> [ArgSpec] {
+        [.key("calib", textKind, default: .string("fortunes"), help: "a text name or path, or a `calib` dataset (which fixes samples/val/seqlen)"),
+         .key("samples", .int, default: .number(128), range: 1...1_000_000, help: "training windows drawn from the text"),
+         .key("val", .int, default: .number(Double(val)), range: 0...100_000, help: "validation windows (from the last 10% of the text)"),
+         .key("seqlen", .int, default: .number(256), range: 2...32768, help: "tokens per window")]
+    }
+
+    static var blockap: VerbSpec {
+        VerbSpec(name: "blockap", summary: "Block-AP: train each block's W, s, z against the full-precision block (returns the quantized model).",
+                 arguments: [
+                    .positional("MODEL", modelKind, help: ModelVerbs.modelHelp + " (an object is not changed)"),
+                    .key("bits", .int, default: .number(2), range: 2...8, help: "bits per weight"),
+                    .key("group", .int, default: .number(64), range: -1...65536, help: "columns per group"),
+                    .key("out", .string, help: "write a QATLab checkpoint here (and per-block checkpoints into DIR.work)"),
+                 ] + dataKeys(val: 16) + [
+                    .key("epochs", .int, default: .number(2), range: 0...1000, help: "passes over the windows per block"),
+                    .key("batch", .int, default: .number(2), range: 1...4096, help: "windows per step"),
+                    .key("train", .string, default: .string("wsz"), help: "what to train: letters from w, s, z"),
+                    .key("norms", .bool, default: .number(1), help: "also train the RMSNorm gains"),
+                    .key("wlr", .number, range: 0...1, help: "learning rate of W and the norms (default 2e-5 at 2 bits, else 1e-5)"),
+                    .key("qlr", .number, default: .number(1e-4), range: 0...1, help: "learning rate of s and z"),
+                    .key("clip", .number, default: .number(0), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
+                    .key("half", .bool, default: .number(0), help: "keep the hidden-state buffers in float16"),
+                    .key("shuffle", .bool, default: .number(0), help: "reshuffle the windows every epoch"),
+                    seedKey(2, "windows and shuffling"),
+                    .key("blocks", .string, help: "train only blocks A:B (A to B-1) or one block N; the rest stay full precision"),
+                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work"),
+                    .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,down_proj=w4g64\""),
+                    .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
+                    .key("dump", .string, help: "write activations and W/s/z gradients to this HDF5 file (layout: Sources/QATTrain/BlockAPDump.swift)"),
+                    .key("dump_blocks", .either([.list, .string]), default: .string("0"), help: "blocks to dump: [0 1] or 0,1"),
+                    .key("dump_steps", .either([.list, .string]), default: .string("0"), help: "steps to dump: [0 10] or 0,10"),
+                 ],
+                 help: "Each block's linears get fake quantizers initialised by RTN; W, s, z (and the norm gains) are trained with the MSE to the full-precision block's output on calibration windows, then frozen to integer codes. Prints a progress line per block and ends with `blockap spec=... blocks=... final_val_mse=... rtn_val_mse=... tok_per_s=... seconds=... out=...`.",
+                 examples: ["b = blockap m bits=2 group=64 blocks=0:4 samples=32 seqlen=128 epochs=1",
+                            "d = calib m fortunes samples=64 val=8 seqlen=128; b = blockap m calib=$d",
+                            "blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64"]) { call in
+            let (source, loaded) = try call.modelToChange("MODEL")
+            let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
+            var o = BlockAPOptions(policy: call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
+            o.epochs = try call.int("epochs")
+            o.batchSize = try call.int("batch")
+            let train = try call.string("train")
+            guard !train.isEmpty, train.allSatisfy({ "wsz".contains($0) }) else {
+                throw InterpError.verb("train=\(train) must be letters from w, s, z", hint: "e.g. train=wsz, train=sz, train=w")
+            }
+            o.trainWeights = train.contains("w"); o.trainScales = train.contains("s"); o.trainZeros = train.contains("z")
+            o.trainNorms = try call.bool("norms")
+            o.weightLR = call.has("wlr") ? Float(try call.number("wlr")) : nil
+            o.quantLR = Float(try call.number("qlr"))
+            o.clipGrad = Float(try call.number("clip"))
+            o.halfBuffers = try call.bool("half")
+            o.shuffle = try call.bool("shuffle")
+            o.seed = try seed(call)
+            o.blocks = call.has("blocks") ? try parseRange(try call.string("blocks"), key: "blocks") : nil
+            let out = call.has("out") ? try call.string("out") : nil
+            o.checkpointDir = out.map { $0 + ".work" }
+            o.resume = try call.bool("resume")
+            guard !o.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
+            if call.has("dump") {
+                o.dump = DumpSelection(path: try call.string("dump"), blocks: try intSet(call, "dump_blocks"), steps: try intSet(call, "dump_steps"))
+            }
+            let data = try windows(call, loaded, seed: o.seed)
+            let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
+            if let out {
+                try NativeCheckpoint.write(loaded.model, to: out, method: "blockap", source: source.origin,
+                                           metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(r.totalSeconds)],
+                                           overwrite: try call.bool("overwrite"))
+            }
+            let last = r.blocks.last
+            call.out("blockap spec=\(qspec) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.validationMSE.last ?? $0.rtnValidationMSE)" } ?? "none") rtn_val_mse=\(last.map { "\($0.rtnValidationMSE)" } ?? "none") tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.totalSeconds)) out=\(out ?? "none")")
+            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "blockap \(qspec)"))
+        }
+    }
+
+    static var e2eqp: VerbSpec {
+        VerbSpec(name: "e2eqp", summary: "E2E-QP: train the step sizes of a hard-quantized model end to end (returns the model).",
+                 arguments: [
+                    .positional("MODEL", modelKind, help: "a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ); an object is not changed"),
+                    .key("out", .string, help: "write a QATLab checkpoint here (and resumable state into DIR.work)"),
+                 ] + dataKeys(val: 16) + [
+                    .key("epochs", .int, default: .number(1), range: 1...1000, help: "passes over the windows"),
+                    .key("batch", .int, default: .number(1), range: 1...4096, help: "windows per forward"),
+                    .key("accum", .int, default: .number(4), range: 1...4096, help: "forwards per optimizer step"),
+                    .key("lr", .number, range: 0...1, help: "peak learning rate (default 2e-5 at 2 bits, else 1e-5)"),
+                    .key("zeros", .bool, default: .number(0), help: "also train the zero points"),
+                    .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
+                    .key("warmup", .number, default: .number(0.03), range: 0...1, help: "warm-up fraction of the steps"),
+                    seedKey(42, "training order"),
+                    .key("max_steps", .int, range: 1...10_000_000, help: "stop after this many optimizer steps (a time budget)"),
+                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work"),
+                    .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
+                    .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "steps between resumable checkpoints (with out=)"),
+                 ],
+                 help: "Codes stay frozen; the scales (and with zeros=1 the zero points) follow next-token cross-entropy. Windows are drawn with seed 2, as Block-AP's default, so both phases see the same data. Ends with `e2eqp steps=... initial_val_loss=... final_val_loss=... tok_per_s=... seconds=... out=...`.",
+                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e"]) { call in
+            let (source, loaded) = try call.modelToChange("MODEL")
+            var o = E2EQPOptions()
+            o.lr = call.has("lr") ? Float(try call.number("lr")) : nil
+            o.epochs = try call.int("epochs")
+            o.batchSize = try call.int("batch")
+            o.accumulation = try call.int("accum")
+            o.trainZeros = try call.bool("zeros")
+            o.clipGrad = Float(try call.number("clip"))
+            o.warmupRatio = Float(try call.number("warmup"))
+            o.seed = try seed(call)
+            o.maxSteps = call.has("max_steps") ? try call.int("max_steps") : nil
+            o.checkpointEvery = try call.int("checkpoint_every")
+            let out = call.has("out") ? try call.string("out") : nil
+            o.checkpointDir = out.map { $0 + ".work" }
+            o.resume = try call.bool("resume")
+            guard !o.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
+            let data = try windows(call, loaded, seed: 2)
+            let r = try E2EQP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
+            if let out {
+                try NativeCheckpoint.write(loaded.model, to: out, method: "e2eqp", source: source.origin,
+                                           metadata: ["options": o.fingerprint, "seconds": fmt(r.seconds)], overwrite: try call.bool("overwrite"))
+            }
+            call.out("e2eqp steps=\(r.steps) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) out=\(out ?? "none")")
+            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: source.method + " + e2eqp"))
+        }
+    }
+
+    static var makeTiny: VerbSpec {
+        let recipe = TinyRecipe()
+        return VerbSpec(name: "make-tiny", summary: "Train the embedded tiny model and save it as a Hugging Face directory.",
+                        arguments: [
+                            .key("out", .string, default: .string("Data/tiny"), help: "the directory to write"),
+                            .key("steps", .int, default: .number(Double(recipe.steps)), range: 1...1_000_000, help: "training steps"),
+                            seedKey(Int(recipe.seed), "initial weights and batches"),
+                            .key("text", .string, default: .string(recipe.text), help: "the training text (name or path)"),
+                        ],
+                        help: "4 blocks, hidden 128, byte tokenizer; the recipe is documented in Sources/QATTrain/TinyModel.swift.",
+                        examples: ["make-tiny out=/tmp/tiny steps=200"]) { call in
+            var r = TinyRecipe()
+            r.steps = try call.int("steps")
+            r.seed = try seed(call)
+            r.text = try call.string("text")
+            let dir = try call.string("out")
+            let model = try r.train(log: { call.out($0) })
+            try TinyRecipe.save(model, to: dir)
+            call.out("saved the tiny model to \(dir)")
+            return .none
+        }
+    }
+
+    /// Training and validation windows from calib=: a dataset's windows as they are, or drawn
+    /// from a text (a dataset holding text, a name or a path).
+    static func windows(_ call: VerbCall, _ loaded: LoadedModel, seed: UInt64) throws -> TrainingWindows {
+        guard let d = call.dataset("calib") else {
+            return try TrainingWindows.load(text: try call.string("calib"), tokenizer: loaded.tokenizer, samples: try call.int("samples"),
+                                            validationSamples: try call.int("val"), seqlen: try call.int("seqlen"), seed: seed)
+        }
+        if let v = d.vocabSize, v != loaded.model.vocabSize {
+            throw InterpError.verb("calib=\(d.name) was tokenized for a vocabulary of \(v), the model has \(loaded.model.vocabSize)",
+                                   hint: "make the windows with this model: calib MODEL TEXT ...")
+        }
+        switch d.content {
+        case .windows(let w):
+            if let k = ["samples", "val", "seqlen"].first(where: call.has) {
+                throw InterpError.verb("\(k)= conflicts with calib=\(d.name), whose windows are already drawn", hint: "set \(k)= on the `calib` verb instead")
+            }
+            return w
+        case let .text(t, tokens):
+            let ids = tokens ?? loaded.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
+            return try TrainingWindows.sample(tokens: ids, samples: try call.int("samples"), validationSamples: try call.int("val"),
+                                              seqlen: try call.int("seqlen"), seed: seed)
+        }
+    }
+
+    /// dump_blocks= / dump_steps=: a list of whole numbers or "0,10".
+    static func intSet(_ call: VerbCall, _ key: String) throws -> Set<Int> {
+        if case .list = call.value(key) { return Set(try call.ints(key)) }
+        return try parseIntSet(try call.string(key), key: key)
+    }
 }
 
 /// "A:B" (blocks A..<B) or "A" (just block A).
 func parseRange(_ s: String, key: String) throws -> Range<Int> {
-    let parts = s.split(separator: ":").map { Int($0) }
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
     if parts.count == 1, let a = parts[0], a >= 0 { return a..<(a + 1) }
     guard parts.count == 2, let a = parts[0], let b = parts[1], 0 <= a, a < b else {
-        throw VerbError("\(key)=\(s) is not valid: expected A:B (blocks A to B-1) or a single block number")
+        throw InterpError.verb("\(key)=\(s) is not valid", hint: "expected A:B (blocks A to B-1) or a single block number")
     }
     return a..<b
 }
@@ -110,7 +202,9 @@ func parseRange(_ s: String, key: String) throws -> Range<Int> {
 func parseIntSet(_ s: String, key: String) throws -> Set<Int> {
     var out = Set<Int>()
     for part in s.split(separator: ",") {
-        guard let v = Int(part), v >= 0 else { throw VerbError("\(key)=\(s) is not valid: expected comma-separated whole numbers, e.g. 0,10") }
+        guard let v = Int(part), v >= 0 else {
+            throw InterpError.verb("\(key)=\(s) is not valid", hint: "expected whole numbers: [0 10] or 0,10")
+        }
         out.insert(v)
     }
     return out

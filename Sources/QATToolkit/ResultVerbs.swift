@@ -1,0 +1,159 @@
+// Results verbs: `record` a row into a table variable, print/save it with `table`, draw its
+// columns with `plot`. Tables are ResultsTable objects (layouts of the saved forms in
+// ResultsTable.swift); figures are SVGPlot's SVG, or PNG through rsvg-convert (Debian
+// librsvg2-bin). Plots/*.py draw the same figures with matplotlib from a table saved as .h5 or .csv.
+//
+// Every verb that writes a figure prints `plot=PATH`; `qat notebook` links those files.
+import Foundation
+import QATInterp
+
+enum ResultVerbs {
+    static var rows: [VerbSpec] { [record, table, plot] }
+
+    static var record: VerbSpec {
+        VerbSpec(name: "record", synopsis: "record TABLE COLUMN=VALUE ...",
+                 summary: "Append a row to a results table (the variable TABLE is created on first use).",
+                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)")],
+                 help: "Any key names a column; columns appear in the order first recorded. Values are numbers, text, or a sub-command's value: record results bits=$b ppl=(ppl q devil).",
+                 examples: ["record results method=rtn bits=2 ppl=(ppl q devil ctx=512)", "record runs seed=$s loss=$l"],
+                 openKeys: true) { call in
+            let t = try tableVariable(call, create: true)
+            guard !call.extraKeys.isEmpty else {
+                throw InterpError.verb("nothing to record", hint: "give columns as key=value: record \(t.name) bits=2 ppl=12.3")
+            }
+            var row: [(String, TableValue)] = []
+            for (key, value) in call.extraKeys {
+                switch value {
+                case .number(let d): row.append((key, .number(d)))
+                case .string(let s): row.append((key, .text(s)))
+                case .none: throw InterpError.verb("\(key)= has no value (the command gave none)", hint: "record numbers, text, or a verb's value such as (ppl q devil)")
+                default: row.append((key, .text(value.text)))
+                }
+            }
+            t.record(row)
+            return .none
+        }
+    }
+
+    /// The table a TABLE argument names; created (and stored in the variable) when asked to.
+    static func tableVariable(_ call: VerbCall, create: Bool) throws -> ResultsTable {
+        if let t = call.objectArgument("TABLE", as: ResultsTable.self) { return t }
+        let name = try call.string("TABLE")
+        if let v = call.interpreter.variables[name] {
+            throw InterpError.verb("$\(name) holds a \(v.kindName), not a table", hint: "use another name for the table")
+        }
+        guard create else {
+            throw InterpError.verb("no table named \(name)", hint: "record a row first: record \(name) key=value ...")
+        }
+        let t = ResultsTable(name: name)
+        call.interpreter.variables[name] = .object(t)
+        return t
+    }
+
+    static var table: VerbSpec {
+        VerbSpec(name: "table", summary: "Print a results table, and save it with out=.",
+                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
+                             .key("out", .string, help: "save as .csv, .md, .txt or .h5 (layouts in Sources/QATToolkit/ResultsTable.swift)")],
+                 help: "Files are written atomically and their directories created. Saving prints saved=PATH.",
+                 examples: ["table results", "table results out=Plots/results.csv", "table results out=out/results.h5"]) { call in
+            let t = try tableVariable(call, create: false)
+            call.out(t.render().trimmingCharacters(in: .newlines))
+            if call.has("out") {
+                let path = try call.string("out")
+                try t.save(path: path)
+                call.out("saved=\(path)")
+            }
+            return .none
+        }
+    }
+
+    static var plot: VerbSpec {
+        VerbSpec(name: "plot", summary: "Line plot of a table's columns, written as SVG (or PNG).",
+                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
+                             .key("x", .string, required: true, help: "the column on the x axis"),
+                             .key("y", .either([.list, .string]), required: true, help: "the column (or a list of columns) on the y axis"),
+                             .key("group", .string, help: "one line per value of this column"),
+                             .key("logy", .bool, default: .number(0), help: "logarithmic y axis"),
+                             .key("out", .string, required: true, help: "Plots/NAME.svg, or .png (needs rsvg-convert)"),
+                             .key("title", .string, help: "the figure's title (default: \"y vs x\")")],
+                 help: "Points are joined in order of x; rows whose x or y is empty or text are skipped. A .png is drawn as SVG beside it (same name, .svg) and converted with rsvg-convert; without it the .svg is kept and reported. For matplotlib figures: save the table as .h5 or .csv and run Plots/plot_table.py. Prints plot=PATH.",
+                 examples: ["plot results x=bits y=ppl out=Plots/ppl_vs_bits.svg", "plot results x=bits y=ppl group=method logy=1 out=Plots/ppl.png"]) { call in
+            let t = try tableVariable(call, create: false)
+            let x = try call.string("x")
+            let ys: [String] = try { if case .list(let l)? = call.value("y") { return l.map(\.text) } else { return [try call.string("y")] } }()
+            for c in [x] + ys + (call.has("group") ? [try call.string("group")] : []) where !t.columns.contains(c) {
+                throw InterpError.verb("table \(t.name) has no column \(c)", hint: "columns: " + t.columns.joined(separator: ", "))
+            }
+            let series = try lineSeries(t, x: x, ys: ys, group: call.has("group") ? try call.string("group") : nil)
+            let title = call.has("title") ? try call.string("title") : "\(ys.joined(separator: ", ")) vs \(x)"
+            let svg = SVGPlot.lines(series, title: title, xLabel: x, yLabel: ys.joined(separator: ", "), logY: try call.bool("logy"))
+            try writePlot(svg, to: try call.string("out"), call)
+            return .none
+        }
+    }
+
+    /// One series per y column (and per group value), points sorted by x.
+    static func lineSeries(_ t: ResultsTable, x: String, ys: [String], group: String?) throws -> [(name: String, x: [Double], y: [Double])] {
+        let xs = t.column(x)
+        var groups: [(String, [Int])] = [("", Array(t.rows.indices))]   // the label is the group's value
+        if let group {
+            groups = []
+            for (i, row) in t.rows.enumerated() {
+                let key = row[group]?.display ?? "(none)"
+                if let k = groups.firstIndex(where: { $0.0 == key }) { groups[k].1.append(i) } else { groups.append((key, [i])) }
+            }
+        }
+        var out: [(name: String, x: [Double], y: [Double])] = []
+        for y in ys {
+            let yv = t.column(y)
+            for (label, rows) in groups {
+                let pts = rows.compactMap { i -> (Double, Double)? in
+                    guard let a = xs[i], let b = yv[i] else { return nil }
+                    return (a, b)
+                }.sorted { $0.0 < $1.0 }
+                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : label].compactMap { $0 }.joined(separator: " ")
+                out.append((name, pts.map(\.0), pts.map(\.1)))
+            }
+        }
+        return out
+    }
+}
+
+/// Writes a figure: .svg as is; .png as an SVG beside it converted by rsvg-convert (when that is
+/// missing, the SVG is kept and reported instead). Prints plot=PATH for notebooks.
+func writePlot(_ svg: String, to path: String, _ call: VerbCall) throws {
+    let ext = (path as NSString).pathExtension.lowercased()
+    switch ext {
+    case "svg":
+        try SVGPlot.write(svg, to: path)
+        call.out("plot=\(path)")
+    case "png":
+        let svgPath = (path as NSString).deletingPathExtension + ".svg"
+        try SVGPlot.write(svg, to: svgPath)
+        guard let tool = executableInPath("rsvg-convert") else {
+            call.out("note: rsvg-convert is not installed (Debian librsvg2-bin); wrote the SVG instead of \(path)")
+            call.out("plot=\(svgPath)")
+            return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = ["--background-color=white", "-o", path, svgPath]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw InterpError.verb("rsvg-convert failed (status \(p.terminationStatus)) converting \(svgPath)", hint: "the SVG is there; convert it by hand")
+        }
+        call.out("plot=\(path)")
+    default:
+        throw InterpError.verb("cannot write a plot as .\(ext)", hint: "use out=Plots/NAME.svg or .png")
+    }
+}
+
+/// The full path of a program on $PATH, if any.
+func executableInPath(_ name: String) -> String? {
+    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    return dirs.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+/// "Plots/x_hist.svg" -> "x_hist".
+func baseName(_ path: String) -> String { ((path as NSString).lastPathComponent as NSString).deletingPathExtension }
