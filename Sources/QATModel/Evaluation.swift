@@ -60,6 +60,7 @@ extension LlamaModel {
         let clock = ContinuousClock(), start = clock.now
         var total = 0.0
         for w in 0..<windows {
+            try Interrupt.check()   // Ctrl-C in the REPL stops between windows
             total += try windowNLL(Array(tokens[(w * ctx)..<((w + 1) * ctx)]))
             progress?(w + 1, windows)
         }
@@ -75,6 +76,7 @@ extension LlamaModel {
         var seq = prompt
         guard !seq.isEmpty else { throw TensorError.invalidArgument(op: "generate", message: "the prompt is empty") }
         for _ in 0..<maxTokens {
+            try Interrupt.check()
             if seq.count >= config.maxPositions { break }
             let logits = try self.logits(seq)
             let last = logits.data + (seq.count - 1) * vocabSize
