@@ -396,6 +396,13 @@ func jsonStringLiteral(_ s: String) -> String {
     return out + "\""
 }
 
+/// Writes UTF-8 `text` to `path` atomically (see writeAtomically); the writer of every text
+/// file QATLab makes (JSON manifests, CSV and Markdown tables, SVG plots, transcripts).
+public func writeTextAtomically(_ text: String, to path: String) throws {
+    var text = text
+    try writeAtomically(path) { out in try text.withUTF8 { try out(UnsafeRawBufferPointer($0)) } }
+}
+
 /// Writes `path` via `path.tmp-<pid>-<random>` in the same directory: write, fsync, rename.
 /// The body receives a function that appends bytes. On any error the temporary file is removed.
 func writeAtomically(_ path: String, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {

@@ -7,7 +7,7 @@ import Glibc
 let maxScriptBytes = 16 << 20
 
 /// The UTF-8 text of the file at `path`, or an error naming the path and what to do.
-func readTextFile(_ path: String) throws -> String {
+public func readTextFile(_ path: String) throws -> String {
     guard let f = fopen(path, "rb") else {
         throw InterpError.verb("cannot open '\(path)'", hint: "check the path (relative paths start at the current directory)")
     }

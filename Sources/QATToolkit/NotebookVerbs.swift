@@ -11,6 +11,7 @@
 //   3. When a statement fails: its error (file:line:column, message, hint) in a ```text block
 //      under "**error**"; the run then stops and `qat` exits with status 1.
 import Foundation
+import QATIO
 import QATInterp
 import QATTensor
 
@@ -52,9 +53,7 @@ struct Notebook {
     let script: String
 
     func run(writingTo out: String) throws {
-        guard let text = readTextFile(script) else {
-            throw InterpError.verb("cannot read '\(script)'", hint: "check the path (relative paths start at the current directory)")
-        }
+        let text = try readTextFile(script)
         let clock = ContinuousClock(), start = clock.now
         var body: [String] = []
         var failure: Error?
@@ -75,7 +74,7 @@ struct Notebook {
         }
         let header = ["# \((script as NSString).lastPathComponent)", "",
                       "_QATLab \(Verbs.version), threads=\(Threads.count), \(fmt(seconds(clock.now - start))) s in all; written by `qat notebook \(script)`._", ""]
-        try ResultsTable.writeAtomically((header + body).joined(separator: "\n"), to: out)
+        try writeTextAtomically((header + body).joined(separator: "\n"), to: out)
         if let failure { throw failure }
     }
 

@@ -188,9 +188,9 @@ extension ResultsTable {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         switch (path as NSString).pathExtension.lowercased() {
-        case "csv": try Self.writeAtomically(csv(), to: path)
-        case "md", "markdown": try Self.writeAtomically(markdown(), to: path)
-        case "txt": try Self.writeAtomically(render(), to: path)
+        case "csv": try writeTextAtomically(csv(), to: path)
+        case "md", "markdown": try writeTextAtomically(markdown(), to: path)
+        case "txt": try writeTextAtomically(render(), to: path)
         case "h5", "hdf5":
             let f = try HDF5File.create(path: path)
             try writeHDF5(to: f)
@@ -350,20 +350,6 @@ extension ResultsTable {
         return base + "~\(k)"
     }
 
-    /// Writes text to "<path>.tmp-<pid>", then renames it over `path`.
-    static func writeAtomically(_ text: String, to path: String) throws {
-        let tmp = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-        } catch {
-            throw FormatError(file: path, "cannot write \(tmp) (\(error.localizedDescription)); check the directory is writable")
-        }
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw FormatError(file: path, "cannot rename \(tmp) into place (\(reason))")
-        }
-    }
 }
 
 /// RFC 4180 records: fields split on commas, quoted fields may hold commas, doubled quotes and

@@ -13,6 +13,7 @@
 //   5. A note under the x label counts skipped values; a figure with nothing to draw says
 //      "no data" and is still a valid SVG.
 import Foundation
+import QATIO
 
 /// SVG figures as strings; `write` saves one atomically.
 public enum SVGPlot {
@@ -83,7 +84,7 @@ public enum SVGPlot {
     public static func write(_ svg: String, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        try ResultsTable.writeAtomically(svg, to: path)
+        try writeTextAtomically(svg, to: path)
     }
 
     // MARK: Pieces

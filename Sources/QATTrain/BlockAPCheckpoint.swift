@@ -33,7 +33,7 @@ enum BlockAPCheckpoint {
             "rtn_val_mse": report.blocks.map(\.rtnValidationMSE), "val_mse": report.blocks.map(\.validationMSE),
         ]
         let data = try JSONSerialization.data(withJSONObject: progress, options: [.prettyPrinted, .sortedKeys])
-        try writeText(String(decoding: data, as: UTF8.self), to: dir + "/blockap/progress.json")
+        try writeTextAtomically(String(decoding: data, as: UTF8.self), to: dir + "/blockap/progress.json")
     }
 
     /// How many blocks a checkpoint has finished (0 when there is none); checks the options match.

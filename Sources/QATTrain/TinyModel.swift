@@ -11,6 +11,7 @@
 import QATAutograd
 import QATIO
 import QATModel
+import QATQuant
 import QATTensor
 import QATTokenizer
 
@@ -60,46 +61,9 @@ public struct TinyRecipe: Sendable {
         return model
     }
 
-    /// Writes `model` as a Hugging Face directory (config.json + model.safetensors, F16).
+    /// Writes `model` as a Hugging Face directory (config.json + model.safetensors, F16), the same
+    /// writer as every full-precision export.
     public static func save(_ model: LlamaModel, to dir: String) throws {
-        var w = SafetensorsWriter()
-        try w.add("model.embed_tokens.weight", model.embedding.value, as: .F16)
-        try w.add("model.norm.weight", model.finalNorm.value, as: .F16)
-        let names = ["attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "q_proj": "self_attn.q_proj",
-                     "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj", "o_proj": "self_attn.o_proj",
-                     "gate_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj", "down_proj": "mlp.down_proj"]
-        for (i, b) in model.blocks.enumerated() {
-            for (name, p) in b.parameters {
-                guard let hf = names[name] else { continue }
-                try w.add("model.layers.\(i).\(hf).weight", p.value, as: .F16)
-            }
-        }
-        w.metadata = ["format": "pt", "producer": "QATLab make-tiny"]
-        try makeDirectory(dir)
-        try w.write(to: dir + "/model.safetensors")
-        let c = model.config
-        let json = """
-        {
-          "architectures": ["LlamaForCausalLM"],
-          "model_type": "llama",
-          "vocab_size": \(c.vocabSize),
-          "hidden_size": \(c.hiddenSize),
-          "intermediate_size": \(c.intermediateSize),
-          "num_hidden_layers": \(c.layerCount),
-          "num_attention_heads": \(c.headCount),
-          "num_key_value_heads": \(c.kvHeadCount),
-          "head_dim": \(c.headDim),
-          "rope_theta": \(c.ropeTheta),
-          "rms_norm_eps": \(c.rmsNormEps),
-          "max_position_embeddings": \(c.maxPositions),
-          "tie_word_embeddings": true,
-          "bos_token_id": \(c.bosTokenId ?? 256),
-          "eos_token_id": \(c.eosTokenId ?? 257),
-          "hidden_act": "silu",
-          "qatlab_tokenizer": "byte"
-        }
-
-        """
-        try writeText(json, to: dir + "/config.json")
+        try NativeCheckpoint.writeDequantized(model, to: dir, dtype: .F16, source: "tiny", overwrite: true)
     }
 }
