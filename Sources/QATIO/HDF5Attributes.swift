@@ -90,7 +90,7 @@ extension HDF5File {
         guard status >= 0 || values.isEmpty else { throw fail(where_, "writing the attribute failed") }
     }
 
-    private func writeStringAttribute(_ obj: hid_t, _ name: String, _ where_: String, _ s: String) throws {
+    func writeStringAttribute(_ obj: hid_t, _ name: String, _ where_: String, _ s: String) throws {
         guard !s.utf8.contains(0) else { throw fail(where_, "the string contains a NUL byte, which HDF5 strings cannot hold") }
         let type = H5Tcopy(qat_h5t_c_s1())
         guard type >= 0, H5Tset_size(type, qat_h5t_variable()) >= 0, H5Tset_cset(type, H5T_CSET_UTF8) >= 0 else {
@@ -119,7 +119,7 @@ extension HDF5File {
     }
 
     /// A variable-length or fixed-length string, read in its own file type (no charset conversion).
-    private func readStringAttribute(_ attr: hid_t, _ where_: String) throws -> String {
+    func readStringAttribute(_ attr: hid_t, _ where_: String) throws -> String {
         let type = H5Aget_type(attr)
         guard type >= 0 else { throw fail(where_, "cannot read the datatype") }
         defer { H5Tclose(type) }

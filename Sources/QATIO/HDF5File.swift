@@ -14,6 +14,10 @@
 //   5. `create` writes to "<path>.tmp-<pid>"; `close()` flushes, fsyncs and renames it to <path>,
 //      so a crash or a forgotten close never leaves a half-written file under the final name (the
 //      abandoned temporary is deleted by deinit). `open(writable: true)` edits in place.
+//   6. Every dataset written here carries the string attribute `qatlab_fnv1a64w`: the checksum of
+//      its values as stored (QATIO/Checksum.swift). readTensor / readInt32 check it when present
+//      (a float32 / int32 dataset) and name the file and the dataset on a mismatch; datasets
+//      without it (older files, other tools) are read unchecked.
 // Every libhdf5 call goes through one process-wide lock, so QATLab threads never interleave calls.
 // Reads check rank (<= 32), element-count overflow and an allocation bound relative to the stored
 // size, so a crafted file gives a FormatError, not a crash or a huge allocation.
@@ -194,6 +198,7 @@ public final class HDF5File {
             guard H5Dread(dset, qat_h5t_native_float(), qat_h5s_all(), qat_h5s_all(), qat_h5p_default(), t.data) >= 0 else {
                 throw fail(p, "reading the data failed (corrupt chunk or unavailable filter)")
             }
+            try verifyChecksum(dset, p, storedClass: H5T_FLOAT, UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
             return t
         }
     }
@@ -216,6 +221,7 @@ public final class HDF5File {
                 guard let v = Int32(exactly: wide[i]) else { throw fail(p, "value \(wide[i]) at flat index \(i) does not fit Int32") }
                 out[i] = v
             }
+            try out.withUnsafeBytes { try verifyChecksum(dset, p, storedClass: H5T_INTEGER, $0) }
             return (out, shape)
         }
     }
@@ -295,9 +301,38 @@ public final class HDF5File {
         let dset = H5Dcreate2(fid, p, fileType, space, lcpl, dcpl, qat_h5p_default())
         guard dset >= 0 else { throw fail(p, "cannot create the dataset\(writable ? " (is a parent a dataset?)" : " (the file is read-only)")") }
         defer { H5Dclose(dset) }
-        guard n > 0 else { return }
-        guard H5Dwrite(dset, memType, qat_h5s_all(), qat_h5s_all(), qat_h5p_default(), data) >= 0 else {
-            throw fail(p, "writing the data failed (disk full?)")
+        if n > 0 {
+            guard H5Dwrite(dset, memType, qat_h5s_all(), qat_h5s_all(), qat_h5p_default(), data) >= 0 else {
+                throw fail(p, "writing the data failed (disk full?)")
+            }
+        }
+        let sum = fnv1a64w(UnsafeRawBufferPointer(start: n > 0 ? data : nil, count: n > 0 ? n * elementSize : 0))
+        try writeStringAttribute(dset, Checksums.hdf5Attribute, "\(p) attribute '\(Checksums.hdf5Attribute)'", Checksums.hex(sum))
+    }
+
+    /// Compares `values` (as read) with the dataset's stored checksum, when it has one and its
+    /// stored type is a 4-byte number of `storedClass` (what writeDataset writes).
+    private func verifyChecksum(_ dset: hid_t, _ p: String, storedClass: H5T_class_t, _ values: UnsafeRawBufferPointer) throws {
+        let name = Checksums.hdf5Attribute
+        guard H5Aexists(dset, name) > 0 else { return }
+        let t = H5Dget_type(dset)
+        guard t >= 0 else { throw fail(p, "cannot read the datatype") }
+        let fourBytes = H5Tget_class(t) == storedClass && H5Tget_size(t) == 4
+        H5Tclose(t)
+        guard fourBytes else { return }
+        let attr = H5Aopen(dset, name, qat_h5p_default())
+        guard attr >= 0 else { throw fail(p, "cannot open the attribute '\(name)'") }
+        defer { H5Aclose(attr) }
+        guard try typeClass(of: attr, p, attribute: true) == H5T_STRING else {
+            throw fail(p, "attribute '\(name)' is not a string; the file is corrupt")
+        }
+        let text = try readStringAttribute(attr, "\(p) attribute '\(name)'")
+        guard text.utf8.count == 16, let stored = UInt64(text, radix: 16) else {
+            throw fail(p, "attribute '\(name)' is '\(text)', expected 16 hex digits; the file is corrupt")
+        }
+        let computed = fnv1a64w(values)
+        guard computed == stored else {
+            throw FormatError(file: path, "dataset '\(p)': checksum mismatch (stored \(Checksums.hex(stored)), computed \(Checksums.hex(computed))); the file is corrupt (a flipped byte or a partial copy): restore it from a good copy or re-create it")
         }
     }
 

@@ -14,6 +14,13 @@
 // I32 (4), U8 (1), I8 (1). Other dtypes of the format (F64, I64, BOOL, F8_*, ...) are size-checked
 // but not decodable: they are listed in `unsupported` and reading one is a FormatError.
 //
+// Integrity (QATIO/Checksum.swift): files QATLab writes carry one checksum per tensor in
+// `__metadata__` ("qatlab.checksum.NAME" = 16 hex digits, FNV-1a 64 over the tensor's stored bytes)
+// and "qatlab.format" = the format version. A tensor whose bytes do not match is a FormatError naming
+// the file and the tensor when it is read; a newer format version is refused when the file is
+// opened. Files without these keys (older QATLab files, other tools' files) are read unchecked.
+// The `metadata` property holds the other keys only.
+//
 // Sharded checkpoints (transformers' save_pretrained with a size limit):
 //   4. `model.safetensors.index.json` = {"metadata": {...}, "weight_map": {tensor name: shard
 //      file name}}; shard files sit beside the index (a shard name containing "/" is refused).
@@ -71,6 +78,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let names: [String]
     /// Tensors whose dtype is valid in the format but not decodable here: name -> dtype.
     public let unsupported: [String: String]
+    /// Stored checksums by tensor name (empty for files written without them).
+    public let checksums: [String: UInt64]
     private let file: MappedFile
     private let infos: [String: SafetensorsTensorInfo]
 
@@ -89,7 +98,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         let header = try Self.decodeHeader(Data(headerBytes), path: path)
         let dataStart = 8 + Int(n64)
         let parsed = try Self.layout(header, path: path, dataStart: dataStart, bufferLength: file.count - dataStart)
-        metadata = parsed.metadata
+        (metadata, checksums) = try Self.splitChecksums(parsed.metadata, path: path)
         infos = parsed.infos
         unsupported = parsed.unsupported
         names = parsed.infos.keys.sorted()
@@ -101,7 +110,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Any tensor as Float32 (F16/BF16 widened exactly; integers converted, exact up to 2^24).
     public func tensor(_ name: String) throws -> Tensor {
         let i = try lookup(name)
-        let bytes = try file.bytes(at: i.byteRange.lowerBound, count: i.byteRange.count, field: "tensor '\(name)'")
+        let bytes = try verifiedBytes(i)
         let t = Tensor(uninitialized: i.shape)
         let n = i.count
         switch i.dtype {
@@ -147,7 +156,34 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard i.dtype == expect else {
             throw FormatError(file: path, "tensor '\(name)' has dtype \(i.dtype.rawValue), not \(expect.rawValue); use tensor(_:) for a Float32 copy")
         }
-        return try file.bytes(at: i.byteRange.lowerBound, count: i.byteRange.count, field: "tensor '\(name)'")
+        return try verifiedBytes(i)
+    }
+
+    /// A tensor's stored bytes, checked against its stored checksum when the file has one.
+    private func verifiedBytes(_ i: SafetensorsTensorInfo) throws -> UnsafeRawBufferPointer {
+        let bytes = try file.bytes(at: i.byteRange.lowerBound, count: i.byteRange.count, field: "tensor '\(i.name)'")
+        if let stored = checksums[i.name] {
+            let computed = fnv1a64w(bytes)
+            guard computed == stored else { throw Checksums.mismatch(file: path, tensor: i.name, stored: stored, computed: computed) }
+        }
+        return bytes
+    }
+
+    /// Separates QATLab's integrity keys from the user metadata; refuses a newer format version
+    /// and malformed sums.
+    private static func splitChecksums(_ all: [String: String], path: String) throws -> ([String: String], [String: UInt64]) {
+        try Checksums.checkVersion(all[Checksums.formatKey], file: path)
+        var user: [String: String] = [:]
+        var sums: [String: UInt64] = [:]
+        for (k, v) in all {
+            if k == Checksums.formatKey { continue }
+            guard k.hasPrefix(Checksums.metadataPrefix) else { user[k] = v; continue }
+            guard v.utf8.count == 16, let sum = UInt64(v, radix: 16) else {
+                throw FormatError(file: path, "__metadata__ key '\(k)' is '\(v)', expected 16 hex digits; the header is corrupt")
+            }
+            sums[String(k.dropFirst(Checksums.metadataPrefix.count))] = sum
+        }
+        return (user, sums)
     }
 }
 
@@ -337,6 +373,9 @@ public struct SafetensorsWriter {
         }
         var json = "{"
         var parts: [String] = []
+        var metadata = self.metadata
+        metadata[Checksums.formatKey] = String(Checksums.formatVersion)
+        for (name, e) in entries { metadata[Checksums.key(name)] = e.bytes.withUnsafeBytes { Checksums.hex(fnv1a64w($0)) } }
         if !metadata.isEmpty {
             let kv = metadata.sorted { $0.key < $1.key }.map { "\(jsonStringLiteral($0.key)):\(jsonStringLiteral($0.value))" }
             parts.append("\"__metadata__\":{\(kv.joined(separator: ","))}")
