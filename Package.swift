@@ -9,6 +9,7 @@
 //   QATInterp                 the command language: values, parser, evaluator, verb table mechanics
 //   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
 //   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
+//   QATEval                   evaluation beyond perplexity: KL to a reference, multiple choice, quiz tasks
 //   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
 //   QATTrain                  optimizers, schedules, training loops (tiny model, Block-AP, E2E-QP)
 //   QATToolkit                the verbs (bench, ...) shared by the REPL, scripts and the CLI
@@ -42,9 +43,10 @@ let package = Package(
         .target(name: "QATInterp", dependencies: ["QATTensor"], swiftSettings: hot),
         .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
         .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
+        .target(name: "QATEval", dependencies: ["QATModel", "QATIO", "QATTokenizer", "QATAutograd", "QATTensor"], swiftSettings: hot),
         .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
         .target(name: "QATTrain", dependencies: ["QATQuant", "QATModel"], swiftSettings: hot),
-        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATQuant", "QATModel", "CBLAS", "QATInterp"], swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATEval", "QATQuant", "QATModel", "CBLAS", "QATInterp"], swiftSettings: hot),
         .executableTarget(name: "qat", dependencies: ["QATToolkit", "QATInterp", "CReadline"], swiftSettings: hot),
 
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "QATInterpTests", dependencies: ["QATInterp"], swiftSettings: hot),
         .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATEvalTests", dependencies: ["QATEval", "QATQuant"], swiftSettings: hot),
         .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain"], swiftSettings: hot),
         .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATIO"], exclude: ["Golden"], swiftSettings: hot),

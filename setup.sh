@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards librsvg2-bin tmux; do
+for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards bsdgames librsvg2-bin tmux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
