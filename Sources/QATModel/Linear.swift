@@ -18,6 +18,13 @@ public protocol LinearQuantizer: AnyObject {
     var summary: String { get }
 }
 
+/// A trainable side path added to a linear's output (LoRA-style adapters, QATTrain's QFA):
+/// y = x W^T + b + delta(x). The adapter owns its parameters and their gradients.
+public protocol LinearAdapter: AnyObject {
+    /// x: (..., in) -> (..., out), added to the layer's output.
+    func delta(_ x: Var) throws -> Var
+}
+
 public final class Linear {
     public let name: String
     // (out, in)
@@ -25,6 +32,8 @@ public final class Linear {
     // (out)
     public var bias: Var?
     public var quantizer: (any LinearQuantizer)?
+    /// Added to the output when set (nil for every model QATLab loads).
+    public var adapter: (any LinearAdapter)?
 
     public init(name: String, weight: Tensor, bias: Tensor? = nil) {
         self.name = name
@@ -42,6 +51,8 @@ public final class Linear {
 
     /// x: (..., in) -> (..., out)
     public func forward(_ x: Var) throws -> Var {
-        try Var.linear(x, weight: effectiveWeight(), bias: bias)
+        let y = try Var.linear(x, weight: effectiveWeight(), bias: bias)
+        guard let adapter else { return y }
+        return try y + adapter.delta(x)
     }
 }

@@ -8,7 +8,8 @@
 //        model.layers.N.input_layernorm.weight (C), model.layers.N.post_attention_layernorm.weight (C),
 //        model.layers.N.self_attn.{q,k,v}_proj.bias (out) when the architecture has biases,
 //      and for each of the seven linears M = model.layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj}:
-//        quantized:   M.codes U8 (out, in), M.scales F32 (out, groups), M.zeros F32 (out, groups),
+//        quantized:   M.codes U8 (out, in), M.scales F32 (out, groups), M.zeros F32 (out, groups)
+//                     (fractional zeros, from merged QA-LoRA/QFA adapters, load as a MergedZeroQuantizer),
 //                     M.g_idx I32 (in) only when the columns are not grouped as i / group_size
 //        full precision: M.weight F32 (out, in)
 //      The safetensors __metadata__ is {"format": "pt"}.
@@ -216,6 +217,31 @@ public enum NativeCheckpoint {
     }
 }
 
+/// A stored integer weight whose zero points may be fractional (QA-LoRA / LLM-QFA adapters merged
+/// into the zeros, qfa_baselines.md B.1). A HardQuantizer would round them, so the linear keeps the
+/// exact dequantization s (q - z) as its own frozen weight and checkpoints store codes and zeros.
+public final class MergedZeroQuantizer: LinearQuantizer {
+    public let stored: QuantizedWeight
+    public init(_ qw: QuantizedWeight) { stored = qw }
+
+    /// Writes s (q - z) into the linear's weight, freezes it and installs this quantizer.
+    public func install(on l: Linear) {
+        let w = stored.dequantized()
+        l.weight.value.data.update(from: w.data, count: min(w.count, l.weight.value.count))
+        l.weight.requiresGrad = false
+        l.quantizer = self
+    }
+
+    public func effectiveWeight(_ weight: Var) throws -> Var {
+        guard weight.shape == [stored.rows, stored.cols] else {
+            throw TensorError.shapeMismatch(op: "merged-zero quantizer", lhs: weight.shape, rhs: [stored.rows, stored.cols], hint: "installed on a linear of another shape")
+        }
+        return weight
+    }
+    public var parameters: [(String, Var)] { [] }
+    public var summary: String { "\(stored.spec) hard, fractional zeros, frozen" }
+}
+
 /// Opens quantized checkpoint directories of either kind.
 public enum QuantCheckpoint {
     public enum Kind: Sendable { case native, gptq }
@@ -382,6 +408,7 @@ enum CheckpointIO {
     /// The integer weight of a hard-quantized linear, nil for a full-precision one.
     static func hardWeight(_ slot: Slot) throws -> QuantizedWeight? {
         guard let q = slot.linear.quantizer else { return nil }
+        if let merged = q as? MergedZeroQuantizer { return merged.stored }
         guard let hard = q as? HardQuantizer else {
             throw TensorError.invalidArgument(op: "checkpoint", message: "\(slot.module) has a '\(q.summary)' quantizer; only hard-quantized (integer) linears can be stored: convert it to a HardQuantizer first")
         }
@@ -479,6 +506,7 @@ enum CheckpointIO {
             let block = try DecoderBlock(shape: s, weights: w)
             for l in block.linears {
                 guard let qw = blockQ[l.name] else { continue }
+                if qw.zeros.contains(where: { $0 != $0.rounded() }) { MergedZeroQuantizer(qw).install(on: l); continue }
                 l.quantizer = try HardQuantizer(qw, name: "blocks.\(b).\(l.name)")
                 l.weight.requiresGrad = false
             }

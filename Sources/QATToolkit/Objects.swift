@@ -73,6 +73,7 @@ public final class ModelObject: InterpObject {
 func quantSpec(_ l: Linear) -> QuantSpec? {
     if let q = l.quantizer as? HardQuantizer { return q.spec }
     if let q = l.quantizer as? FakeQuantizer { return q.spec }
+    if let q = l.quantizer as? MergedZeroQuantizer { return q.stored.spec }
     return nil
 }
 

@@ -1,0 +1,81 @@
+// Resumable state and the HDF5 log of a QFA training run (layouts in QFATrain.swift's header).
+import Foundation
+import QATAutograd
+import QATIO
+import QATModel
+import QATQuant
+import QATTensor
+
+enum QFACheckpoint {
+    static func statePath(_ dir: String) -> String { dir + "/qfa/state.safetensors" }
+    static func basesPath(_ dir: String) -> String { dir + "/qfa/bases.safetensors" }
+
+    static func save(dir: String, step: Int, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: QFATrainReport) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/qfa", withIntermediateDirectories: true)
+        var w = SafetensorsWriter()
+        w.metadata = ["step": "\(step)", "fingerprint": fingerprint]
+        for (name, p) in params {
+            try w.add(name, p.value)
+            if let (m, v, n) = optimizer.moments(of: p) {
+                try w.add(name + ".m", m); try w.add(name + ".v", v)
+                w.metadata[name + ".step"] = "\(n)"
+            }
+        }
+        try w.add("history.loss", Tensor(r.losses))
+        try w.add("history.lr", Tensor(r.learningRates))
+        try w.add("history.grad_norm", Tensor(r.gradNorms))
+        try w.add("history.avg_bits", Tensor(r.averageBits))
+        try w.add("history.target", Tensor(r.targets))
+        let units = r.configurations.first?.count ?? 0
+        try w.add("history.configs", Tensor(shape: [r.configurations.count, units], r.configurations.flatMap { $0.map(Float.init) }))
+        try w.write(to: statePath(dir))
+    }
+
+    /// Restores adapters, moments and history; returns the step to continue at (0 without a checkpoint).
+    static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: inout QFATrainReport) throws -> Int {
+        let path = statePath(dir)
+        guard FileManager.default.fileExists(atPath: path) else { return 0 }
+        let f = try SafetensorsFile(path: path)
+        guard f.metadata["fingerprint"] == fingerprint, let step = Int(f.metadata["step"] ?? "") else {
+            throw FormatError(file: path, "was written with other options (\(f.metadata["fingerprint"] ?? "?")) than this run (\(fingerprint)); use the same options or another out=")
+        }
+        for (name, p) in params {
+            let t = try f.tensor(name)
+            guard t.count == p.value.count else { throw FormatError(file: path, "\(name) has \(t.count) values, the supernet \(p.value.count); same rank= and adapters= as the interrupted run?") }
+            p.value.data.update(from: t.data, count: t.count)
+            if f.info(name + ".m") != nil, let n = Int(f.metadata[name + ".step"] ?? "") {
+                optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: n)
+            }
+        }
+        r.losses = try f.tensor("history.loss").toArray()
+        r.learningRates = try f.tensor("history.lr").toArray()
+        r.gradNorms = try f.tensor("history.grad_norm").toArray()
+        r.averageBits = try f.tensor("history.avg_bits").toArray()
+        r.targets = try f.tensor("history.target").toArray()
+        let c = try f.tensor("history.configs")
+        let units = c.shape.count == 2 ? c.shape[1] : 0
+        let flat = c.toArray()
+        r.configurations = (0..<(units > 0 ? flat.count / units : 0)).map { i in flat[(i * units)..<((i + 1) * units)].map { Int($0) } }
+        return step
+    }
+
+    static func writeLog(_ r: QFATrainReport, sampler: QFASampler, dir: String) throws {
+        try TrainingLog.rewrite(dir: dir, replacing: "qfa") { f in
+            try f.createGroup("/qfa")
+            try f.write(Tensor(r.losses), at: "/qfa/loss")
+            try f.write(Tensor(r.learningRates), at: "/qfa/lr")
+            try f.write(Tensor(r.gradNorms), at: "/qfa/grad_norm")
+            try f.write(Tensor(r.averageBits), at: "/qfa/avg_bits")
+            try f.write(Tensor(r.targets), at: "/qfa/target_bits")
+            let units = r.configurations.first?.count ?? 0
+            if units > 0 {
+                try f.write(Tensor(shape: [r.configurations.count, units], r.configurations.flatMap { $0.map(Float.init) }), at: "/qfa/config")
+            }
+            try f.setAttribute("widths", .string(sampler.widths.map(String.init).joined(separator: ",")), on: "/qfa")
+            try f.setAttribute("sampler", .string(sampler.kind.rawValue), on: "/qfa")
+            try f.setAttribute("period", .int(Int64(sampler.period)), on: "/qfa")
+            try f.setAttribute("steps", .int(Int64(r.steps)), on: "/qfa")
+            try f.setAttribute("seconds", .double(r.seconds), on: "/qfa")
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// The `qfa` verb end to end on the embedded tiny model: sample previews a schedule with the CLT
+// spread for uniform sampling, train writes a supernet, search returns a subnet within the budget,
+// subnet writes a checkpoint that `ppl` and `export` accept, and each sub-command refuses the
+// keys of the others.
+import Foundation
+import QATInterp
+import Testing
+
+@testable import QATToolkit
+
+@Suite struct QFAVerbTests {
+    func lastLine(_ s: Session) -> String { s.lines.last ?? "" }
+
+    func keyValues(_ line: String) -> [String: String] {
+        Dictionary(line.split(separator: " ").compactMap { w -> (String, String)? in
+            let p = w.split(separator: "=", maxSplits: 1)
+            return p.count == 2 ? (String(p[0]), String(p[1])) : nil
+        }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test func samplePreviewsTheSchedule() throws {
+        let s = Session()
+        try s.run("u = qfa sample widths=[2 3 4] units=30 period=1000 sampler=uniform")
+        let kv = keyValues(lastLine(s))
+        let std = try #require(Double(kv["std"] ?? ""))
+        #expect(abs(std - (2.0 / 3.0 / 30).squareRoot()) / (2.0 / 3.0 / 30).squareRoot() < 0.1)
+        #expect(lastLine(s).hasPrefix("mean="))
+        let dir = try ScratchDir("qfa-sample")
+        try s.run("b = qfa sample widths=[2 3 4] units=30 period=1000 sampler=balanced bins=8 out=\"\(dir.sub("b.svg"))\"")
+        #expect(Double(keyValues(lastLine(s))["std"] ?? "") ?? 0 > 0.4)
+        #expect(FileManager.default.fileExists(atPath: dir.sub("b.svg")))
+        #expect(s.output.contains("bin_lo"))
+        #expect(s.error("qfa sample budget=2") != nil)
+        #expect(s.error("qfa sample widths=[1 3]") != nil)
+    }
+
+    @Test func trainSearchSubnetOnTheTinyModel() throws {
+        let dir = try ScratchDir("qfa-verbs")
+        let s = Session()
+        let net = dir.sub("net")
+        try s.run("qfa train tiny base=rtn rank=4 steps=4 samples=16 val=4 seqlen=32 lr=1e-3 out=\"\(net)\"")
+        let train = keyValues(lastLine(s))
+        #expect(lastLine(s).hasPrefix("qfa_train steps=4"))
+        #expect(Double(train["val_loss_w2"] ?? "") != nil)
+        #expect(FileManager.default.fileExists(atPath: net + "/qfa.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: net + ".work/train_log.h5"))
+
+        try s.run("w = qfa search \"\(net)\" budget=3 coarse=4 fine=2 val=4 seqlen=32")
+        guard case .list(let widths)? = s.interp.variables["w"] else { Issue.record("search returned \(s.interp.variables["w"]?.kindName ?? "nothing")"); return }
+        let bits = widths.compactMap { v -> Double? in if case .number(let d) = v { return d }; return nil }
+        #expect(bits.count == 4 && bits.reduce(0, +) <= 12)
+        #expect(lastLine(s).hasPrefix("qfa_search budget=3"))
+
+        try s.run("""
+        m = qfa subnet "\(net)" bits=[4 2 3 2] out="\(dir.sub("sub"))"
+        p = ppl m fortunes ctx=32 max_windows=4
+        export m format=fp out="\(dir.sub("fp"))"
+        q = ppl "\(dir.sub("fp"))" fortunes ctx=32 max_windows=4
+        """)
+        guard case .number(let p)? = s.interp.variables["p"], case .number(let q)? = s.interp.variables["q"] else {
+            Issue.record("ppl did not return numbers"); return
+        }
+        #expect(p.isFinite && abs(p - q) < 1e-3 * p)
+        #expect(s.output.contains("qfa_subnet avg_bits=2.750"))
+        #expect(s.error("qfa subnet \"\(net)\" bits=[2 3] out=\"\(dir.sub("bad"))\"") != nil)
+        #expect(s.error("qfa search \"\(net)\" steps=3 budget=3") != nil)
+    }
+}
