@@ -51,7 +51,7 @@ enum DataVerbs {
                 label = d.name
             } else {
                 label = try call.string("TEXT")
-                ids = m.loaded.tokenizer.encode(try TextCorpus.load(label), addSpecial: true, parseSpecial: false)
+                ids = try cachedTokens(m, text: try TextCorpus.load(label), label: label)   // shared by sweep tasks (SweepCache.swift)
             }
             let s = try seed(call)
             let w = try TrainingWindows.sample(tokens: ids, samples: try call.int("samples"), validationSamples: try call.int("val"),

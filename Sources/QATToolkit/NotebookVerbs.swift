@@ -21,8 +21,9 @@ enum NotebookVerbs {
     static var run: VerbSpec {
         VerbSpec(name: "run", summary: "Run a script file in this session (as `source`).",
                  arguments: [.positional("FILE", .string, help: "the .qat script")],
-                 help: "From the shell, `qat run FILE.qat` runs the script and exits with status 1 at its first error, naming file:line:column.",
-                 examples: ["run Notebooks/quickstart.qat"]) { call in
+                 help: "From the shell, `qat run FILE.qat` runs the script and exits with status 1 at its first error, naming file:line:column. Every other KEY=VALUE is set as a variable before the script runs (`qat run FILE.qat quick=1`).",
+                 examples: ["run Notebooks/quickstart.qat", "run Notebooks/quickstart.qat quick=1"], openKeys: true) { call in
+            setScriptVariables(call)
             try call.interpreter.runFile(try call.string("FILE"), calledFrom: call.position)
             return .none
         }
@@ -32,14 +33,21 @@ enum NotebookVerbs {
         VerbSpec(name: "notebook", summary: "Run a script and write a Markdown transcript beside it (FILE.md).",
                  arguments: [.positional("FILE", .string, help: "the .qat script"),
                              .key("out", .string, help: "the transcript's path (default: FILE with .md for .qat)")],
-                 help: "The transcript holds each statement, the comments above it, its printed output and links to the plots it wrote (verbs print plot=PATH). Output is also printed as the script runs. A failing statement ends the run after its error is written into the transcript.",
-                 examples: ["notebook Notebooks/quickstart.qat", "notebook /tmp/try.qat out=/tmp/try.md"]) { call in
+                 help: "The transcript holds each statement, the comments above it, its printed output and links to the plots it wrote (verbs print plot=PATH). Output is also printed as the script runs. A failing statement ends the run after its error is written into the transcript. Every other KEY=VALUE is set as a variable before the script runs (`qat notebook FILE.qat quick=1`; `sweep` sets a grid point's variables the same way).",
+                 examples: ["notebook Notebooks/quickstart.qat", "notebook /tmp/try.qat out=/tmp/try.md", "notebook Notebooks/quickstart.qat quick=1"],
+                 openKeys: true) { call in
+            setScriptVariables(call)
             let path = try call.string("FILE")
             let out = call.has("out") ? try call.string("out") : transcriptPath(path)
             try Notebook(interpreter: call.interpreter, script: path).run(writingTo: out)
             call.out("notebook=\(out)")
             return .none
         }
+    }
+
+    /// The KEY=VALUE arguments beyond the row's own, as session variables for the script.
+    static func setScriptVariables(_ call: VerbCall) {
+        for (key, value) in call.extraKeys { call.interpreter.variables[key] = value }
     }
 
     static func transcriptPath(_ script: String) -> String {

@@ -11,17 +11,22 @@ enum ResultVerbs {
     static var rows: [VerbSpec] { [record, table, plot] }
 
     static var record: VerbSpec {
-        VerbSpec(name: "record", synopsis: "record TABLE COLUMN=VALUE ...",
+        VerbSpec(name: "record", synopsis: "record TABLE [ROW] COLUMN=VALUE ...",
                  summary: "Append a row to a results table (the variable TABLE is created on first use).",
-                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)")],
-                 help: "Any key names a column; columns appear in the order first recorded. Values are numbers, text, or a sub-command's value: record results bits=$b ppl=(ppl q devil).",
-                 examples: ["record results method=rtn bits=2 ppl=(ppl q devil ctx=512)", "record runs seed=$s loss=$l"],
+                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)"),
+                             .positional("ROW", .object("table"), optional: true, help: "a table whose last row's columns come first, e.g. (eval q ref=m)")],
+                 help: "Any key names a column; columns appear in the order first recorded. Values are numbers, text, or a sub-command's value: record results bits=$b ppl=(ppl q devil). A ROW table (what `eval` returns) adds its last row's columns before the key=value ones.",
+                 examples: ["record results method=rtn bits=2 ppl=(ppl q devil ctx=512)", "record runs seed=$s loss=$l",
+                            "record results (eval q ref=m max_windows=8) method=rtn"],
                  openKeys: true) { call in
             let t = try tableVariable(call, create: true)
-            guard !call.extraKeys.isEmpty else {
+            var row: [(String, TableValue)] = []
+            if case .object(let o)? = call.value("ROW"), let source = o as? ResultsTable, let last = source.rows.last {
+                row = source.columns.compactMap { c in last[c].map { (c, $0) } }
+            }
+            guard !call.extraKeys.isEmpty || !row.isEmpty else {
                 throw InterpError.verb("nothing to record", hint: "give columns as key=value: record \(t.name) bits=2 ppl=12.3")
             }
-            var row: [(String, TableValue)] = []
             for (key, value) in call.extraKeys {
                 switch value {
                 case .number(let d): row.append((key, .number(d)))
