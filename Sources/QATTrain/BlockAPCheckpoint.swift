@@ -57,12 +57,20 @@ enum BlockAPCheckpoint {
                 guard let specText = f.metadata["\(l.name).spec"] else { continue }
                 let spec = try QuantSpec(parsing: specText)
                 let codes = try f.uint8s("\(l.name).codes")
+                if let bad = codes.firstIndex(where: { Int($0) > spec.qmax }) {
+                    throw FormatError(file: blockFile(dir, i), "tensor '\(l.name).codes': code \(codes[bad]) at flat index \(bad) exceeds \(spec.qmax), the largest \(spec.bits)-bit code; the checkpoint is corrupt")
+                }
                 let qw = try QuantizedWeight(spec: spec, rows: l.outFeatures, cols: l.inFeatures, codes: codes,
                                              scales: try f.tensor("\(l.name).scales").toArray(), zeros: try f.tensor("\(l.name).zeros").toArray())
                 l.quantizer = try HardQuantizer(qw, name: l.name, trainScales: false, trainZeros: false)
             }
-            let an = try f.tensor("attn_norm"), fn = try f.tensor("ffn_norm")
-            b.attnNorm.value.data.update(from: an.data, count: an.count)
-            b.ffnNorm.value.data.update(from: fn.data, count: fn.count)
+            // The sizes come from the file: a gain of another length would write past the model's.
+            for (name, gain) in [("attn_norm", b.attnNorm), ("ffn_norm", b.ffnNorm)] {
+                let t = try f.tensor(name)
+                guard t.shape == gain.value.shape else {
+                    throw FormatError(file: blockFile(dir, i), "tensor '\(name)' has shape \(t.shape), the model's gain \(gain.value.shape); the checkpoint is from another model or corrupt: delete \(dir)/blockap to start over")
+                }
+                gain.value.data.update(from: t.data, count: t.count)
+            }
     }
 }
