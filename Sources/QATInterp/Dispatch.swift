@@ -144,6 +144,11 @@ extension Interpreter {
             return words.contains(Value.format(d)) ? .string(Value.format(d)) : nil
         case (.object(let k), .object(let o)):
             return o.kind == k ? v : nil
+        case (.list, .string(let s)):
+            // From the shell a list arrives as one word, "[devil gnu-standards]" or "[2,3]".
+            guard s.hasPrefix("["), s.hasSuffix("]"), s.count >= 2 else { return nil }
+            let words = s.dropFirst().dropLast().split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+            return .list(words.map { w in Double(w).map(Value.number) ?? .string(String(w)) })
         case (.either(let kinds), _):
             return kinds.lazy.compactMap { self.conform(v, to: $0) }.first
         default:

@@ -143,7 +143,16 @@ public final class Interpreter {
             args.append(Argument(key: key, value: node, position: p))
         }
         let cmd = Command(verb: verb, position: SourcePos(file: "<command line>", line: 1, column: 1), arguments: args)
-        return try execute(Statement(body: .command(cmd), position: cmd.position, span: 0..<0), printValues: true)
+        // From the shell a verb that printed its own lines (its key=value summary last, for
+        // scripts that read it) does not get its value printed after them; one that printed
+        // nothing (range, a bare expression) does, as at the prompt.
+        let shellOutput = output
+        var printed = false
+        output = { printed = true; shellOutput($0) }
+        defer { output = shellOutput }
+        let v = try execute(Statement(body: .command(cmd), position: cmd.position, span: 0..<0), printValues: false)
+        if !printed, let text = v.display { shellOutput(text) }
+        return v
     }
 
     /// `source FILE`: runs a file in this session; errors keep the inner position and gain

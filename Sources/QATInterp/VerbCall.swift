@@ -84,7 +84,7 @@ public struct VerbCall {
     }
 
     public func list(_ name: String) throws -> [Value] {
-        guard case .list(let l) = try required(name) else { throw kindError(name, .list) }
+        guard case .list(let l) = interpreter.conform(try required(name), to: .list) else { throw kindError(name, .list) }
         return l
     }
 

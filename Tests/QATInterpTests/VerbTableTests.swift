@@ -127,6 +127,21 @@ extension QATInterpTests {
         #expect(e.position == SourcePos(file: "<command line>", line: 1, column: 9) && e.hint?.contains("'step'") == true)
     }
 
+    /// `qat eval m texts=[devil gnu-standards]`: the shell hands a list over as one word.
+    @Test func shellWordsConformToLists() throws {
+        let (interp, _) = session()
+        func items(_ s: String) -> [String]? {
+            guard case .list(let l)? = interp.conform(.string(s), to: .list) else { return nil }
+            return l.map { v -> String in
+                switch v { case .string(let w): return "s:" + w; case .number(let d): return "n:" + Value.format(d); default: return "?" }
+            }
+        }
+        #expect(items("[devil gnu-standards]") == ["s:devil", "s:gnu-standards"])
+        #expect(items("[2,3 4]") == ["n:2", "n:3", "n:4"])
+        #expect(items("[]") == [])
+        #expect(items("devil") == nil)
+    }
+
     @Test(arguments: [
         ("", CompletionContext.verb), ("x = ", .verb), ("print (", .verb), ("for i in [1] { ", .verb), ("a; ", .verb),
         ("print $", .variable), ("print ${", .variable), ("quantize m ", .key(verb: "quantize")),
