@@ -41,7 +41,11 @@ fi
 
 # --- munge (shared with anything already using it: only started, and stopped, when not running)
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-    [ -s /etc/munge/munge.key ] || fail "/etc/munge/munge.key is missing; create it with: mungekey -c"
+    if [ ! -s /etc/munge/munge.key ]; then
+        say "creating /etc/munge/munge.key (mungekey -c)"
+        mungekey -c -f -k /etc/munge/munge.key || fail "/etc/munge/munge.key is missing and mungekey -c failed"
+    fi
+    chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge && chown munge:munge /run/munge
     su -s /bin/sh munge -c /usr/sbin/munged
     for _ in $(seq 50); do [ -s /run/munge/munged.pid ] && break; sleep 0.1; done
