@@ -152,16 +152,9 @@ enum E2EQPCheckpoint {
     }
 
     static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String) throws -> Int {
-        let path = dir + "/e2eqp/state.safetensors"
-        guard FileManager.default.fileExists(atPath: path) else { return 0 }
-        let f = try SafetensorsFile(path: path)
-        guard f.metadata["fingerprint"] == fingerprint, let step = Int(f.metadata["step"] ?? "") else {
-            throw FormatError(file: path, "was written with other options (\(f.metadata["fingerprint"] ?? "?")) than this run (\(fingerprint)); use the same options or another out=")
-        }
+        guard let (f, step) = try TrainingState.open(dir + "/e2eqp/state.safetensors", fingerprint: fingerprint) else { return 0 }
         for (name, p) in params {
-            let t = try f.tensor(name)
-            guard t.count == p.value.count else { throw FormatError(file: path, "\(name) has \(t.count) values, the model \(p.value.count)") }
-            p.value.data.update(from: t.data, count: t.count)
+            try TrainingState.restoreValues(of: p, name: name, from: f, owner: "model")
             if f.info(name + ".m") != nil { optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: step) }
         }
         return step

@@ -33,16 +33,9 @@ enum QFACheckpoint {
 
     /// Restores adapters, moments and history; returns the step to continue at (0 without a checkpoint).
     static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: inout QFATrainReport) throws -> Int {
-        let path = statePath(dir)
-        guard FileManager.default.fileExists(atPath: path) else { return 0 }
-        let f = try SafetensorsFile(path: path)
-        guard f.metadata["fingerprint"] == fingerprint, let step = Int(f.metadata["step"] ?? "") else {
-            throw FormatError(file: path, "was written with other options (\(f.metadata["fingerprint"] ?? "?")) than this run (\(fingerprint)); use the same options or another out=")
-        }
+        guard let (f, step) = try TrainingState.open(statePath(dir), fingerprint: fingerprint) else { return 0 }
         for (name, p) in params {
-            let t = try f.tensor(name)
-            guard t.count == p.value.count else { throw FormatError(file: path, "\(name) has \(t.count) values, the supernet \(p.value.count); same rank= and adapters= as the interrupted run?") }
-            p.value.data.update(from: t.data, count: t.count)
+            try TrainingState.restoreValues(of: p, name: name, from: f, owner: "supernet", hint: "same rank= and adapters= as the interrupted run?")
             if f.info(name + ".m") != nil, let n = Int(f.metadata[name + ".step"] ?? "") {
                 optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: n)
             }
