@@ -22,7 +22,7 @@
 # Layout under WORK: bin/TARGET, corpus/TARGET/ (grown by fuzzing; seeded on first use by
 # running the target with QAT_FUZZ_SEEDS=DIR, see Support.swift), artifacts/TARGET/.
 # Tests/Fuzz/regressions/TARGET/ holds every input that ever crashed a target (fixed since);
-# each is replayed here and by the Swift Testing suite FuzzRegressionTests in the normal tests.
+# each is replayed here and, for blockap, by the Swift Testing suite FuzzRegressionTests (QATTrainTests).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 FUZZ="$ROOT/Tests/Fuzz"
