@@ -50,27 +50,34 @@ enum BlockAPCheckpoint {
     }
 
     /// Installs finished block `i` from the checkpoint (hard quantizers and trained norm gains).
+    /// Everything is read and checked before anything is installed, so a refused file leaves the
+    /// model as it was.
     static func restoreBlock(_ i: Int, model: LlamaModel, dir: String) throws {
-            let f = try SafetensorsFile(path: blockFile(dir, i))
-            let b = model.blocks[i]
-            for l in b.linears {
-                guard let specText = f.metadata["\(l.name).spec"] else { continue }
-                let spec = try QuantSpec(parsing: specText)
-                let codes = try f.uint8s("\(l.name).codes")
-                if let bad = codes.firstIndex(where: { Int($0) > spec.qmax }) {
-                    throw FormatError(file: blockFile(dir, i), "tensor '\(l.name).codes': code \(codes[bad]) at flat index \(bad) exceeds \(spec.qmax), the largest \(spec.bits)-bit code; the checkpoint is corrupt")
-                }
-                let qw = try QuantizedWeight(spec: spec, rows: l.outFeatures, cols: l.inFeatures, codes: codes,
-                                             scales: try f.tensor("\(l.name).scales").toArray(), zeros: try f.tensor("\(l.name).zeros").toArray())
-                l.quantizer = try HardQuantizer(qw, name: l.name, trainScales: false, trainZeros: false)
+        let path = blockFile(dir, i)
+        let f = try SafetensorsFile(path: path)
+        let b = model.blocks[i]
+        var quantizers: [(Linear, HardQuantizer)] = []
+        for l in b.linears {
+            guard let specText = f.metadata["\(l.name).spec"] else { continue }
+            let spec = try QuantSpec(parsing: specText)
+            let codes = try f.uint8s("\(l.name).codes")
+            if let bad = codes.firstIndex(where: { Int($0) > spec.qmax }) {
+                throw FormatError(file: path, "tensor '\(l.name).codes': code \(codes[bad]) at flat index \(bad) exceeds \(spec.qmax), the largest \(spec.bits)-bit code; the checkpoint is corrupt")
             }
-            // The sizes come from the file: a gain of another length would write past the model's.
-            for (name, gain) in [("attn_norm", b.attnNorm), ("ffn_norm", b.ffnNorm)] {
-                let t = try f.tensor(name)
-                guard t.shape == gain.value.shape else {
-                    throw FormatError(file: blockFile(dir, i), "tensor '\(name)' has shape \(t.shape), the model's gain \(gain.value.shape); the checkpoint is from another model or corrupt: delete \(dir)/blockap to start over")
-                }
-                gain.value.data.update(from: t.data, count: t.count)
+            let qw = try QuantizedWeight(spec: spec, rows: l.outFeatures, cols: l.inFeatures, codes: codes,
+                                         scales: try f.tensor("\(l.name).scales").toArray(), zeros: try f.tensor("\(l.name).zeros").toArray())
+            quantizers.append((l, try HardQuantizer(qw, name: l.name, trainScales: false, trainZeros: false)))
+        }
+        // The sizes come from the file: a gain of another length would write past the model's.
+        var gains: [(Var, Tensor)] = []
+        for (name, gain) in [("attn_norm", b.attnNorm), ("ffn_norm", b.ffnNorm)] {
+            let t = try f.tensor(name)
+            guard t.shape == gain.value.shape else {
+                throw FormatError(file: path, "tensor '\(name)' has shape \(t.shape), the model's gain \(gain.value.shape); the checkpoint is from another model or corrupt: delete \(dir)/blockap to start over")
             }
+            gains.append((gain, t))
+        }
+        for (l, q) in quantizers { l.quantizer = q }
+        for (gain, t) in gains { gain.value.data.update(from: t.data, count: t.count) }
     }
 }

@@ -1,6 +1,7 @@
 // Replays every input under Tests/Fuzz/regressions/blockap/ (inputs that once crashed the
 // `blockap` fuzz target, Tests/Fuzz/Targets/blockap.swift) through the resume reader they broke,
-// into the same one-block model the target uses: each must now be a FormatError naming the file.
+// into the same one-block model the target uses: each must now be a FormatError that leaves the
+// model as it was.
 // A regression that crashed again would end this test process, which fails the run.
 import Foundation
 import Testing
@@ -40,7 +41,12 @@ import QATTensor
             let file = BlockAPCheckpoint.blockFile(dir, 0)
             try FileManager.default.copyItem(atPath: Self.regressions + "/" + name, toPath: file)
             let model = try Self.model()
+            let gains = model.blocks[0].attnNorm.value.toArray() + model.blocks[0].ffnNorm.value.toArray()
+            let quantizers = model.blocks[0].linears.map { $0.quantizer.map(ObjectIdentifier.init) }
             #expect(throws: FormatError.self, "\(name)") { try BlockAPCheckpoint.restoreBlock(0, model: model, dir: dir) }
+            // a refused file leaves the model as it was
+            #expect(model.blocks[0].attnNorm.value.toArray() + model.blocks[0].ffnNorm.value.toArray() == gains, "\(name): gains changed")
+            #expect(model.blocks[0].linears.map { $0.quantizer.map(ObjectIdentifier.init) } == quantizers, "\(name): quantizers replaced")
         }
     }
 }
