@@ -11,7 +11,7 @@
 # build errors. Extra libFuzzer flags can be passed in QAT_FUZZ_FLAGS (e.g. "-runs=1000000").
 #
 # How it is built, kept out of `swift build`:
-#   1. SwiftPM builds the library modules (QATTensor ... QATTrain, and QATInterp) in their own
+#   1. SwiftPM builds the library modules (QATTensor ... QATTrain, QATEval and QATInterp) in their own
 #      scratch directory SCRATCH (default .build-fuzz/san) with -sanitize=fuzzer (coverage
 #      instrumentation only: libFuzzer's main is linked in step 2) and -sanitize=address, and
 #      -enable-testing so targets can reach internal readers (@testable import).
@@ -28,8 +28,8 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 FUZZ="$ROOT/Tests/Fuzz"
 SCRATCH="${QAT_FUZZ_SCRATCH:-$ROOT/.build-fuzz/san}"
 WORK="${QAT_FUZZ_WORK:-$ROOT/.build-fuzz/work}"
-TARGETS=(gguf safetensors config tokenizer native gptq blockap hdf5 interp)
-MODULES=(QATTensor QATAutograd QATIO QATTokenizer QATModel QATQuant QATTrain QATInterp)
+TARGETS=(gguf safetensors config tokenizer native gptq blockap hdf5 interp mcdata)
+MODULES=(QATTensor QATAutograd QATIO QATTokenizer QATModel QATEval QATQuant QATTrain QATInterp)
 CI_SECONDS=20
 export QAT_ROOT="$ROOT"
 # Leaks are findings, except the upstream ones listed (with evidence) in lsan.supp.
@@ -50,7 +50,7 @@ max_len() {
 build_modules() {
     [ -n "${QAT_FUZZ_SKIP_MODULES:-}" ] && return 0   # iterating on the targets only
     local flags=(-c release --scratch-path "$SCRATCH" -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address -Xswiftc -enable-testing)
-    (cd "$ROOT" && swift build "${flags[@]}" --target QATTrain && swift build "${flags[@]}" --target QATInterp) >&2 \
+    (cd "$ROOT" && swift build "${flags[@]}" --target QATTrain && swift build "${flags[@]}" --target QATEval && swift build "${flags[@]}" --target QATInterp) >&2 \
         || die "building the instrumented modules failed (see above)"
 }
 
