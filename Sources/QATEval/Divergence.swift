@@ -79,15 +79,19 @@ public enum Divergence {
             if r[j] > rmax { rmax = r[j]; rarg = j }
             if m[j] > mmax { mmax = m[j]; marg = j }
         }
-        var rsum = 0.0, msum = 0.0
-        for j in 0..<v { rsum += Double(fastExp(r[j] - rmax)); msum += Double(fastExp(m[j] - mmax)) }
+        // One pass. With e_j = e^(r_j - rmax), f_j = e^(m_j - mmax), d_j = (r_j - rmax) - (m_j - mmax):
+        //   KL = sum_j (e_j / rsum) (log(e_j / rsum) - log(f_j / msum)) = (sum_j e_j d_j) / rsum - (log rsum - log msum).
+        // d_j is taken relative to each row's maximum, so a constant offset between the two rows'
+        // logits cancels per term, and the KL is exactly 0 when the rows are equal. The e_j d_j
+        // terms add up in Float (vectorized).
+        var rsum = 0.0, msum = 0.0, weighted: Float = 0
+        for j in 0..<v {
+            let a = r[j] - rmax, b = m[j] - mmax, e = fastExp(a)
+            rsum += Double(e); msum += Double(fastExp(b))
+            weighted += e * (a - b)
+        }
         let rlog = Double(rmax) + qlogD(rsum), mlog = Double(mmax) + qlogD(msum)
-        // KL = sum_j p_r(j) ((r_j - m_j) - (rlog - mlog)), p_r(j) = e^(r_j - rmax) / rsum; Float
-        // terms (vectorized), and exactly 0 when the two rows are equal.
-        let shift = Float(rlog - mlog)
-        var acc: Float = 0
-        for j in 0..<v { acc += fastExp(r[j] - rmax) * ((r[j] - m[j]) - shift) }
-        let kl = Double(acc) / rsum
+        let kl = Double(weighted) / rsum - (qlogD(rsum) - qlogD(msum))
         return RowDivergence(kl: max(kl, 0), agree: rarg == marg, modelNLL: mlog - Double(m[target]), refNLL: rlog - Double(r[target]))
     }
 }

@@ -132,14 +132,6 @@ enum EvalVerbs {
         return (base as NSString).deletingPathExtension.replacingOccurrences(of: "-", with: "_")
     }
 
-    static func checkedContext(_ call: VerbCall, _ m: ModelObject) throws -> Int {
-        let ctx = try call.int("ctx")
-        guard ctx <= m.model.config.maxPositions else {
-            throw InterpError.verb("ctx=\(ctx) exceeds the model's \(m.model.config.maxPositions) positions", hint: "use ctx=\(m.model.config.maxPositions) or less")
-        }
-        return ctx
-    }
-
     static func loadTask(_ call: VerbCall, _ spec: String) throws -> MultipleChoiceTask {
         var columns: (Int, Int)?
         if call.has("cols") {

@@ -107,10 +107,7 @@ enum ModelVerbs {
             let m = try call.model("MODEL")
             let (label, text) = try call.text("TEXT")
             let tokens = m.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-            let ctx = try call.int("ctx")
-            guard ctx <= m.model.config.maxPositions else {
-                throw InterpError.verb("ctx=\(ctx) exceeds the model's \(m.model.config.maxPositions) positions", hint: "use ctx=\(m.model.config.maxPositions) or less")
-            }
+            let ctx = try checkedContext(call, m)
             let maxWindows = call.has("max_windows") ? try call.int("max_windows") : nil
             call.out("model=\(m.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try m.model.perplexity(tokens: tokens, ctx: ctx, maxWindows: maxWindows)
@@ -181,4 +178,13 @@ func readH5Tensor(file: String, path: String) throws -> Tensor {
         throw InterpError.verb("\(file) has no dataset \(path)", hint: "list it with h5ls -r \(file)")
     }
     return try f.readTensor(path)
+}
+
+/// `ctx=` of a window verb (ppl, kl, eval), checked against the model's positions.
+func checkedContext(_ call: VerbCall, _ m: ModelObject) throws -> Int {
+    let ctx = try call.int("ctx")
+    guard ctx <= m.model.config.maxPositions else {
+        throw InterpError.verb("ctx=\(ctx) exceeds the model's \(m.model.config.maxPositions) positions", hint: "use ctx=\(m.model.config.maxPositions) or less")
+    }
+    return ctx
 }

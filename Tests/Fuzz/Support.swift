@@ -73,6 +73,15 @@ func splitParts(_ data: [UInt8], count: Int) -> [[UInt8]] {
     return parts
 }
 
+/// Writes the input's parts as the files `names` of a fresh checkpoint directory DIR (scratch)/ckpt
+/// and returns DIR.
+func writeCheckpointDirectory(_ data: [UInt8], files names: [String]) -> String {
+    let dir = scratchDir + "/ckpt"
+    makeDirectory(dir)
+    for (name, bytes) in zip(names, splitParts(data, count: names.count)) { writeFile("\(dir)/\(name)", bytes) }
+    return dir
+}
+
 func joinParts(_ parts: [[UInt8]]) -> [UInt8] {
     var out: [UInt8] = []
     for (k, p) in parts.enumerated() { if k > 0 { out += partMarker }; out += p }

@@ -16,7 +16,7 @@
 #      instrumentation only: libFuzzer's main is linked in step 2) and -sanitize=address, and
 #      -enable-testing so targets can reach internal readers (@testable import).
 #   2. swiftc compiles each target, Support.swift (the entry points) and, for the checkpoint
-#      targets, TinyCheckpoint.swift, links them with the modules' object files (the list is
+#      targets, TinyCheckpoint.swift and Tests/QATTrainTests/TinyQuantizedModel.swift, links them with the modules' object files (the list is
 #      read from SwiftPM's per-module `sources` file, so deleted sources leave no stale objects)
 #      and libFuzzer + ASan, into WORK/bin/TARGET (default WORK .build-fuzz/work).
 # Layout under WORK: bin/TARGET, corpus/TARGET/ (grown by fuzzing; seeded on first use by
@@ -40,7 +40,7 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 
 # Per target: extra sources and the largest input libFuzzer makes (real seeds are bigger for
 # the binary formats).
-extra_sources() { case "$1" in native|gptq|blockap) echo "$FUZZ/TinyCheckpoint.swift" ;; esac; }
+extra_sources() { case "$1" in native|gptq|blockap) echo "$FUZZ/TinyCheckpoint.swift $ROOT/Tests/QATTrainTests/TinyQuantizedModel.swift" ;; esac; }
 max_len() {
     case "$1" in
         gguf) echo 131072 ;; safetensors|native|gptq) echo 65536 ;; blockap) echo 32768 ;; *) echo 16384 ;;

@@ -9,10 +9,7 @@ import QATQuant
 let files = ["config.json", "quantize_config.json", "model.safetensors"]
 
 func fuzzOne(_ data: [UInt8]) {
-    let dir = scratchDir + "/ckpt"
-    makeDirectory(dir)
-    for (name, bytes) in zip(files, splitParts(data, count: files.count)) { writeFile("\(dir)/\(name)", bytes) }
-    guard let c = try? GPTQCheckpoint.read(dir) else { return }
+    guard let c = try? GPTQCheckpoint.read(writeCheckpointDirectory(data, files: files)) else { return }
     _ = c.quantized.count
 }
 

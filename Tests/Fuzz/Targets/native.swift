@@ -11,10 +11,7 @@ import Glibc
 let files = ["qatlab.json", "config.json", "model.safetensors"]
 
 func fuzzOne(_ data: [UInt8]) {
-    let dir = scratchDir + "/ckpt"
-    makeDirectory(dir)
-    for (name, bytes) in zip(files, splitParts(data, count: files.count)) { writeFile("\(dir)/\(name)", bytes) }
-    guard let c = try? NativeCheckpoint.read(dir) else { return }
+    guard let c = try? NativeCheckpoint.read(writeCheckpointDirectory(data, files: files)) else { return }
     _ = c.quantized.count
 }
 
