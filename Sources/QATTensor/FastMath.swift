@@ -4,11 +4,13 @@
 // arithmetic (Cody-Waite range reduction x = n*ln2 + r, a degree-6 polynomial for e^r on
 // |r| <= ln2/2, and 2^n put into the exponent bits), so LLVM turns a loop of it into AVX2 code.
 // Relative error below 2e-7 on [-87, 88] (tested against expf in FastMathTests); inputs below
-// -87.3 give 0 and above 88.7 give +inf, as expf does.
+// -87.3 give 0 and above 88.7 give +inf, and NaN gives NaN, as expf does. A NaN never reaches
+// the Int32 conversion (which would trap): the clamp below is written so that it yields a number
+// for NaN (Swift's max(a, b) returns a when b >= a fails), and the last select puts the NaN back.
 
 @inline(__always)
 public func fastExp(_ x: Float) -> Float {
-    let xc = min(max(x, -87.33654), 88.72283)
+    let xc = min(88.72283, max(-87.33654, x))
     let n = (xc * 1.442695041).rounded(.toNearestOrEven)
     // r = x - n*ln2 in two steps, so r keeps its low bits.
     var r = xc - n * 0.693359375
@@ -22,7 +24,7 @@ public func fastExp(_ x: Float) -> Float {
     let er = (p * r * r) + r + 1
     let bits = UInt32(bitPattern: Int32(n) + 127) << 23
     let scaled = er * Float(bitPattern: bits)
-    return x < -87.33654 ? 0 : (x > 88.72283 ? Float.infinity : scaled)
+    return x < -87.33654 ? 0 : (x > 88.72283 ? Float.infinity : (x.isNaN ? x : scaled))
 }
 
 /// Logistic sigmoid 1/(1+e^-x), through fastExp.

@@ -82,6 +82,17 @@ public final class AdamW {
         }
         return norm
     }
+
+    /// clipGradients for the training phases: a gradient whose norm is not finite is refused
+    /// before any parameter moves, so the run stops with its last good state. (A NaN can reach the
+    /// gradients while the loss stays finite, e.g. through a step size that became NaN.)
+    public func clipFiniteGradients(maxNorm: Float, at place: String) throws -> Float {
+        let norm = clipGradients(maxNorm: maxNorm)
+        guard norm.isFinite else {
+            throw TrainingError("\(place): the gradient norm is \(norm); stopping with the last good state (lower the learning rate, or look for NaN weights, scales or zeros in the model)")
+        }
+        return norm
+    }
 }
 
 /// Cosine decay from `lr` to `lr / minFactor` over `total` steps, no warm-up (EfficientQAT's schedule).

@@ -210,7 +210,7 @@ public enum BlockAP {
                     try dumper.dump(block: i, step: step, model: model, input: input, target: target, output: output.value,
                                     loss: loss.value.scalar, rope: rope)
                 }
-                r.gradNorms.append(opt.clipGradients(maxNorm: o.clipGrad))
+                r.gradNorms.append(try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "block \(i) step \(step)"))
                 opt.step()
                 r.stepLosses.append(loss.value.scalar); r.learningRates.append(opt.groups[1].lr)
                 step += 1

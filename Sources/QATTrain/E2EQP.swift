@@ -116,7 +116,7 @@ public enum E2EQP {
                 stepLoss += loss.value.scalar / Float(o.accumulation)
             }
             opt.groups[0].lr = warmupCosineLR(base: lr, step: step, total: total, warmup: warmup)
-            report.gradNorms.append(opt.clipGradients(maxNorm: o.clipGrad))
+            report.gradNorms.append(try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "e2eqp step \(step)"))
             opt.step()
             report.stepLosses.append(stepLoss); report.learningRates.append(opt.groups[0].lr)
             step += 1

@@ -134,7 +134,7 @@ public enum QFATrain {
                 stepLoss += loss.value.scalar / Float(o.accumulation)
             }
             opt.groups[0].lr = warmupConstantLR(base: o.lr, step: step, warmup: warmup)
-            let norm = opt.clipGradients(maxNorm: o.clipGrad)
+            let norm = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "qfa step \(step)")
             opt.step()
             report.losses.append(stepLoss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
             report.averageBits.append(Float(averageBits(config))); report.targets.append(Float(sampler.targetMean(step: step)))

@@ -55,6 +55,9 @@ let attentionBudget: Float = 1e-5
         }
         #expect(worst < 2e-7)
         #expect(fastExp(-100) == 0 && fastExp(100) == .infinity)
+        // a diverging run feeds it NaN and infinities: expf's answers, never a trap
+        #expect(fastExp(.nan).isNaN && fastExp(.infinity) == .infinity && fastExp(-.infinity) == 0)
+        #expect(fastSigmoid(.nan).isNaN)
     }
 
     @Test func softmaxMatchesReference() throws {

@@ -93,6 +93,31 @@ func scratchDir() throws -> String {
         return o
     }
 
+    /// A loss or gradient that is not finite stops each phase with a TrainingError that names it, not
+    /// a crash or silent NaN updates (Block-AP at learning rates of 1e30 once trapped in fastExp on a NaN), and Block-AP
+    /// writes no checkpoint for the block that diverged.
+    @Test func aNonFiniteLossStopsEachPhaseWithAClearError() throws { try Interrupt.exclusively {
+        let (a, data) = try tinyWindows()
+        var o = try blockAPOptions("w2g64")
+        o.weightLR = 1e30; o.quantLR = 1e30
+        let dir = try scratchDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        o.checkpointDir = dir
+        let e = #expect(throws: TrainingError.self) { try BlockAP.run(model: a.model, data: data, options: o, log: { _ in }) }
+        #expect(e?.message.contains("the loss is") == true && e?.message.contains("lower the learning rates") == true, "\(e?.message ?? "")")
+        #expect(try BlockAPCheckpoint.completed(dir: dir, options: o).0 == 0)
+
+        // E2E-QP's cross-entropy saturates instead of overflowing; a NaN step size reaches the
+        // gradients while the loss stays finite, and must stop the run before any update
+        let (b, rtnData) = try rtnModel()
+        let h = try #require(b.model.blocks[0].linears[0].quantizer as? HardQuantizer)
+        h.scales.value.data[0] = .nan
+        let q = options()
+        let f = #expect(throws: TrainingError.self) { try E2EQP.run(model: b.model, data: rtnData, options: q, log: { _ in }) }
+        #expect(f?.message.contains("is nan") == true && f?.message.contains("last good state") == true, "\(f?.message ?? "")")
+        #expect(h.scales.value.data[1].isFinite, "no step was taken with the NaN gradient")
+    } }
+
     @Test func ctrlCStopsAtAStepBoundaryKeepingFinishedBlocks() throws { try Interrupt.exclusively {
         let (b, data) = try tinyWindows(samples: 8, seqlen: 32)
         let dir = try scratchDir()
