@@ -309,11 +309,14 @@ struct GGUFParser {
             throw fail("tensor '\(name)': n_dims is \(nDims), expected at most \(Self.maxDims)")
         }
         var dims: [Int] = []
+        // The product of the dims with zeros counted as 1: a zero dim makes the element count 0,
+        // but the shape is multiplied elsewhere in other orders (Tensor(uninitialized:) multiplies
+        // it reversed), where [2^62, 2^62, 0] overflows before reaching the 0 (found by fuzzing).
         var elements = 1
         for d in 0..<Int(nDims) {
             let raw = try reader.read(UInt64.self, field: "ne[\(d)] of tensor '\(name)'")
             let n = Int(exactly: raw) ?? Int.max
-            let (p, o) = elements.multipliedReportingOverflow(by: n)
+            let (p, o) = elements.multipliedReportingOverflow(by: max(n, 1))
             // 2^40 elements (4 TiB of floats) is far beyond any file this reader can map.
             guard !o, p <= 1 << 40 else {
                 throw fail("tensor '\(name)': ne[\(d)] = \(raw) makes the element count overflow (limit 2^40); the file is corrupt")

@@ -187,6 +187,12 @@ private let corruptions: [GGUFCorruption] = [
     GGUFCorruption(description: "unknown ggml type", expect: ["tensor.q", "type id 99"]) { $0.put(UInt32(99), at: $0.after("tensor.q") + 4 + 16) },
     GGUFCorruption(description: "row not whole blocks", expect: ["tensor.q", "48", "block size 32"]) { $0.put(UInt64(48), at: $0.after("tensor.q") + 4) },
     GGUFCorruption(description: "element count overflow", expect: ["tensor.q", "overflow"]) { $0.put(UInt64(1) << 62, at: $0.after("tensor.q") + 12) },
+    // A zero dim made the count 0 and let a huge dim through; other code multiplies the shape in
+    // another order and trapped (fuzz regression Tests/Fuzz/regressions/gguf/zero-dim-shape-overflow.gguf).
+    GGUFCorruption(description: "zero dim beside a 2^62 dim", expect: ["tensor.q", "ne[1] = 4611686018427387904", "overflow"]) { b in
+        b.put(UInt64(0), at: b.after("tensor.q") + 4)
+        b.put(UInt64(1) << 62, at: b.after("tensor.q") + 12)
+    },
     GGUFCorruption(description: "tensor offset beyond the file", expect: ["tensor.f", "beyond the end"]) { $0.put(UInt64(1) << 20, at: $0.after("tensor.f") + 4 + 8 + 4) },
     GGUFCorruption(description: "tensor offset 2^64-32", expect: ["tensor.f", "beyond the end"]) { $0.put(UInt64.max - 31, at: $0.after("tensor.f") + 4 + 8 + 4) },
     GGUFCorruption(description: "misaligned offset", expect: ["tensor.f", "alignment 32"]) { b in
