@@ -94,9 +94,16 @@ public final class HDF5File {
                 guard status >= 0 else { throw FormatError(file: path, "closing the file failed; it may be incomplete") }
                 return
             }
-            guard status >= 0 else { unlink(tmp); throw FormatError(file: path, "closing the new file failed; nothing was written") }
+            guard status >= 0 else { unlink(tmp); throw FormatError(file: path, "closing the new file failed (is the disk full?); nothing was written, an earlier file of this name is intact") }
+            // a full disk can surface only at fsync: then the file must not replace the old one
             let fd = Glibc.open(tmp, O_RDONLY)
-            if fd >= 0 { fsync(fd); Glibc.close(fd) }
+            let synced = fd >= 0 && fsync(fd) == 0
+            let code = errno
+            if fd >= 0 { Glibc.close(fd) }
+            guard synced else {
+                unlink(tmp)
+                throw FormatError(file: path, "syncing the new file failed (\(String(cString: strerror(code)))); nothing was written, an earlier file of this name is intact")
+            }
             guard rename(tmp, path) == 0 else {
                 let reason = String(cString: strerror(errno))
                 unlink(tmp)
@@ -228,9 +235,17 @@ public final class HDF5File {
 
     // MARK: Internals shared with HDF5Attributes.swift
 
+    /// Before the library's first use: no atexit cleanup. After a write fails (a full disk, a
+    /// file-size limit) H5Fclose fails and leaves the file half-closed in libhdf5's tables, and
+    /// the atexit handler then crashed closing it again (SIGSEGV in H5F__close_cb at exit, after
+    /// the error had been reported). Every file is closed by close() or deinit, so the handler
+    /// has nothing else to do.
+    private static let noAtexit: Void = { _ = H5dont_atexit() }()
+
     static func locked<T>(_ body: () throws -> T) rethrows -> T {
         hdf5Lock.lock()
         defer { hdf5Lock.unlock() }
+        _ = noAtexit
         // Debian's libhdf5 is the thread-safe build, whose automatic error printing is set per
         // thread: silence it on whichever thread this is (cheap) so libhdf5 never prints itself.
         qat_h5_quiet()
@@ -303,7 +318,7 @@ public final class HDF5File {
         defer { H5Dclose(dset) }
         if n > 0 {
             guard H5Dwrite(dset, memType, qat_h5s_all(), qat_h5s_all(), qat_h5p_default(), data) >= 0 else {
-                throw fail(p, "writing the data failed (disk full?)")
+                throw fail(p, "writing the data failed: is the disk full or the file-size limit (ulimit -f) reached?\(pendingPath == nil ? "" : " The file under its final name is unchanged")")
             }
         }
         let sum = fnv1a64w(UnsafeRawBufferPointer(start: n > 0 ? data : nil, count: n > 0 ? n * elementSize : 0))

@@ -458,11 +458,12 @@ func writeAtomically(_ path: String, _ body: ((UnsafeRawBufferPointer) throws ->
             guard let base = buf.baseAddress else { return }
             let n = Glibc.write(fd, base + done, buf.count - done)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw FormatError(file: path, "write failed (\(String(cString: strerror(errno)))); is the disk full?") }
+            guard n > 0 else { throw writeFailure(path, errno: n < 0 ? errno : ENOSPC) }
             done += n
         }
     }
-    guard fsync(fd) == 0 else { throw FormatError(file: path, "fsync failed (\(String(cString: strerror(errno))))") }
+    // a full disk can surface only here (delayed allocation, network file systems)
+    guard fsync(fd) == 0 else { throw writeFailure(path, errno: errno) }
     ok = true
     close(fd)
     guard rename(tmp, path) == 0 else {
@@ -470,6 +471,15 @@ func writeAtomically(_ path: String, _ body: ((UnsafeRawBufferPointer) throws ->
         unlink(tmp)
         throw FormatError(file: path, "cannot rename \(tmp) into place (\(reason))")
     }
+}
+
+/// The error of a failed write: what the system said, and for a full disk or a file-size limit
+/// (ENOSPC, EDQUOT, EFBIG) that it is one, and that the file under its final name is unchanged.
+func writeFailure(_ path: String, errno code: Int32) -> FormatError {
+    let reason = String(cString: strerror(code))
+    let full = code == ENOSPC || code == EDQUOT ? "the disk is full (or over quota)"
+        : code == EFBIG ? "the file-size limit is reached (ulimit -f) or the disk is full" : "the write failed"
+    return FormatError(file: path, "write failed (\(reason)): \(full); nothing was replaced, an earlier file of this name is intact")
 }
 
 // MARK: - Checkpoints (single file or sharded)

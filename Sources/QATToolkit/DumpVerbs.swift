@@ -50,6 +50,7 @@ enum DumpVerbs {
                  examples: ["dump out/x.h5 x", "dump out/q.h5 q blocks=0:2", "dump out/w.h5 w=(weight q block=0 linear=q_proj) results"],
                  openKeys: true) { call in
             let path = try call.string("FILE")
+            try OutputCheck.requireWritable(path, key: "FILE")
             var items: [(String, Value)] = []
             for (k, v) in call.positionals.dropFirst().enumerated() {
                 if case .string(let s) = v {

@@ -20,7 +20,7 @@ enum QFAVerbs {
     static let subKeys: [String: Set<String>] = [
         "train": ["widths", "base", "bases", "group", "rank", "alpha", "unit", "adapters", "steps", "lr", "batch", "accum",
                   "sampler", "period", "start", "tau", "warmup", "clip", "calib", "samples", "val", "seqlen", "seed",
-                  "out", "resume", "overwrite", "checkpoint_every", "max_steps"],
+                  "out", "resume", "overwrite", "checkpoint_every", "max_steps", "memory"],
         "sample": ["widths", "units", "period", "sampler", "start", "tau", "seed", "bins", "out"],
         "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items", "out"],
         "subnet": ["bits", "budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items",
@@ -59,6 +59,7 @@ enum QFAVerbs {
                     .key("overwrite", .bool, default: .number(0), help: "train/subnet: replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "train: steps between resumable checkpoints"),
                     .key("max_steps", .int, range: 1...10_000_000, help: "train: stop after this many steps (the schedule stays that of steps=)"),
+                    .key("memory", .either([.string, .number]), help: "train: refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M"),
                     .key("budget", .number, range: 1...16, help: "search/subnet: the average-bit budget"),
                     .key("bits", .either([.list, .number, .string]), help: "subnet: one width per unit, or one width for all"),
                     .key("metric", .choice(["ppl", "mc"]), default: .string("ppl"), help: "search/subnet: validation perplexity or multiple-choice accuracy"),
@@ -85,6 +86,8 @@ enum QFAVerbs {
             if let bad = call.spec.keyNames.first(where: { call.has($0) && !allowed.contains($0) }) {
                 throw InterpError.verb("qfa \(sub) does not take \(bad)=", hint: "qfa \(sub) takes: \(allowed.sorted().joined(separator: " "))")
             }
+            // sample and search write a plot/table, train and subnet a directory: check before any work
+            try OutputCheck.requireWritable(call, keys: ["out"])
             switch sub {
             case "sample": return try sample(call)
             case "train": return try train(call)
@@ -178,7 +181,8 @@ enum QFAVerbs {
         t.checkpointDir = out.map { $0 + ".work" }
         t.resume = try call.bool("resume")
         guard !t.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
-        if let out, !(try call.bool("overwrite")), FileManager.default.fileExists(atPath: out + "/qfa.safetensors") {
+        // resume=1 continues this same run, whose own finished supernet may be replaced
+        if let out, !t.resume, !(try call.bool("overwrite")), FileManager.default.fileExists(atPath: out + "/qfa.safetensors") {
             throw InterpError.verb("\(out) already holds a supernet", hint: "add overwrite=1, or choose another out=")
         }
         let (net, loaded, data) = try buildSupernet(call, options: o, train: t)
@@ -187,19 +191,27 @@ enum QFAVerbs {
             try net.save(dir: out, metadata: ["steps": "\(r.steps)", "train": t.fingerprint])
         }
         let vals = o.widths.map { "val_loss_w\($0)=\(fmt(r.finalValidation[$0] ?? .nan, digits: 4))" }.joined(separator: " ")
-        call.out("qfa_train steps=\(r.steps) widths=\(o.widths.map(String.init).joined(separator: ",")) sampler=\(t.sampler.rawValue) adapters=\(o.adapters.rawValue) \(vals) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) out=\(out ?? "none")")
+        call.out("qfa_train steps=\(r.steps) widths=\(o.widths.map(String.init).joined(separator: ",")) sampler=\(t.sampler.rawValue) adapters=\(o.adapters.rawValue) \(vals) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
         _ = loaded
         return .none
     }
 
     /// The bases (from DIR.work when resuming, else quantized now and saved there) and the supernet.
     static func buildSupernet(_ call: VerbCall, options o: QFAOptions, train t: QFATrainOptions) throws -> (QFASupernet, LoadedModel, TrainingWindows) {
+        let budget = try TrainVerbs.memoryBudget(call)
+        // before the bases are built (GPTQ takes minutes): the model and windows are loaded by then
+        func checkMemory(_ loaded: LoadedModel, _ data: TrainingWindows) throws {
+            guard let budget else { return }
+            try MemoryEstimator.qfa(model: loaded.model, seqlen: data.seqlen, batch: t.batchSize, widths: o.widths.count,
+                                    group: o.group, rank: o.rank).check(budget: budget, advice: "lower seqlen=, batch=, rank= or the number of widths")
+        }
         let basesFile = t.checkpointDir.map { $0 + "/qfa/bases.safetensors" }
         if t.resume, let basesFile, FileManager.default.fileExists(atPath: basesFile) {
             let (saved, source, bases, _) = try QFASupernet.readFile(basesFile)
             guard saved == o else { throw InterpError.verb("\(basesFile) was built with other supernet options (\(saved.metadata))", hint: "resume with the same widths/base/group/rank/alpha/unit/adapters/seed") }
             let loaded = QuantCheckpoint.isCheckpoint(source) ? try QuantCheckpoint.load(source).loaded : try ModelLoader.load(source)
             let data = try TrainVerbs.windows(call, loaded, seed: t.seed)
+            try checkMemory(loaded, data)
             call.out("qfa: bases from \(basesFile)")
             return (try QFASupernet(model: loaded.model, source: source, options: o, bases: bases), loaded, data)
         }
@@ -210,11 +222,13 @@ enum QFAVerbs {
             let (model, b) = try QFABases.fromCheckpoints(dirs, group: o.group)
             let ck = try QuantCheckpoint.load(dirs[0])
             loaded = LoadedModel(model: model, tokenizer: ck.tokenizer, name: dirs[0]); source = sourceSpec(dirs[0]); bases = b
+            try checkMemory(loaded, try TrainVerbs.windows(call, loaded, seed: t.seed))
         } else {
             guard call.has("TARGET") else { throw InterpError.verb("qfa train needs a MODEL", hint: "qfa train smollm2 ...") }
             let (obj, l) = try call.modelToChange("TARGET")
             loaded = l; source = obj.origin
             let data = try TrainVerbs.windows(call, loaded, seed: t.seed)
+            try checkMemory(loaded, data)
             bases = try QFABases.build(model: loaded.model, options: o, calibration: try CalibrationSet(windows: data.train), log: { call.out($0) })
         }
         let net = try QFASupernet(model: loaded.model, source: source, options: o, bases: bases)

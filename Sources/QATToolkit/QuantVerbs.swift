@@ -29,6 +29,7 @@ enum QuantVerbs {
                  help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
                  examples: ["q = quantize m method=rtn bits=2 group=64", "q = quantize m method=gptq bits=3 group=128 calib=fortunes samples=64",
                             "quantize smollm2 method=rtn bits=3 group=128 out=Models/rtn-w3g128"]) { call in
+            try OutputCheck.requireWritable(call, keys: ["out"])
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
             let method = try call.string("method")
@@ -92,6 +93,7 @@ enum QuantVerbs {
                  ],
                  help: "GPTQ directories are Hugging Face layouts (safetensors, config.json with quantization_config, fp16 scales) that QATLab and transformers read; fp/fp16 write the weight each linear multiplies by.",
                  examples: ["export q format=gptq out=Models/rtn-w4g128-gptq", "export Models/eqat-w2g64 format=fp16 out=Models/eqat-w2g64-fp16"]) { call in
+            try OutputCheck.requireWritable(call, keys: ["out"])
             let m = try call.model("MODEL")
             let dir = try call.string("out"), overwrite = try call.bool("overwrite")
             switch try call.string("format") {

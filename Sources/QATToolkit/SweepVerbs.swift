@@ -78,6 +78,7 @@ enum SweepVerbs {
         guard !call.has("DIR") else {
             throw InterpError.verb("sweep NOTEBOOK takes no second positional ('\(try call.string("DIR"))')", hint: "give the directory as out=DIR; `sweep status DIR` and `sweep merge DIR` take it as a positional")
         }
+        try OutputCheck.requireWritable(call, keys: ["out"])
         let dir = SweepDir(try call.string("out"))
         var grid = call.has("grid") ? try SweepGrid.parse(try call.string("grid")) : SweepGrid.single
         if call.has("points") { try grid.cross(with: try SweepGrid.load(csv: try call.string("points")), what: "points=") }

@@ -1,6 +1,7 @@
 // Tensor verbs: create (tensor, randn, rand, zeros, ones, arange), slice, matmul, elementwise
 // add/sub/mul/div with NumPy broadcasting (numbers act as scalars), and inspection (show, stats,
 // hist). Tensors are float32; every verb returns a new tensor and never changes its operands.
+import Foundation
 import QATInterp
 import QATTensor
 
@@ -22,7 +23,7 @@ enum TensorVerbs {
             var flat: [Float] = []
             let nested = try flatten(try call.list("VALUES"), into: &flat)
             let shape = call.has("shape") ? try call.ints("shape") : nested
-            guard shape.reduce(1, *) == flat.count, shape.allSatisfy({ $0 >= 0 }) else {
+            guard shape.allSatisfy({ $0 >= 0 }), (try? checkedShape(shape)).map({ _ in shape.reduce(1, *) }) == flat.count else {
                 throw InterpError.verb("shape=\(shape) does not hold \(flat.count) values", hint: "the product of the shape must be \(flat.count)")
             }
             return .tensor(try Tensor(shape: shape, flat))
@@ -45,13 +46,31 @@ enum TensorVerbs {
         return [items.count] + (inner ?? [])
     }
 
+    /// A shape whose element count neither overflows nor exceeds the machine's memory: the
+    /// allocation would otherwise end the process (`zeros 100000 100000` asked for 40 GB and
+    /// the runtime aborted the whole session).
+    static func checkedShape(_ shape: [Int]) throws -> [Int] {
+        var count = 1
+        for d in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: max(d, 0))
+            guard !overflow else { throw InterpError.verb("shape \(shape) has more elements than an Int holds", hint: "use smaller dimensions") }
+            count = p
+        }
+        let memory = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        guard count <= memory / 4 else {
+            throw InterpError.verb("shape \(shape) is \(count) float32 values (\(count / 250_000_000) GB), more than this machine's \(memory >> 30) GiB of memory",
+                                   hint: "use smaller dimensions")
+        }
+        return shape
+    }
+
     static var randn: VerbSpec {
         VerbSpec(name: "randn", summary: "A tensor of normal random numbers.",
                  arguments: [dims, seedKey(0), .key("mean", .number, default: .number(0), help: "the mean"),
                              .key("std", .number, default: .number(1), range: 0...1e30, help: "the standard deviation")],
                  help: "The same seed gives the same numbers on every machine.",
                  examples: ["x = randn 4 8 seed=1", "w = randn 576 576 std=0.02"]) { call in
-            .tensor(try Tensor.randn(try call.ints("DIM"), seed: try seed(call), mean: Float(try call.number("mean")), std: Float(try call.number("std"))))
+            .tensor(try Tensor.randn(try checkedShape(try call.ints("DIM")), seed: try seed(call), mean: Float(try call.number("mean")), std: Float(try call.number("std"))))
         }
     }
 
@@ -61,7 +80,7 @@ enum TensorVerbs {
                              .key("high", .number, default: .number(1), help: "the upper bound (excluded)")],
                  help: "The same seed gives the same numbers on every machine.",
                  examples: ["u = rand 3 3 seed=2", "u = rand 100 low=-1 high=1"]) { call in
-            .tensor(try Tensor.rand(try call.ints("DIM"), seed: try seed(call), low: Float(try call.number("low")), high: Float(try call.number("high"))))
+            .tensor(try Tensor.rand(try checkedShape(try call.ints("DIM")), seed: try seed(call), low: Float(try call.number("low")), high: Float(try call.number("high"))))
         }
     }
 
@@ -69,7 +88,7 @@ enum TensorVerbs {
         VerbSpec(name: name, summary: "A tensor filled with \(Int(value))s.", arguments: [dims],
                  help: "Float32, row-major; `\(name) 2 3` has shape [2, 3].",
                  examples: ["\(name) 2 3"]) { call in
-            .tensor(try Tensor.full(try call.ints("DIM"), value))
+            .tensor(try Tensor.full(try checkedShape(try call.ints("DIM")), value))
         }
     }
 
@@ -114,7 +133,14 @@ enum TensorVerbs {
                              .key("tb", .bool, default: .number(0), help: "use B transposed")],
                  help: "Runs OpenBLAS sgemm.",
                  examples: ["y = matmul x w tb=1", "matmul (randn 2 3) (randn 3 4)"]) { call in
-            .tensor(try Tensor.matmul(try call.tensor("A"), try call.tensor("B"), transA: try call.bool("ta"), transB: try call.bool("tb")))
+            let a = try call.tensor("A"), b = try call.tensor("B")
+            // the product's size before the kernel allocates it: (batch, rows of A, columns of B)
+            if a.rank >= 2, b.rank >= 2 {
+                let rows = try call.bool("ta") ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+                let cols = try call.bool("tb") ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+                _ = try checkedShape(Array(a.shape.dropLast(2)) + [rows, cols])
+            }
+            return .tensor(try Tensor.matmul(a, b, transA: try call.bool("ta"), transB: try call.bool("tb")))
         }
     }
 

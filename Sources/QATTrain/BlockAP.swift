@@ -13,7 +13,10 @@
 // Checkpoint layout (DIR/blockap/, written atomically after every block):
 //   progress.json        {"completed": K, "fingerprint": "...", "val_mse": [[...]...], "rtn_val_mse": [...]}
 //   block_NNN.safetensors  per linear <name>.codes U8 (out, in), <name>.scales F32 (out, groups),
-//                        <name>.zeros F32 (out, groups); attn_norm, ffn_norm F32 (C)
+//                        <name>.zeros F32 (out, groups); attn_norm, ffn_norm F32 (C); the block's
+//                        history.loss, history.lr, history.grad_norm F32 (steps) and metadata
+//                        "seconds", "rtn_val_mse", "val_mse" (exact decimal text), so the train log
+//                        and summary of a resumed run equal an uninterrupted one's
 // Resume reloads the finished blocks and recomputes both chains through them (forward only, the
 // same code on the same data, so the buffers are bit-identical), then trains the next block.
 import QATAutograd
@@ -75,6 +78,8 @@ public struct BlockAPReport: Sendable {
     public var trainTokens = 0
     public var trainSeconds = 0.0
     public var totalSeconds = 0.0
+    /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
+    public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(trainSeconds, 1e-9) }
 }
 
@@ -125,10 +130,11 @@ public enum BlockAP {
             try fpVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
             if i < blocks.lowerBound + done, let dir = o.checkpointDir {
                 let k = i - blocks.lowerBound
-                try BlockAPCheckpoint.restoreBlock(i, model: model, dir: dir)
-                report.blocks.append(BlockAPBlockReport(block: i, rtnValidationMSE: k < restoredRTN.count ? restoredRTN[k] : 0,
-                                                        validationMSE: k < restoredVal.count ? restoredVal[k] : [], stepLosses: [],
-                                                        learningRates: [], gradNorms: [], seconds: 0, resumed: true))
+                let h = try BlockAPCheckpoint.restoreBlock(i, model: model, dir: dir)
+                // the block's step history comes back from its file, so the log of a resumed run is complete
+                report.blocks.append(BlockAPBlockReport(block: i, rtnValidationMSE: h.rtnValidationMSE ?? (k < restoredRTN.count ? restoredRTN[k] : 0),
+                                                        validationMSE: h.validationMSE ?? (k < restoredVal.count ? restoredVal[k] : []), stepLosses: h.loss,
+                                                        learningRates: h.lr, gradNorms: h.gradNorm, seconds: h.seconds, resumed: true))
                 try qTrain.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
                 try qVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
                 log("block \(i): restored from the checkpoint")
@@ -146,6 +152,7 @@ public enum BlockAP {
         }
         let d = clock.now - start
         report.totalSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        report.peakRSSMB = ResidentMemory.peakMB
         if let dir = o.checkpointDir { try TrainingLog.writeBlockAP(report, dir: dir) }
         try dumper?.close()
         return report

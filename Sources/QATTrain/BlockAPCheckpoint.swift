@@ -27,6 +27,16 @@ enum BlockAPCheckpoint {
         }
         try w.add("attn_norm", b.attnNorm.value)
         try w.add("ffn_norm", b.ffnNorm.value)
+        if let r = report.blocks.last, r.block == i {
+            try w.add("history.loss", Tensor(r.stepLosses))
+            try w.add("history.lr", Tensor(r.learningRates))
+            try w.add("history.grad_norm", Tensor(r.gradNorms))
+            w.metadata["seconds"] = "\(r.seconds)"
+            // Swift's shortest round-trip text: Foundation's JSON parser on Linux does not read
+            // every double back exactly, so progress.json alone would change the resumed numbers
+            w.metadata["rtn_val_mse"] = "\(r.rtnValidationMSE)"
+            w.metadata["val_mse"] = r.validationMSE.map { "\($0)" }.joined(separator: ",")
+        }
         try w.write(to: blockFile(dir, i))
         let progress: [String: Any] = [
             "completed": completed, "fingerprint": o.fingerprint,
@@ -52,7 +62,14 @@ enum BlockAPCheckpoint {
     /// Installs finished block `i` from the checkpoint (hard quantizers and trained norm gains).
     /// Everything is read and checked before anything is installed, so a refused file leaves the
     /// model as it was.
-    static func restoreBlock(_ i: Int, model: LlamaModel, dir: String) throws {
+    /// The step history a block file keeps for the train log (empty in files from before it did).
+    struct History {
+        var loss: [Float] = [], lr: [Float] = [], gradNorm: [Float] = [], seconds = 0.0
+        /// Exact validation MSEs (nil in files from before they were stored).
+        var rtnValidationMSE: Double?, validationMSE: [Double]?
+    }
+
+    static func restoreBlock(_ i: Int, model: LlamaModel, dir: String) throws -> History {
         let path = blockFile(dir, i)
         let f = try SafetensorsFile(path: path)
         let b = model.blocks[i]
@@ -77,7 +94,16 @@ enum BlockAPCheckpoint {
             }
             gains.append((gain, t))
         }
+        var h = History()
+        if f.info("history.loss") != nil {
+            h = History(loss: try f.tensor("history.loss").toArray(), lr: try f.tensor("history.lr").toArray(),
+                        gradNorm: try f.tensor("history.grad_norm").toArray(), seconds: Double(f.metadata["seconds"] ?? "") ?? 0)
+            h.rtnValidationMSE = f.metadata["rtn_val_mse"].flatMap(Double.init)
+            let vals = f.metadata["val_mse"].map { $0.split(separator: ",").compactMap { Double($0) } }
+            h.validationMSE = vals?.count == f.metadata["val_mse"]?.split(separator: ",").count ? vals : nil
+        }
         for (l, q) in quantizers { l.quantizer = q }
         for (gain, t) in gains { gain.value.data.update(from: t.data, count: t.count) }
+        return h
     }
 }

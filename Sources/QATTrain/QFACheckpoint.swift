@@ -69,6 +69,7 @@ enum QFACheckpoint {
             try f.setAttribute("period", .int(Int64(sampler.period)), on: "/qfa")
             try f.setAttribute("steps", .int(Int64(r.steps)), on: "/qfa")
             try f.setAttribute("seconds", .double(r.seconds), on: "/qfa")
+            try f.setAttribute("peak_rss_mb", .double(r.peakRSSMB), on: "/qfa")
         }
     }
 }

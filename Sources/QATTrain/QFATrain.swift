@@ -22,7 +22,7 @@
 //
 // Log (DIR/train_log.h5, group /qfa): loss, lr, grad_norm, avg_bits, target_bits float32 (steps),
 // config float32 (steps, units); attributes widths (string), sampler (string), period, steps (int),
-// seconds (double).
+// seconds, peak_rss_mb (double).
 import Foundation
 import QATAutograd
 import QATIO
@@ -64,6 +64,8 @@ public struct QFATrainReport: Sendable {
     /// Validation loss with every unit at one width, before and after training, by width.
     public var initialValidation: [Int: Double] = [:], finalValidation: [Int: Double] = [:]
     public var steps = 0, trainTokens = 0, seconds = 0.0
+    /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
+    public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(seconds, 1e-9) }
 }
 
@@ -154,6 +156,7 @@ public enum QFATrain {
         report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         report.steps = step
         report.finalValidation = try uniformValidation(net, windows: data.validation)
+        report.peakRSSMB = ResidentMemory.peakMB
         log("qfa: val loss per width after: " + describe(report.finalValidation) + ", \(Int(report.seconds)) s")
         if let dir = o.checkpointDir { try QFACheckpoint.writeLog(report, sampler: sampler, dir: dir) }
         return report

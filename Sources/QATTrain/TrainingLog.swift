@@ -6,8 +6,9 @@
 //   /blockap/block_NNN/grad_norm  float32 (steps)   global gradient norm before clipping
 //   /blockap/block_NNN/val_mse    float32 (epochs)  validation MSE after each epoch
 //     attributes: block (int), rtn_val_mse (double), seconds (double)
-//   /e2eqp/loss, /e2eqp/lr, /e2eqp/grad_norm   float32 (steps)
-//     attributes: initial_val_loss, final_val_loss, seconds (double), steps (int)
+//   /blockap attributes: peak_rss_mb (double, the process's peak resident memory)
+//   /e2eqp/loss, /e2eqp/lr, /e2eqp/grad_norm   float32 (steps, the whole run's even after resume=1)
+//     attributes: initial_val_loss, final_val_loss, seconds, peak_rss_mb (double), steps (int)
 // A phase that runs again replaces its own group and keeps the other one.
 import Foundation
 import QATIO
@@ -41,7 +42,8 @@ public enum TrainingLog {
 
     public static func writeBlockAP(_ r: BlockAPReport, dir: String) throws {
         try rewrite(dir: dir, replacing: "blockap") { f in
-            for b in r.blocks where !b.resumed {
+            // a block restored from a checkpoint without its history has no steps to log
+            for b in r.blocks where !(b.resumed && b.stepLosses.isEmpty) {
                 let n = String(b.block), g = "/blockap/block_" + String(repeating: "0", count: max(0, 3 - n.count)) + n
                 try f.createGroup(g)
                 try f.write(Tensor(b.stepLosses), at: g + "/loss")
@@ -52,6 +54,8 @@ public enum TrainingLog {
                 try f.setAttribute("rtn_val_mse", .double(b.rtnValidationMSE), on: g)
                 try f.setAttribute("seconds", .double(b.seconds), on: g)
             }
+            if !f.exists("/blockap") { try f.createGroup("/blockap") }
+            try f.setAttribute("peak_rss_mb", .double(r.peakRSSMB), on: "/blockap")
         }
     }
 
@@ -65,6 +69,7 @@ public enum TrainingLog {
             try f.setAttribute("final_val_loss", .double(r.finalValidationLoss), on: "/e2eqp")
             try f.setAttribute("seconds", .double(r.seconds), on: "/e2eqp")
             try f.setAttribute("steps", .int(Int64(r.steps)), on: "/e2eqp")
+            try f.setAttribute("peak_rss_mb", .double(r.peakRSSMB), on: "/e2eqp")
         }
     }
 }
