@@ -45,6 +45,22 @@ public final class Interpreter {
     /// Set by `quit`: the status the session should exit with.
     public private(set) var exitStatus: Int32?
 
+    /// The key=value pairs of the last summary line a verb printed (see noteSummary), in order.
+    public private(set) var lastSummary: [(key: String, value: String)] = []
+
+    /// Keeps `text`'s last line as the last summary when at least two of its space-separated
+    /// words are key=value (progress lines and tables are not): `blockap spec=w2g64 seconds=12`.
+    public func noteSummary(_ text: String) {
+        guard let line = text.split(separator: "\n").last else { return }
+        let pairs = line.split(separator: " ").compactMap { word -> (key: String, value: String)? in
+            guard let eq = word.firstIndex(of: "="), eq != word.startIndex else { return nil }
+            let key = word[..<eq]
+            guard key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+            return (String(key), String(word[word.index(after: eq)...]))
+        }
+        if pairs.count >= 2 { lastSummary = pairs }
+    }
+
     /// Ends the session after the current statement with `status` (what `quit` does).
     public func requestExit(_ status: Int32) { exitStatus = status }
 

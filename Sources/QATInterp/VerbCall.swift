@@ -22,8 +22,13 @@ public struct VerbCall {
         self.spec = spec; self.interpreter = interpreter; self.position = position
     }
 
-    /// Prints a line (or a block of lines) to the session's output.
-    public func out(_ line: String) { interpreter.output(line) }
+    /// Prints a line (or a block of lines) to the session's output. A line of key=value pairs
+    /// (a verb's summary) is also kept as the session's last summary, so scripts can read a
+    /// number a verb printed (`summary seconds`) instead of parsing transcripts.
+    public func out(_ line: String) {
+        interpreter.noteSummary(line)
+        interpreter.output(line)
+    }
 
     public func has(_ name: String) -> Bool { given.contains(name) }
 

@@ -33,12 +33,15 @@ enum NotebookVerbs {
         VerbSpec(name: "notebook", summary: "Run a script and write a Markdown transcript beside it (FILE.md).",
                  arguments: [.positional("FILE", .string, help: "the .qat script"),
                              .key("out", .string, help: "the transcript's path (default: FILE with .md for .qat)")],
-                 help: "The transcript holds each statement, the comments above it, its printed output and links to the plots it wrote (verbs print plot=PATH). Output is also printed as the script runs. A failing statement ends the run after its error is written into the transcript. Every other KEY=VALUE is set as a variable before the script runs (`qat notebook FILE.qat quick=1`; `sweep` sets a grid point's variables the same way).",
+                 help: "With quick=1 and no out= the transcript goes to DIR/results/quick/NAME.md (DIR = the script's directory), beside the quick run's results. The transcript holds each statement, the comments above it, its printed output and links to the plots it wrote (verbs print plot=PATH). Output is also printed as the script runs. A failing statement ends the run after its error is written into the transcript. Every other KEY=VALUE is set as a variable before the script runs (`qat notebook FILE.qat quick=1`; `sweep` sets a grid point's variables the same way).",
                  examples: ["notebook Notebooks/quickstart.qat", "notebook /tmp/try.qat out=/tmp/try.md", "notebook Notebooks/quickstart.qat quick=1"],
                  openKeys: true) { call in
             setScriptVariables(call)
             let path = try call.string("FILE")
-            let out = call.has("out") ? try call.string("out") : transcriptPath(path)
+            let quick = call.extraKeys.contains { $0.0 == "quick" && $0.1.isTrue }
+            let out = call.has("out") ? try call.string("out") : transcriptPath(path, quick: quick)
+            let outDir = (out as NSString).deletingLastPathComponent
+            if !outDir.isEmpty { try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true) }
             try Notebook(interpreter: call.interpreter, script: path).run(writingTo: out)
             call.out("notebook=\(out)")
             return .none
@@ -50,8 +53,13 @@ enum NotebookVerbs {
         for (key, value) in call.extraKeys { call.interpreter.variables[key] = value }
     }
 
-    static func transcriptPath(_ script: String) -> String {
-        (script as NSString).pathExtension == "qat" ? (script as NSString).deletingPathExtension + ".md" : script + ".md"
+    /// FILE.md beside the script; for a quick run (quick=1, the ablation notebooks' CI budget)
+    /// DIR/results/quick/NAME.md instead, so it never overwrites the committed full-run transcript.
+    static func transcriptPath(_ script: String, quick: Bool = false) -> String {
+        let md = (script as NSString).pathExtension == "qat" ? (script as NSString).deletingPathExtension + ".md" : script + ".md"
+        guard quick else { return md }
+        let dir = (script as NSString).deletingLastPathComponent
+        return ((dir.isEmpty ? "" : dir + "/") + "results/quick/") + (md as NSString).lastPathComponent
     }
 }
 

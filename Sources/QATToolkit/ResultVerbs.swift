@@ -59,10 +59,22 @@ enum ResultVerbs {
         VerbSpec(name: "table", summary: "Print a results table, and save it with out=.",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
                              .key("out", .string, help: "save as .csv, .md, .txt or .h5 (layouts in Sources/QATToolkit/ResultsTable.swift)")],
-                 help: "Files are written atomically and their directories created. Saving prints saved=PATH.",
-                 examples: ["table results", "table results out=Plots/results.csv", "table results out=out/results.h5"]) { call in
+                 help: "Files are written atomically and their directories created. Saving prints saved=PATH. Every other KEY=VALUE is kept as the table's attribute (configuration, seed) and written on its HDF5 group, with qatlab_version added; the CSV and Markdown forms have no attributes.",
+                 examples: ["table results", "table results out=Plots/results.csv", "table results out=out/results.h5",
+                            "table results out=out/phases.h5 seed=2 model=smollm2 config=\"w2g64 samples=128\""],
+                 openKeys: true) { call in
             let t = try tableVariable(call, create: false)
             call.out(t.render().trimmingCharacters(in: .newlines))
+            if !call.extraKeys.isEmpty || call.has("out") {
+                var attrs = t.attributes.filter { a in !call.extraKeys.contains { $0.0 == a.0 } && a.0 != "qatlab_version" }
+                for (key, value) in call.extraKeys {
+                    guard !ResultsTable.reservedAttributes.contains(key) else {
+                        throw InterpError.verb("\(key)= names a part of the table layout, not an attribute", hint: "choose another name than name, rows, columns, datasets")
+                    }
+                    if case .number(let d) = value { attrs.append((key, .number(d))) } else { attrs.append((key, .text(value.text))) }
+                }
+                t.attributes = attrs + [("qatlab_version", .text(Verbs.version))]
+            }
             if call.has("out") {
                 let path = try call.string("out")
                 try t.save(path: path)

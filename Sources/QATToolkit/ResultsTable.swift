@@ -7,6 +7,9 @@
 //                  rows (int)         the number of rows
 //                  columns (string)   JSON array of the column names, in column order
 //                  datasets (string)  JSON array of the dataset names, same order (see 2)
+//                  any others         the table's attributes (`table T out=x.h5 seed=2 config="..."`):
+//                                     a number as a double, text as a string; the `table` verb
+//                                     always adds qatlab_version
 //   2. /tables/<name>/<dataset>       float32 (rows), one per column: the cell's number, NaN where
 //      the cell is empty or text. <dataset> is the column name, except that "/" becomes "_", an
 //      empty name or "." or ".." becomes "_", and a name already taken gets "~2", "~3", ...
@@ -89,6 +92,11 @@ public final class ResultsTable {
     public let name: String
     public private(set) var columns: [String] = []
     public private(set) var rows: [[String: TableValue]] = []
+    /// Run metadata (configuration, seed, software version) written as attributes of the table's
+    /// HDF5 group; the CSV and Markdown forms have no place for them.
+    public var attributes: [(String, TableValue)] = []
+    /// Group attribute names the layout itself uses; an attribute may not take them.
+    public static let reservedAttributes: Set<String> = ["name", "rows", "columns", "datasets"]
 
     public init(name: String) { self.name = name }
 
@@ -218,6 +226,15 @@ extension ResultsTable {
         try f.setAttribute("rows", .int(Int64(rows.count)), on: group)
         try f.setAttribute("columns", .string(try Self.json(columns)), on: group)
         try f.setAttribute("datasets", .string(try Self.json(datasets)), on: group)
+        for (key, value) in attributes {
+            guard !Self.reservedAttributes.contains(key) else {
+                throw FormatError(file: f.path, "\(group): attribute '\(key)' is reserved for the table layout; rename it")
+            }
+            switch value {
+            case .number(let d): try f.setAttribute(key, .double(d), on: group)
+            case .text(let t): try f.setAttribute(key, .string(t), on: group)
+            }
+        }
     }
 
     private func writeColumn(_ column: String, index: Int, to f: HDF5File, at path: String) throws {

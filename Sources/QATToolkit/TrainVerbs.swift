@@ -37,17 +37,20 @@ enum TrainVerbs {
                     .key("shuffle", .bool, default: .number(0), help: "reshuffle the windows every epoch"),
                     seedKey(2, "windows and shuffling"),
                     .key("blocks", .string, help: "train only blocks A:B (A to B-1) or one block N; the rest stay full precision"),
-                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work"),
+                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work (and replace out=DIR if the interrupted run got that far)"),
                     .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,down_proj=w4g64\""),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("dump", .string, help: "write activations and W/s/z gradients to this HDF5 file (layout: Sources/QATTrain/BlockAPDump.swift)"),
                     .key("dump_blocks", .either([.list, .string]), default: .string("0"), help: "blocks to dump: [0 1] or 0,1"),
                     .key("dump_steps", .either([.list, .string]), default: .string("0"), help: "steps to dump: [0 10] or 0,10"),
+                    memoryKey,
                  ],
                  help: "Each block's linears get fake quantizers initialised by RTN; W, s, z (and the norm gains) are trained with the MSE to the full-precision block's output on calibration windows, then frozen to integer codes. Prints a progress line per block and ends with `blockap spec=... blocks=... final_val_mse=... rtn_val_mse=... tok_per_s=... seconds=... out=...`.",
                  examples: ["b = blockap m bits=2 group=64 blocks=0:4 samples=32 seqlen=128 epochs=1",
                             "d = calib m fortunes samples=64 val=8 seqlen=128; b = blockap m calib=$d",
-                            "blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64"]) { call in
+                            "blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64 memory=4G"]) { call in
+            try OutputCheck.requireWritable(call, keys: ["out", "dump"])
+            let budget = try memoryBudget(call)
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
             var o = BlockAPOptions(policy: call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
@@ -74,14 +77,19 @@ enum TrainVerbs {
                 o.dump = DumpSelection(path: try call.string("dump"), blocks: try intSet(call, "dump_blocks"), steps: try intSet(call, "dump_steps"))
             }
             let data = try windows(call, loaded, seed: o.seed)
+            if let budget {
+                try MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
+                                            batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers).check(budget: budget, advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1")
+            }
             let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
             if let out {
+                // resume=1 continues this same run, so its own finished out= may be replaced
                 try NativeCheckpoint.write(loaded.model, to: out, method: "blockap", source: source.origin,
                                            metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(r.totalSeconds)],
-                                           overwrite: try call.bool("overwrite"))
+                                           overwrite: try call.bool("overwrite") || o.resume)
             }
             let last = r.blocks.last
-            call.out("blockap spec=\(qspec) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.validationMSE.last ?? $0.rtnValidationMSE)" } ?? "none") rtn_val_mse=\(last.map { "\($0.rtnValidationMSE)" } ?? "none") tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.totalSeconds)) out=\(out ?? "none")")
+            call.out("blockap spec=\(qspec) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.validationMSE.last ?? $0.rtnValidationMSE)" } ?? "none") rtn_val_mse=\(last.map { "\($0.rtnValidationMSE)" } ?? "none") tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.totalSeconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
             return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "blockap \(qspec)"))
         }
     }
@@ -96,17 +104,21 @@ enum TrainVerbs {
                     .key("batch", .int, default: .number(1), range: 1...4096, help: "windows per forward"),
                     .key("accum", .int, default: .number(4), range: 1...4096, help: "forwards per optimizer step"),
                     .key("lr", .number, range: 0...1, help: "peak learning rate (default 2e-5 at 2 bits, else 1e-5)"),
-                    .key("zeros", .bool, default: .number(0), help: "also train the zero points"),
+                    .key("zeros", .bool, default: .number(0), help: "also train the zero points (as train=sz)"),
+                    .key("train", .choice(["s", "z", "sz"]), help: "what to train: the scales s (default), the zero points z, or both (EfficientQAT Table 6)"),
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     .key("warmup", .number, default: .number(0.03), range: 0...1, help: "warm-up fraction of the steps"),
                     seedKey(42, "training order"),
                     .key("max_steps", .int, range: 1...10_000_000, help: "stop after this many optimizer steps (a time budget)"),
-                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work"),
+                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work (and replace out=DIR if the interrupted run got that far)"),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "steps between resumable checkpoints (with out=)"),
+                    memoryKey,
                  ],
                  help: "Codes stay frozen; the scales (and with zeros=1 the zero points) follow next-token cross-entropy. Windows are drawn with seed 2, as Block-AP's default, so both phases see the same data. Ends with `e2eqp steps=... initial_val_loss=... final_val_loss=... tok_per_s=... seconds=... out=...`.",
-                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e"]) { call in
+                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
+            try OutputCheck.requireWritable(call, keys: ["out"])
+            let budget = try memoryBudget(call)
             let (source, loaded) = try call.modelToChange("MODEL")
             var o = E2EQPOptions()
             o.lr = call.has("lr") ? Float(try call.number("lr")) : nil
@@ -114,6 +126,11 @@ enum TrainVerbs {
             o.batchSize = try call.int("batch")
             o.accumulation = try call.int("accum")
             o.trainZeros = try call.bool("zeros")
+            if call.has("train") {
+                let t = try call.string("train")
+                guard !call.has("zeros") else { throw InterpError.verb("give train= or zeros=, not both", hint: "train=sz is zeros=1") }
+                o.trainScales = t.contains("s"); o.trainZeros = t.contains("z")
+            }
             o.clipGrad = Float(try call.number("clip"))
             o.warmupRatio = Float(try call.number("warmup"))
             o.seed = try seed(call)
@@ -124,12 +141,16 @@ enum TrainVerbs {
             o.resume = try call.bool("resume")
             guard !o.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
             let data = try windows(call, loaded, seed: 2)
+            if let budget {
+                try MemoryEstimator.endToEnd(model: loaded.model, seqlen: data.seqlen, batch: o.batchSize,
+                                             trained: E2EQP.trainedCount(loaded.model, zeros: o.trainZeros)).check(budget: budget, advice: "lower seqlen= or batch=")
+            }
             let r = try E2EQP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
             if let out {
                 try NativeCheckpoint.write(loaded.model, to: out, method: "e2eqp", source: source.origin,
-                                           metadata: ["options": o.fingerprint, "seconds": fmt(r.seconds)], overwrite: try call.bool("overwrite"))
+                                           metadata: ["options": o.fingerprint, "seconds": fmt(r.seconds)], overwrite: try call.bool("overwrite") || o.resume)
             }
-            call.out("e2eqp steps=\(r.steps) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) out=\(out ?? "none")")
+            call.out("e2eqp steps=\(r.steps) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
             return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: source.method + " + e2eqp"))
         }
     }
@@ -155,6 +176,24 @@ enum TrainVerbs {
             call.out("saved the tiny model to \(dir)")
             return .none
         }
+    }
+
+    /// memory=: a budget for the long runs, checked against an estimate before training starts.
+    static var memoryKey: ArgSpec {
+        .key("memory", .either([.string, .number]), help: "refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M (k/M/G/T = 1024^n bytes)")
+    }
+
+    static func memoryBudget(_ call: VerbCall) throws -> Int? {
+        guard call.has("memory") else { return nil }
+        if case .number(let d)? = call.value("memory") { return try memoryBudget(text: String(d)) }
+        return try memoryBudget(text: try call.string("memory"))
+    }
+
+    static func memoryBudget(text: String) throws -> Int {
+        guard let b = MemoryEstimate.parseBudget(text) else {
+            throw InterpError.verb("memory=\(text) is not a size", hint: "e.g. memory=2G, memory=1500M, memory=512k")
+        }
+        return b
     }
 
     /// Training and validation windows from calib=: a dataset's windows as they are, or drawn

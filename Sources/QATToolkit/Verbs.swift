@@ -15,7 +15,7 @@ public enum Verbs {
     /// Every QATLab verb, in the order `help` lists them.
     public static var rows: [VerbSpec] {
         coreRows + ModelVerbs.rows + QuantVerbs.rows + TrainVerbs.rows + DataVerbs.rows + TensorVerbs.rows
-            + EvalVerbs.rows + ResultVerbs.rows + DumpVerbs.rows + NotebookVerbs.rows + SweepVerbs.rows + QFAVerbs.rows
+            + EvalVerbs.rows + ResultVerbs.rows + DumpVerbs.rows + NotebookVerbs.rows + SweepVerbs.rows + QFAVerbs.rows + AblationVerbs.rows
     }
 
     static var coreRows: [VerbSpec] { [version_, threads, bench] }

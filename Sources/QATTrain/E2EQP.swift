@@ -7,8 +7,10 @@
 // 0 (the HF Trainer schedule), gradient clipping 0.3, gradient accumulation to an effective batch.
 //
 // Checkpoint (DIR/e2eqp/, atomically every `checkpointEvery` steps and at the end):
-//   state.safetensors   <linear>.scales / <linear>.zeros (F32) of every quantized linear, and the
-//                       AdamW moments <param>.m / <param>.v; metadata: step, fingerprint
+//   state.safetensors   <linear>.scales / <linear>.zeros (F32) of every quantized linear, the
+//                       AdamW moments <param>.m / <param>.v, history.loss / history.lr /
+//                       history.grad_norm (F32, steps so far); metadata: step, fingerprint,
+//                       initial_val_loss
 // Resume loads it and continues at the saved step; the batches of a step depend only on the step
 // index, so the result equals an uninterrupted run bit for bit.
 import Foundation
@@ -27,6 +29,8 @@ public struct E2EQPOptions: Sendable {
     public var warmupRatio: Float = 0.03
     public var clipGrad: Float = 0.3
     public var trainZeros = false
+    /// false: the scales stay frozen (EfficientQAT Table 6 trains z alone as one of its rows).
+    public var trainScales = true
     public var seed: UInt64 = 42
     public var checkpointDir: String?
     public var checkpointEvery = 16
@@ -36,7 +40,7 @@ public struct E2EQPOptions: Sendable {
     public init() {}
 
     public var fingerprint: String {
-        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(batchSize) acc\(accumulation) warm\(warmupRatio) clip\(clipGrad) z\(trainZeros) seed\(seed)"
+        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(batchSize) acc\(accumulation) warm\(warmupRatio) clip\(clipGrad) z\(trainZeros)\(trainScales ? "" : " s0") seed\(seed)"
     }
 }
 
@@ -44,6 +48,8 @@ public struct E2EQPReport: Sendable {
     public var initialValidationLoss = 0.0, finalValidationLoss = 0.0
     public var stepLosses: [Float] = [], learningRates: [Float] = [], gradNorms: [Float] = []
     public var steps = 0, trainTokens = 0, seconds = 0.0
+    /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
+    public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(seconds, 1e-9) }
 }
 
@@ -77,10 +83,12 @@ public enum E2EQP {
         var params: [(String, Var)] = []
         for (name, hq) in q {
             for l in model.blocks.flatMap(\.linears) where l.quantizer === hq { l.weight.requiresGrad = false }
-            hq.scales.requiresGrad = true; params.append((name + ".scales", hq.scales))
+            hq.scales.requiresGrad = o.trainScales
+            if o.trainScales { params.append((name + ".scales", hq.scales)) }
             hq.zeros.requiresGrad = o.trainZeros
             if o.trainZeros { params.append((name + ".zeros", hq.zeros)) }
         }
+        guard !params.isEmpty else { throw TrainingError("e2eqp: nothing to train; train the scales, the zero points or both") }
         let bits = q.map { $0.1.spec.bits }.min() ?? 4
         let lr = o.lr ?? (bits <= 2 ? 2e-5 : 1e-5)
         let opt = AdamW(groups: [ParameterGroup(name: "scales", parameters: params.map(\.1), lr: lr)])
@@ -91,9 +99,13 @@ public enum E2EQP {
         let lastStep = min(total, o.maxSteps ?? total)
         var report = E2EQPReport()
         var step = 0
-        if o.resume, let dir = o.checkpointDir { step = try E2EQPCheckpoint.restore(dir: dir, params: params, optimizer: opt, fingerprint: o.fingerprint) }
+        var savedInitial: Double?
+        if o.resume, let dir = o.checkpointDir {
+            (step, savedInitial) = try E2EQPCheckpoint.restore(dir: dir, params: params, optimizer: opt, fingerprint: o.fingerprint, report: &report)
+        }
         if step > 0 { log("e2eqp: resumed at step \(step)") }
-        report.initialValidationLoss = try validationLoss(model: model, windows: data.validation)
+        // after a resume the model is already trained: the starting loss is the one the state recorded
+        report.initialValidationLoss = try savedInitial ?? validationLoss(model: model, windows: data.validation)
         log("e2eqp: \(params.count) tensors trained, lr \(lr), \(total) steps of \(perStep) windows x \(data.seqlen) tokens, val loss \(fmtE(report.initialValidationLoss))")
         let clock = ContinuousClock(), start = clock.now
         let t = data.seqlen
@@ -124,7 +136,7 @@ public enum E2EQP {
             report.trainTokens += perStep * (t - 1)
             if step % 8 == 0 || step == lastStep { log("e2eqp step \(step)/\(total) loss \(fmtE(Double(stepLoss))) lr \(fmtE(Double(opt.groups[0].lr)))") }
             if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
-                try E2EQPCheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint)
+                try E2EQPCheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)
             }
         }
         progress.finish()
@@ -133,30 +145,48 @@ public enum E2EQP {
         report.steps = step
         for (_, p) in params { p.requiresGrad = false }
         report.finalValidationLoss = try validationLoss(model: model, windows: data.validation)
+        report.peakRSSMB = ResidentMemory.peakMB
         log("e2eqp: val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss)), \(Int(report.seconds)) s")
         if let dir = o.checkpointDir { try TrainingLog.writeE2EQP(report, dir: dir) }
         return report
     }
 }
 
+extension E2EQP {
+    /// The values E2E-QP trains (every quantized linear's scales, and zero points with `zeros`).
+    public static func trainedCount(_ model: LlamaModel, zeros: Bool) -> Int {
+        quantized(model).reduce(0) { $0 + $1.1.scales.value.count * (zeros ? 2 : 1) }
+    }
+}
+
 enum E2EQPCheckpoint {
-    static func save(dir: String, step: Int, params: [(String, Var)], optimizer: AdamW, fingerprint: String) throws {
+    static func save(dir: String, step: Int, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: E2EQPReport) throws {
         try FileManager.default.createDirectory(atPath: dir + "/e2eqp", withIntermediateDirectories: true)
         var w = SafetensorsWriter()
         for (name, p) in params {
             try w.add(name, p.value)
             if let (m, v, _) = optimizer.moments(of: p) { try w.add(name + ".m", m); try w.add(name + ".v", v) }
         }
-        w.metadata = ["step": "\(step)", "fingerprint": fingerprint]
+        // the history and the starting loss, so a resumed run's log and summary equal an uninterrupted one's
+        try w.add("history.loss", Tensor(r.stepLosses))
+        try w.add("history.lr", Tensor(r.learningRates))
+        try w.add("history.grad_norm", Tensor(r.gradNorms))
+        w.metadata = ["step": "\(step)", "fingerprint": fingerprint, "initial_val_loss": "\(r.initialValidationLoss)"]
         try w.write(to: dir + "/e2eqp/state.safetensors")
     }
 
-    static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String) throws -> Int {
-        guard let (f, step) = try TrainingState.open(dir + "/e2eqp/state.safetensors", fingerprint: fingerprint) else { return 0 }
+    /// The step to continue at (0 without a state) and the initial validation loss it recorded.
+    static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: inout E2EQPReport) throws -> (Int, Double?) {
+        guard let (f, step) = try TrainingState.open(dir + "/e2eqp/state.safetensors", fingerprint: fingerprint) else { return (0, nil) }
         for (name, p) in params {
             try TrainingState.restoreValues(of: p, name: name, from: f, owner: "model")
             if f.info(name + ".m") != nil { optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: step) }
         }
-        return step
+        if f.info("history.loss") != nil {
+            r.stepLosses = try f.tensor("history.loss").toArray()
+            r.learningRates = try f.tensor("history.lr").toArray()
+            r.gradNorms = try f.tensor("history.grad_norm").toArray()
+        }
+        return (step, f.metadata["initial_val_loss"].flatMap(Double.init))
     }
 }

@@ -96,7 +96,7 @@ import Testing
             #expect(e.position?.column == text.count - "zzkey=1".count + 1, "\(text): column of the key")
             if !spec.keyNames.isEmpty { #expect(e.hint?.contains("valid keys") == true, "\(text): hint \(e.hint ?? "")") }
         }
-        #expect(open.sorted() == ["dump", "notebook", "record", "run", "sweep"])
+        #expect(open.sorted() == ["default", "dump", "notebook", "record", "run", "sweep", "table"])
     }
 
     @Test func wrongKindsAreErrorsBeforeTheVerbRuns() throws {

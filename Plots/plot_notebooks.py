@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Redraw every ablation notebook's figure from its HDF5 table alone (Notebooks/results/NAME.h5).
+
+One generic line plot per notebook, with the settings in FIGURES below (x, y, the column that
+splits lines, log y, axis labels with units). Tables are read with plot_table.read_h5 (layout:
+Sources/QATToolkit/ResultsTable.swift); the run attributes (model, seed, quick, version) go into
+the figure's footnote so a quick-run figure cannot pass for a full one.
+
+  python3 Plots/plot_notebooks.py                          # every table in Notebooks/results/
+  python3 Plots/plot_notebooks.py phases samples --dir Notebooks/results/quick --out /tmp/figs
+"""
+import argparse
+import os
+import sys
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_table import read_h5  # noqa: E402
+
+PPL = "perplexity on devil (ctx windows, lower is better)"
+# name: list of (figure suffix, x, x label, y column(s), group column, log y)
+FIGURES = {
+    "phases": [("", "wbits", "weight bits", ["ppl_devil"], "method", True)],
+    "blockap_trainables": [("", "norms", "RMSNorm gains trained (0/1)", ["ppl_devil"], "train", True)],
+    "e2eqp_params": [("", "bits_paper", "average bits per weight (paper count)", ["ppl_devil"], "train", False)],
+    "samples": [("_gap", "windows", "calibration windows", ["gap"], "phase", False),
+                ("_ppl", "windows", "calibration windows", ["ppl_devil"], "phase", True)],
+    "group_size": [("", "bits", "average bits per weight", ["ppl_devil"], "wbits", True)],
+    "calibration_source": [("", "calib_n", "calibration text (1 fortunes, 2 devil, 3 gnu-standards)", ["ppl_devil", "ppl_gnu_standards"], "wbits", True)],
+    "same_budget": [("", "windows", "calibration windows", ["ppl_devil"], "method", True)],
+    "full_model_qat": [("", "wbits", "weight bits", ["ppl_devil"], "method", True)],
+    "e2eqp_init": [("", "init_n", "start (1 RTN, 2 GPTQ, 3 AWQ, 4 Block-AP)", ["ppl_devil"], "stage", True)],
+    "qfa_sampling": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "sampler", True)],
+    "qfa_adapters": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "adapters", True)],
+    "qfa_period": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "period_fraction", True)],
+    "qfa_search": [("", "budget", "average-bit budget", ["searched_ppl", "random_median_ppl", "random_best_ppl"], None, True)],
+    "inspect": [("", "count", "elements in the tensor", ["std"], "tensor", True)],
+}
+YLABEL = {"ppl_devil": PPL, "gap": "validation - training loss (MSE / nats)", "std": "standard deviation",
+          "searched_ppl": "validation perplexity", "ppl_gnu_standards": "perplexity"}
+
+
+def draw(name, cols, attrs, spec, out):
+    suffix, x, xlabel, ys, group, logy = spec
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for y in ys:
+        lines = {}
+        for i, xv in enumerate(cols.get(x, [])):
+            yv = cols.get(y, [None] * len(cols[x]))[i]
+            if not isinstance(xv, float) or not isinstance(yv, float) or (logy and yv <= 0):
+                continue
+            key = (y + " " if len(ys) > 1 else "") + (str(cols[group][i]) if group else "")
+            lines.setdefault(key.strip() or y, []).append((xv, yv))
+        for key, pts in lines.items():
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(YLABEL.get(ys[0], ys[0]))
+    ax.set_title(name.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(title=group, fontsize=8)
+    note = " ".join(f"{k}={attrs[k]}" for k in ("model", "quick", "seed", "qatlab_version") if k in attrs)
+    fig.text(0.01, 0.01, note, fontsize=7, color="gray")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    path = os.path.join(out, f"{name}{suffix}.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(path)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("names", nargs="*", help="notebooks to draw (default: every table found)")
+    p.add_argument("--dir", default="Notebooks/results", help="where NAME.h5 are")
+    p.add_argument("--out", default="Plots", help="where the PNGs go")
+    a = p.parse_args()
+    names = a.names or [n for n in FIGURES if os.path.exists(os.path.join(a.dir, n + ".h5"))]
+    if not names:
+        sys.exit(f"no notebook tables in {a.dir}; run the notebooks first")
+    os.makedirs(a.out, exist_ok=True)
+    for name in names:
+        if name not in FIGURES:
+            sys.exit(f"unknown notebook {name}; known: {', '.join(FIGURES)}")
+        path = os.path.join(a.dir, name + ".h5")
+        cols, _ = read_h5(path, "res")
+        with h5py.File(path, "r") as f:
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["/tables/res"].attrs.items()}
+        for spec in FIGURES[name]:
+            draw(name, cols, attrs, spec, a.out)
+
+
+if __name__ == "__main__":
+    main()

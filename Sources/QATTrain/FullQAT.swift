@@ -1,0 +1,121 @@
+// Full-model QAT: W, s and z of every quantized linear trained end to end with next-token
+// cross-entropy, for a wall-time budget. This is the reviewers' question to EfficientQAT ("is
+// block-wise training needed?"): the same trainables and learning rates as Block-AP, but one
+// backward through the whole model per step instead of a per-block MSE, stopped after the same
+// wall time Block-AP took.
+//
+// Steps: install min/max fake quantizers on every linear the policy quantizes (as Block-AP does
+// per block), then AdamW with Block-AP's two groups (W and the norm gains at the weight lr, s and z
+// at the quant lr), linear warm-up then constant (a time budget has no known end for a cosine),
+// gradient accumulation, clipping; stop at the first of `seconds`, `maxSteps` or `epochs` passes.
+// Finally every linear is hardened to integer codes exactly as Block-AP finalizes a block, so the
+// result is a hard-quantized model that E2E-QP, export and eval accept.
+//
+// Memory: the whole model's weights, their gradients and two AdamW moments (4x the weights, about
+// 2.2 GB for SmolLM2-135M) plus one full forward's activations; no checkpoints are written.
+import QATAutograd
+import QATModel
+import QATQuant
+import QATTensor
+
+public struct FullQATOptions: Sendable {
+    public var policy: QuantPolicy
+    /// nil = Block-AP's default for the bit width (2-bit 2e-5, else 1e-5).
+    public var weightLR: Float?
+    public var quantLR: Float = 1e-4
+    public var trainWeights = true, trainScales = true, trainZeros = true, trainNorms = true
+    public var batchSize = 1, accumulation = 4
+    public var epochs = 1
+    public var warmupRatio: Float = 0.03
+    public var clipGrad: Float = 0.3
+    public var seed: UInt64 = 42
+    /// Stop once this much wall time has passed (checked after each step); nil = no time limit.
+    public var seconds: Double?
+    public var maxSteps: Int?
+    public init(policy: QuantPolicy) { self.policy = policy }
+}
+
+public struct FullQATReport: Sendable {
+    public var initialValidationLoss = 0.0, finalValidationLoss = 0.0
+    public var stepLosses: [Float] = []
+    public var steps = 0, plannedSteps = 0, trainTokens = 0, seconds = 0.0
+    /// Why training stopped: "time", "max_steps" or "epochs".
+    public var stoppedBy = "epochs"
+}
+
+public enum FullQAT {
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: FullQATOptions, log: (String) -> Void) throws -> FullQATReport {
+        model.freezeAll()
+        try o.policy.apply(to: model, mode: .fake, init: .minMax)
+        var weights: [Var] = [], quant: [Var] = []
+        var bits = 8
+        for b in model.blocks {
+            for l in b.linears {
+                guard let fq = l.quantizer as? FakeQuantizer else { continue }
+                bits = min(bits, fq.spec.bits)
+                l.weight.requiresGrad = o.trainWeights; fq.scales.requiresGrad = o.trainScales; fq.zeros.requiresGrad = o.trainZeros
+                if o.trainWeights { weights.append(l.weight) }
+                if o.trainScales { quant.append(fq.scales) }
+                if o.trainZeros { quant.append(fq.zeros) }
+            }
+            for norm in [b.attnNorm, b.ffnNorm] { norm.requiresGrad = o.trainNorms; if o.trainNorms { weights.append(norm) } }
+        }
+        guard !weights.isEmpty || !quant.isEmpty else { throw TrainingError("fullqat: nothing to train (the policy quantizes no linear and norms are off)") }
+        let wlr = o.weightLR ?? (bits <= 2 ? 2e-5 : 1e-5)
+        let opt = AdamW(groups: [ParameterGroup(name: "weights", parameters: weights, lr: wlr),
+                                 ParameterGroup(name: "quant", parameters: quant, lr: o.quantLR)])
+        let perStep = o.batchSize * o.accumulation
+        let stepsPerEpoch = data.train.count / perStep
+        guard stepsPerEpoch > 0 else { throw TrainingError("fullqat: \(data.train.count) windows are fewer than one step of batch \(o.batchSize) x accumulation \(o.accumulation)") }
+        var report = FullQATReport()
+        report.plannedSteps = min(o.epochs * stepsPerEpoch, o.maxSteps ?? Int.max)
+        let warmup = Int((Float(report.plannedSteps) * o.warmupRatio).rounded(.up))
+        report.initialValidationLoss = try E2EQP.validationLoss(model: model, windows: data.validation)
+        log("fullqat: \(weights.count + quant.count) tensors trained, lr W \(wlr) s,z \(o.quantLR), at most \(report.plannedSteps) steps of \(perStep) windows x \(data.seqlen) tokens"
+            + (o.seconds.map { " or \(Int($0)) s" } ?? "") + ", val loss \(fmtE(report.initialValidationLoss))")
+        let clock = ContinuousClock(), start = clock.now
+        func elapsed() -> Double { let d = clock.now - start; return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+        let t = data.seqlen
+        var step = 0
+        while step < report.plannedSteps {
+            try Interrupt.check()
+            let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
+            let order = epochBatches(samples: data.train.count, batch: 1, shuffle: true, seed: o.seed &+ UInt64(epoch)).map { $0[0] }
+            opt.zeroGrad()
+            var stepLoss: Float = 0
+            for micro in 0..<o.accumulation {
+                let idx = (0..<o.batchSize).map { order[inEpoch * perStep + micro * o.batchSize + $0] }
+                let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
+                let logits = try model.forward(Array(inputs), batch: idx.count, seq: t - 1)
+                let loss = try Var.crossEntropy(logits, targets: Array(targets))
+                guard loss.value.scalar.isFinite else { throw TrainingError("fullqat step \(step): the loss is \(loss.value.scalar); lower the learning rates") }
+                try loss.backward(seed: 1 / Float(o.accumulation))
+                stepLoss += loss.value.scalar / Float(o.accumulation)
+            }
+            // warm-up, then constant: the run may stop at any step of the time budget
+            let f: Float = step < warmup ? Float(step + 1) / Float(max(warmup, 1)) : 1
+            opt.groups[0].lr = wlr * f; opt.groups[1].lr = o.quantLR * f
+            _ = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "fullqat step \(step)")
+            opt.step()
+            report.stepLosses.append(stepLoss)
+            step += 1
+            report.trainTokens += perStep * (t - 1)
+            if step % 8 == 0 { log("fullqat step \(step)/\(report.plannedSteps) loss \(fmtE(Double(stepLoss))) \(Int(elapsed())) s") }
+            if let limit = o.seconds, elapsed() >= limit { report.stoppedBy = "time"; break }
+        }
+        if report.stoppedBy != "time", let m = o.maxSteps, step >= m, m < o.epochs * stepsPerEpoch { report.stoppedBy = "max_steps" }
+        report.seconds = elapsed()
+        report.steps = step
+        // finalize as Block-AP does: integer codes from the trained W, s, z; everything frozen
+        for (i, b) in model.blocks.enumerated() {
+            for l in b.linears {
+                guard let fq = l.quantizer as? FakeQuantizer else { continue }
+                l.quantizer = try HardQuantizer(try fq.harden(weight: l.weight.value), name: "blocks.\(i).\(l.name)", trainScales: false, trainZeros: false)
+            }
+        }
+        model.freezeAll()
+        report.finalValidationLoss = try E2EQP.validationLoss(model: model, windows: data.validation)
+        log("fullqat: \(step) steps in \(Int(report.seconds)) s (stopped by \(report.stoppedBy)), val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss))")
+        return report
+    }
+}

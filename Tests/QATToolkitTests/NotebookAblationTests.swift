@@ -1,0 +1,98 @@
+// Every ablation notebook of issue 10 (Notebooks/*.qat but the quickstart and the workbench
+// example) run with quick=1 on the tiny model into a scratch directory: each must write its HDF5
+// table with the columns Notebooks/README.md documents and the run attributes (configuration,
+// seed, software version), its CSV and its transcript. Plus the verbs added for them.
+import Foundation
+import QATIO
+import QATInterp
+import Testing
+
+@testable import QATToolkit
+
+/// Columns each notebook's table must hold (Notebooks/README.md, "Columns"); `eval` adds its own.
+let ablationColumns: [String: [String]] = [
+    "phases": ["method", "wbits", "group", "bits", "ppl_devil", "kl_devil", "acc_capitals"],
+    "blockap_trainables": ["train", "norms", "bits", "ppl_devil", "final_val_mse"],
+    "e2eqp_params": ["train", "bits", "bits_paper", "ppl_devil"],
+    "samples": ["phase", "windows", "epochs", "train_loss", "val_loss", "gap", "ppl_devil"],
+    "group_size": ["wbits", "group", "bits", "ppl_devil"],
+    "calibration_source": ["calib", "calib_n", "wbits", "ppl_fortunes", "ppl_devil", "ppl_gnu_standards"],
+    "same_budget": ["method", "windows", "ppl_devil"],
+    "full_model_qat": ["method", "wbits", "train_seconds", "ppl_devil"],
+    "e2eqp_init": ["init", "stage", "e2eqp", "ppl_devil"],
+    "qfa_sampling": ["sampler", "wbits", "ppl_devil"],
+    "qfa_adapters": ["adapters", "wbits", "ppl_devil"],
+    "qfa_period": ["period_fraction", "period", "wbits", "ppl_devil"],
+    "qfa_search": ["budget", "searched_ppl", "random_median_ppl", "widths"],
+    "inspect": ["tensor", "step", "count", "mean", "std", "absmax"],
+]
+
+@Suite(.serialized) struct NotebookAblationTests {
+    @Test func everyAblationNotebookIsListed() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: "Notebooks").filter { $0.hasSuffix(".qat") }
+            .map { String($0.dropLast(4)) }.filter { !["quickstart", "workbench_example"].contains($0) }
+        #expect(Set(files) == Set(ablationColumns.keys))
+    }
+
+    @Test(arguments: ablationColumns.keys.sorted())
+    func quickRunWritesTableCSVAndTranscript(_ name: String) throws {
+        let dir = try ScratchDir("ablation-\(name)")
+        let s = Session()
+        try s.run("notebook Notebooks/\(name).qat quick=1 outdir=\(dir.path) plotdir=\(dir.path) out=\(dir.sub(name + ".md"))")
+        let t = try ResultsTable.load(path: dir.sub(name + ".h5"))
+        #expect(!t.rows.isEmpty)
+        for c in ablationColumns[name] ?? [] { #expect(t.columns.contains(c), "\(name): no column \(c)") }
+        let f = try HDF5File.open(path: dir.sub(name + ".h5"))
+        defer { try? f.close() }
+        let g = "/tables/res"
+        #expect(try f.attribute("qatlab_version", on: g) == .string(Verbs.version))
+        #expect(try f.attribute("notebook", on: g) == .string(name))
+        #expect(try f.attribute("seed", on: g) == .double(2))
+        #expect(try f.attribute("quick", on: g) == .double(1))
+        #expect(try f.attribute("model", on: g) == .string("tiny"))
+        #expect(FileManager.default.fileExists(atPath: dir.sub(name + ".csv")))
+        let md = try String(contentsOfFile: dir.sub(name + ".md"), encoding: .utf8)
+        #expect(md.contains("Paper") && md.contains("CPU budget") && !md.contains("**error**"))
+    }
+
+    @Test func defaultSummaryCellAndTableAttributes() throws {
+        let dir = try ScratchDir("ablation-verbs")
+        let s = Session()
+        try s.run("""
+        quick = 1
+        default quick=0 other=5
+        m = load tiny
+        stats (tensor [1 2 3])
+        x = summary max
+        record r a=$x b=(cell (eval m texts=[devil] mc=[] ctx=32 max_windows=1) ppl_devil)
+        table r out=\(dir.sub("r.h5")) seed=7 config="w2g64 tiny"
+        """)
+        #expect(s.interp.variables["quick"].map { Value.same($0, .number(1)) } == true)
+        #expect(s.interp.variables["other"].map { Value.same($0, .number(5)) } == true)
+        #expect(s.interp.variables["x"].map { Value.same($0, .number(3)) } == true)
+        let f = try HDF5File.open(path: dir.sub("r.h5"))
+        defer { try? f.close() }
+        #expect(try f.attribute("seed", on: "/tables/r") == .double(7))
+        #expect(try f.attribute("config", on: "/tables/r") == .string("w2g64 tiny"))
+        #expect(s.error("table r out=\(dir.sub("q.h5")) rows=3") != nil)
+        #expect(s.error("summary no_such_key") != nil)
+    }
+
+    @Test func e2eqpTrainsZerosOnlyAndFullQATStopsOnItsBudget() throws {
+        let dir = try ScratchDir("ablation-train")
+        let s = Session()
+        try s.run("""
+        m = load tiny
+        d = calib m fortunes samples=8 val=2 seqlen=32
+        r = quantize m method=rtn bits=2 group=64
+        e = e2eqp r calib=$d train=z max_steps=1 out=\(dir.sub("e")) 
+        f = fullqat m bits=2 group=64 calib=$d max_steps=1
+        """)
+        #expect(s.output.contains("e2eqp: 28 tensors trained"))   // 4 blocks x 7 zero tensors, no scales
+        #expect(s.output.contains("fullqat spec=w2g64 steps=1 stopped_by=max_steps"))
+        let log = try s.run("cell (trainlog \(dir.sub("e.work/train_log.h5")) what=summary) steps")
+        #expect(Value.same(log, .number(1)))
+        #expect(s.error("e2eqp r calib=$d train=z zeros=1") != nil)
+        #expect(s.error("fullqat m train=q") != nil)
+    }
+}
