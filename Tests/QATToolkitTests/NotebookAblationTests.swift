@@ -5,6 +5,7 @@
 import Foundation
 import QATIO
 import QATInterp
+import QATTensor
 import Testing
 
 @testable import QATToolkit
@@ -38,7 +39,10 @@ let ablationColumns: [String: [String]] = [
     func quickRunWritesTableCSVAndTranscript(_ name: String) throws {
         let dir = try ScratchDir("ablation-\(name)")
         let s = Session()
-        try s.run("notebook Notebooks/\(name).qat quick=1 outdir=\(dir.path) plotdir=\(dir.path) out=\(dir.sub(name + ".md"))")
+        // Training polls the process-wide Ctrl-C flag, which a Block-AP test raises: one at a time.
+        try Interrupt.exclusively {
+            try s.run("notebook Notebooks/\(name).qat quick=1 outdir=\(dir.path) plotdir=\(dir.path) out=\(dir.sub(name + ".md"))")
+        }
         let t = try ResultsTable.load(path: dir.sub(name + ".h5"))
         #expect(!t.rows.isEmpty)
         for c in ablationColumns[name] ?? [] { #expect(t.columns.contains(c), "\(name): no column \(c)") }
@@ -78,7 +82,7 @@ let ablationColumns: [String: [String]] = [
         #expect(s.error("summary no_such_key") != nil)
     }
 
-    @Test func e2eqpTrainsZerosOnlyAndFullQATStopsOnItsBudget() throws {
+    @Test func e2eqpTrainsZerosOnlyAndFullQATStopsOnItsBudget() throws { try Interrupt.exclusively {
         let dir = try ScratchDir("ablation-train")
         let s = Session()
         try s.run("""
@@ -94,5 +98,5 @@ let ablationColumns: [String: [String]] = [
         #expect(Value.same(log, .number(1)))
         #expect(s.error("e2eqp r calib=$d train=z zeros=1") != nil)
         #expect(s.error("fullqat m train=q") != nil)
-    }
+    } }
 }

@@ -15,6 +15,7 @@
 // every out=/FILE path points into a scratch directory.
 import Foundation
 import QATInterp
+import QATTensor
 import Testing
 
 @testable import QATToolkit
@@ -154,7 +155,8 @@ struct LineGenerator {
             && v["keep_l"].map { Value.same($0, .list([.number(1), .number(2), .number(3)])) } == true && s.tensor("keep_t") == t0
     }
 
-    @Test func oneSessionSurvivesThousandsOfGeneratedLines() throws {
+    // Generated lines reach training verbs, which poll the process-wide Ctrl-C flag: one at a time.
+    @Test func oneSessionSurvivesThousandsOfGeneratedLines() throws { try Interrupt.exclusively {
         let scratch = try ScratchDir("survival")
         let s = Session()
         s.interp.stepLimit = 20_000
@@ -191,5 +193,5 @@ struct LineGenerator {
         }
         #expect(errors > lines / 4, "most generated lines should be refused with an error (\(errors) of \(lines))")
         #expect(clock.now - start < .seconds(120))
-    }
+    } }
 }
