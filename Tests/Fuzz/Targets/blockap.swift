@@ -24,7 +24,8 @@ func fuzzOne(_ data: [UInt8]) {
     try? BlockAPCheckpoint.restoreBlock(0, model: model, dir: dir)
     let params = namedParameters(model)
     let opt = AdamW(groups: [ParameterGroup(name: "all", parameters: params.map(\.1), lr: 1e-3)])
-    _ = try? E2EQPCheckpoint.restore(dir: dir, params: params, optimizer: opt, fingerprint: fingerprint)
+    var report = E2EQPReport()
+    _ = try? E2EQPCheckpoint.restore(dir: dir, params: params, optimizer: opt, fingerprint: fingerprint, report: &report)
 }
 
 func namedParameters(_ model: LlamaModel) -> [(String, Var)] {
