@@ -62,6 +62,7 @@ public final class HDF5File {
     /// A new empty file, written atomically: it appears at `path` only when close() succeeds.
     public static func create(path: String) throws -> HDF5File {
         try locked {
+            InterruptedWrites.reclaim(path)
             let tmp = "\(path).tmp-\(getpid())"
             let fid = H5Fcreate(tmp, qat_h5f_acc_trunc(), qat_h5p_default(), qat_h5p_default())
             guard fid >= 0 else {

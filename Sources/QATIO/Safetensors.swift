@@ -442,9 +442,15 @@ public func writeTextAtomically(_ text: String, to path: String) throws {
     try writeAtomically(path) { out in try text.withUTF8 { try out(UnsafeRawBufferPointer($0)) } }
 }
 
+/// Writes `bytes` to `path` atomically (see writeAtomically).
+public func writeBytesAtomically(_ bytes: [UInt8], to path: String) throws {
+    try writeAtomically(path) { out in try bytes.withUnsafeBytes { try out($0) } }
+}
+
 /// Writes `path` via `path.tmp-<pid>-<random>` in the same directory: write, fsync, rename.
 /// The body receives a function that appends bytes. On any error the temporary file is removed.
 func writeAtomically(_ path: String, _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    InterruptedWrites.reclaim(path)
     let tmp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
     guard fd >= 0 else {

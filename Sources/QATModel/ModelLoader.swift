@@ -56,6 +56,8 @@ public enum ModelLoader {
             for dir in searchDirectories(sub: "Data") where fileExists(dir + "/tiny/config.json") { return dir + "/tiny" }
             throw FormatError(file: spec, "the embedded tiny model (Data/tiny) was not found; run qat from the checkout or set QAT_DATA_DIR")
         default:
+            // a checkpoint replace killed between its two renames left only SPEC.old-<pid>
+            if !fileExists(spec) { InterruptedWrites.reclaim(spec) }
             guard fileExists(spec) else {
                 throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: smollm2, tiny, default")
             }

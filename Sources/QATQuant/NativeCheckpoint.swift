@@ -419,6 +419,7 @@ enum CheckpointIO {
     static func writeDirectory(_ dir: String, overwrite: Bool, _ body: (String) throws -> Void) throws {
         let fm = FileManager.default
         let target = dir.hasSuffix("/") && dir.count > 1 ? String(dir.dropLast()) : dir
+        InterruptedWrites.reclaim(target)
         var isDir: ObjCBool = false
         let exists = fm.fileExists(atPath: target, isDirectory: &isDir)
         if exists && !isDir.boolValue { throw FormatError(file: target, "exists and is not a directory; choose another output path") }

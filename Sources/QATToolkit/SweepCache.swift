@@ -5,7 +5,8 @@
 // synced, then renamed into place: rename is atomic on one file system, so a reader sees either
 // no file or a complete one, and two tasks writing the same key at once both succeed (the last
 // rename wins; the contents are the same by construction). A killed writer leaves at most a
-// temporary file, never a partial entry under the final name.
+// temporary file, never a partial entry under the final name; the next write of that entry
+// deletes it (QATIO/InterruptedWrites.swift).
 //
 // Entry file layout (DIR/<kind>-<16 hex digits of FNV-1a 64 of the key>.bin), little-endian:
 //   1. magic "QATCACH1" (8 bytes)
@@ -17,6 +18,7 @@
 // What is cached: the token ids of a calibration text for a model's tokenizer (`calib`), the
 // slowest input step shared by every point of a calibration sweep on a real model.
 import Foundation
+import QATIO
 import QATModel
 
 #if canImport(Glibc)
@@ -52,28 +54,10 @@ public final class SharedCache: @unchecked Sendable {
         return Self.decode([UInt8](data), key: key)
     }
 
-    /// Stores `payload` under `key` (temporary file, fsync, rename).
+    /// Stores `payload` under `key` (QATIO's atomic write: temporary file, fsync, rename), so
+    /// concurrent writers of one key never leave a torn entry.
     public func put(_ key: String, _ payload: [UInt8]) throws {
-        let final = path(for: key)
-        let tmp = "\(final).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let bytes = Self.encode(payload, key: key)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else {
-            throw VerbError("cannot create \(tmp) (\(String(cString: strerror(errno)))); is the cache directory writable?")
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            guard n > 0 else { close(fd); unlink(tmp); throw VerbError("writing \(tmp) failed (\(String(cString: strerror(errno)))); is the disk full?") }
-            written += n
-        }
-        fsync(fd)
-        close(fd)
-        guard rename(tmp, final) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw VerbError("cannot rename \(tmp) to \(final) (\(reason))")
-        }
+        try writeBytesAtomically(Self.encode(payload, key: key), to: path(for: key))
     }
 
     /// The stored payload, or `make()`'s, stored for the next task. A failed store (a full or

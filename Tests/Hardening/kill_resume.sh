@@ -12,7 +12,8 @@
 # resume to the end and the comparison; episodes repeat until KILLS_PER_RUN (6) kills landed per
 # run. Compared: the summary line's numbers (not tok_per_s, seconds, peak_rss_mb, out), the
 # checkpoint tensors (names, dtypes, shapes, bytes), every dataset and attribute of train_log.h5
-# (not seconds, peak_rss_mb), the sweep's merged results.csv.
+# (not seconds, peak_rss_mb), the sweep's merged results.csv; and no X.tmp-<pid> / X.old-<pid> of a
+# killed attempt may remain in the output (the next write of X reclaims it).
 # Ends `kill_resume=ok points=N` (N: attempts killed while running), exit 1 on any mismatch.
 source "$(dirname "$0")/lib.sh"
 rng_seed "${KILL_SEED:-12}"
@@ -58,6 +59,14 @@ episode() {
     fi || { echo "kill_resume=FAIL: the last resume of $kind failed:"; tail -5 "$dir.log"; trap - EXIT; exit 1; }
     if ! compare_run $kind "$WORK/ref/$kind" "$dir"; then
         echo "kill_resume=FAIL run=$kind after $landed kills (work dir kept: $WORK)"
+        trap - EXIT
+        exit 1
+    fi
+    # what the killed attempts left half-written was reclaimed by the resumes (InterruptedWrites)
+    local left
+    left=$( { find "$dir" "$dir.work" \( -name '*.tmp-*' -o -name '*.old-*' \) 2>/dev/null; ls -d "$dir".tmp-* "$dir".old-* 2>/dev/null; } || true)
+    if [ -n "$left" ]; then
+        echo "kill_resume=FAIL run=$kind: temporaries of killed attempts were left behind:"; echo "$left"
         trap - EXIT
         exit 1
     fi
