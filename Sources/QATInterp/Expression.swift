@@ -43,6 +43,8 @@ extension Parser {
         if peek() == "-" {
             let p = here
             i += 1
+            try enterNesting("'-' signs")
+            defer { nesting -= 1 }
             return .negate(try parseUnary(nested), p)
         }
         return try parsePrimary(nested)

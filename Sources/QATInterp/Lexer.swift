@@ -12,6 +12,11 @@ public struct Parser {
     let firstLine: Int
     var lineStarts: [Int] = [0]
     var i = 0
+    /// Open (), [], {} and unary minuses around the current position: the parser recurses once
+    /// per level, so a fuzzed "((((..." thousands deep would overflow the stack; past
+    /// `maxNesting` it is a syntax error instead.
+    var nesting = 0
+    static let maxNesting = 100
 
     init(_ text: String, file: String, firstLine: Int) {
         // "\r\n" is one Character in Swift; treat it as a newline.
@@ -19,6 +24,14 @@ public struct Parser {
         self.file = file
         self.firstLine = firstLine
         for (k, c) in chars.enumerated() where c == "\n" { lineStarts.append(k + 1) }
+    }
+
+    /// Enters one level of nesting (balanced by `nesting -= 1` in a defer), refusing the 101st.
+    mutating func enterNesting(_ what: String) throws {
+        nesting += 1
+        guard nesting <= Parser.maxNesting else {
+            throw syntax("\(what) nested more than \(Parser.maxNesting) deep", hint: "split the expression: assign inner parts to variables first")
+        }
     }
 
     // MARK: positions and errors

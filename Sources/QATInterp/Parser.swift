@@ -146,6 +146,8 @@ extension Parser {
 
     mutating func parseList() throws -> Node {
         let start = i
+        try enterNesting("lists")
+        defer { nesting -= 1 }
         i += 1
         var items: [Node] = []
         while true {
@@ -162,6 +164,8 @@ extension Parser {
     /// `( VERB arg* )` is a sub-command; `( expr )` is an expression.
     mutating func parseParen() throws -> Node {
         let start = i
+        try enterNesting("parentheses")
+        defer { nesting -= 1 }
         i += 1
         try skipBlanks(newlines: true)
         guard let c = peek() else { throw incomplete("'('", opened: start) }
@@ -214,6 +218,8 @@ extension Parser {
         }
         let open = i
         i += 1
+        try enterNesting("blocks")
+        defer { nesting -= 1 }
         return try parseStatements(closing: open)
     }
 }

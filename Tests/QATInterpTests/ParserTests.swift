@@ -109,5 +109,25 @@ extension QATInterpTests { @Suite struct ParserTests {
         let e = try #require(interpError { _ = try Parser.parse("a = 1\n}", file: "<stdin>", firstLine: 10) })
         #expect(e.position == SourcePos(file: "<stdin>", line: 11, column: 1))
     }
+
+    /// The fuzz finding Tests/Fuzz/regressions/interp/deep-parentheses-stack-overflow.qat: the
+    /// parser recursed once per '(' and a few thousand of them overflowed the stack. Nesting past
+    /// Parser.maxNesting is now a syntax error; 100 levels still parse and evaluate.
+    @Test(arguments: [("x = ", "(", ")"), ("x = ", "[", "]"), ("x = ", "-", ""), ("", "if 1 {\n", "\n}")])
+    func nestingIsBoundedNotAStackOverflow(lead: String, open: String, close: String) throws {
+        let deep = lead + String(repeating: open, count: 20_000) + "1" + String(repeating: close, count: 20_000)
+        let e = try #require(parseError(deep))
+        #expect(e.kind == .syntax && e.message.contains("nested more than 100 deep"), "\(e)")
+        let fine = lead + String(repeating: open, count: Parser.maxNesting - 1) + "1" + String(repeating: close, count: Parser.maxNesting - 1)
+        _ = try Parser.parse(fine, file: "t.qat")
+    }
+
+    /// A long flat sum builds a left-deep tree: it must evaluate (and be freed) without deep recursion trouble.
+    @Test func aLongFlatSumEvaluates() throws {
+        let (interp, _) = session()
+        let terms = 5_000
+        let v = try interp.run("1" + String(repeating: " + 1", count: terms - 1), file: "t.qat")
+        #expect(number(v) == Double(terms))
+    }
 }
 }
