@@ -24,11 +24,15 @@ public enum InterruptedWrites {
     @discardableResult
     public static func reclaim(_ path: String) -> [String] {
         let target = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        let dir = (target as NSString).deletingLastPathComponent
-        let base = (target as NSString).lastPathComponent
+        // split by hand: NSString's path methods trap on some strings a user can type
+        var dir = "", base = target
+        if let slash = target.lastIndex(of: "/") {
+            dir = slash == target.startIndex ? "/" : String(target[..<slash])
+            base = String(target[target.index(after: slash)...])
+        }
         let fm = FileManager.default
         guard !base.isEmpty, let names = try? fm.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
-        func full(_ name: String) -> String { dir.isEmpty ? name : dir + "/" + name }
+        func full(_ name: String) -> String { dir.isEmpty ? name : dir == "/" ? "/" + name : dir + "/" + name }
         var touched: [String] = []
         for name in names.sorted() {
             guard let (kind, pid) = parse(name, base: base), !isAlive(pid) else { continue }

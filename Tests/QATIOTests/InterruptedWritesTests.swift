@@ -53,6 +53,14 @@ struct InterruptedWritesTests {
         #expect(!exists(old) && exists(target + "/manifest.json"))
     }
 
+    /// The REPL survival test found NSString.deletingLastPathComponent trapping on a generated
+    /// model name; reclaim now splits paths itself and must take any string.
+    @Test func anyStringIsSafe() {
+        for s in ["", "/", "//", "a/", "/nonexistent/x", "x\u{0}y", "\u{FFFF}/\u{1F600}", String(repeating: "../", count: 300), "~", "é/ü"] {
+            #expect(InterruptedWrites.reclaim(s).isEmpty)
+        }
+    }
+
     @Test func onlyWellFormedNamesAreTaken() {
         #expect(InterruptedWrites.parse("a.h5.tmp-12", base: "a.h5")?.1 == 12)
         #expect(InterruptedWrites.parse("a.h5.tmp-12-99", base: "a.h5")?.1 == 12)
