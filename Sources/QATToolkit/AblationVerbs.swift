@@ -155,26 +155,18 @@ enum AblationVerbs {
                     .key("epochs", .int, default: .number(1), range: 1...1000, help: "passes over the windows at most"),
                     .key("batch", .int, default: .number(1), range: 1...4096, help: "windows per forward"),
                     .key("accum", .int, default: .number(4), range: 1...4096, help: "forwards per optimizer step"),
-                    .key("train", .string, default: .string("wsz"), help: "what to train: letters from w, s, z"),
-                    .key("norms", .bool, default: .number(1), help: "also train the RMSNorm gains (as Block-AP does)"),
-                    .key("wlr", .number, range: 0...1, help: "learning rate of W and the norms (default 2e-5 at 2 bits, else 1e-5)"),
-                    .key("qlr", .number, default: .number(1e-4), range: 0...1, help: "learning rate of s and z"),
+                 ] + TrainVerbs.trainableKeys + [
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     seedKey(42, "training order"),
                  ],
                  help: "Installs min/max fake quantizers on every linear (as Block-AP does per block), trains W, s, z and the norm gains against next-token cross-entropy with Block-AP's learning rates (warm-up, then constant: the run may stop at any step), stops at seconds=, max_steps= or epochs=, then hardens every linear to integer codes. The reviewers' question \"is block-wise training needed?\" runs it for Block-AP's wall time. Memory: weights, gradients and two AdamW moments of the whole model plus one forward's activations. Ends with `fullqat spec=... steps=... stopped_by=time|max_steps|epochs initial_val_loss=... final_val_loss=... tok_per_s=... seconds=...`.",
                  examples: ["b = blockap m bits=2 group=64 samples=32 seqlen=128; f = fullqat m bits=2 group=64 samples=32 seqlen=128 seconds=(summary seconds)"]) { call in
             let (source, loaded) = try call.modelToChange("MODEL")
-            let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
-            var o = FullQATOptions(policy: call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
-            let train = try call.string("train")
-            guard !train.isEmpty, train.allSatisfy({ "wsz".contains($0) }) else {
-                throw InterpError.verb("train=\(train) must be letters from w, s, z", hint: "e.g. train=wsz, train=sz, train=w")
-            }
-            o.trainWeights = train.contains("w"); o.trainScales = train.contains("s"); o.trainZeros = train.contains("z")
-            o.trainNorms = try call.bool("norms")
-            o.weightLR = call.has("wlr") ? Float(try call.number("wlr")) : nil
-            o.quantLR = Float(try call.number("qlr"))
+            let (qspec, policy) = try TrainVerbs.quantPolicy(call)
+            let t = try TrainVerbs.trainables(call)
+            var o = FullQATOptions(policy: policy)
+            o.trainWeights = t.weights; o.trainScales = t.scales; o.trainZeros = t.zeros; o.trainNorms = t.norms
+            o.weightLR = t.weightLR; o.quantLR = t.quantLR
             o.clipGrad = Float(try call.number("clip"))
             o.batchSize = try call.int("batch"); o.accumulation = try call.int("accum"); o.epochs = try call.int("epochs")
             o.seconds = call.has("seconds") ? try call.number("seconds") : nil

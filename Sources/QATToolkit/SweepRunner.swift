@@ -51,7 +51,7 @@ public enum SweepRunner {
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         let errPath = dir.task(index, "err")
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)   // a failure falls back to the null device below
         p.standardError = FileHandle(forWritingAtPath: errPath) ?? FileHandle.nullDevice
         do { try p.run() } catch {
             throw VerbError("cannot start \(executable) sweep-task (\(error.localizedDescription)); is the qat binary there and executable?")

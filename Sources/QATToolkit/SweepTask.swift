@@ -108,7 +108,7 @@ final class LogFile {
     private let handle: FileHandle?
 
     init(_ path: String) {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)   // a failure leaves handle nil (no log)
         handle = FileHandle(forWritingAtPath: path)
     }
 

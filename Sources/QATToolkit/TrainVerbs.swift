@@ -18,6 +18,32 @@ enum TrainVerbs {
          .key("seqlen", .int, default: .number(256), range: 2...32768, help: "tokens per window")]
     }
 
+    /// The keys that choose what Block-AP and full-model QAT train, and at which learning rates.
+    static var trainableKeys: [ArgSpec] {
+        [.key("train", .string, default: .string("wsz"), help: "what to train: letters from w, s, z"),
+         .key("norms", .bool, default: .number(1), help: "also train the RMSNorm gains"),
+         .key("wlr", .number, range: 0...1, help: "learning rate of W and the norms (default 2e-5 at 2 bits, else 1e-5)"),
+         .key("qlr", .number, default: .number(1e-4), range: 0...1, help: "learning rate of s and z")]
+    }
+
+    struct Trainables { var weights, scales, zeros, norms: Bool; var weightLR: Float?; var quantLR: Float }
+
+    /// train=, norms=, wlr= and qlr= of a call.
+    static func trainables(_ call: VerbCall) throws -> Trainables {
+        let train = try call.string("train")
+        guard !train.isEmpty, train.allSatisfy({ "wsz".contains($0) }) else {
+            throw InterpError.verb("train=\(train) must be letters from w, s, z", hint: "e.g. train=wsz, train=sz, train=w")
+        }
+        return Trainables(weights: train.contains("w"), scales: train.contains("s"), zeros: train.contains("z"), norms: try call.bool("norms"),
+                          weightLR: call.has("wlr") ? Float(try call.number("wlr")) : nil, quantLR: Float(try call.number("qlr")))
+    }
+
+    /// bits= and group= as a spec, and the policy: policy= when given, else the spec everywhere.
+    static func quantPolicy(_ call: VerbCall) throws -> (QuantSpec, QuantPolicy) {
+        let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
+        return (qspec, call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
+    }
+
     static var blockap: VerbSpec {
         VerbSpec(name: "blockap", summary: "Block-AP: train each block's W, s, z against the full-precision block (returns the quantized model).",
                  arguments: [
@@ -28,10 +54,7 @@ enum TrainVerbs {
                  ] + dataKeys(val: 16) + [
                     .key("epochs", .int, default: .number(2), range: 0...1000, help: "passes over the windows per block"),
                     .key("batch", .int, default: .number(2), range: 1...4096, help: "windows per step"),
-                    .key("train", .string, default: .string("wsz"), help: "what to train: letters from w, s, z"),
-                    .key("norms", .bool, default: .number(1), help: "also train the RMSNorm gains"),
-                    .key("wlr", .number, range: 0...1, help: "learning rate of W and the norms (default 2e-5 at 2 bits, else 1e-5)"),
-                    .key("qlr", .number, default: .number(1e-4), range: 0...1, help: "learning rate of s and z"),
+                 ] + trainableKeys + [
                     .key("clip", .number, default: .number(0), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     .key("half", .bool, default: .number(0), help: "keep the hidden-state buffers in float16"),
                     .key("shuffle", .bool, default: .number(0), help: "reshuffle the windows every epoch"),
@@ -52,18 +75,13 @@ enum TrainVerbs {
             try OutputCheck.requireWritable(call, keys: ["out", "dump"])
             let budget = try memoryBudget(call)
             let (source, loaded) = try call.modelToChange("MODEL")
-            let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
-            var o = BlockAPOptions(policy: call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
+            let (qspec, policy) = try quantPolicy(call)
+            let t = try trainables(call)
+            var o = BlockAPOptions(policy: policy)
             o.epochs = try call.int("epochs")
             o.batchSize = try call.int("batch")
-            let train = try call.string("train")
-            guard !train.isEmpty, train.allSatisfy({ "wsz".contains($0) }) else {
-                throw InterpError.verb("train=\(train) must be letters from w, s, z", hint: "e.g. train=wsz, train=sz, train=w")
-            }
-            o.trainWeights = train.contains("w"); o.trainScales = train.contains("s"); o.trainZeros = train.contains("z")
-            o.trainNorms = try call.bool("norms")
-            o.weightLR = call.has("wlr") ? Float(try call.number("wlr")) : nil
-            o.quantLR = Float(try call.number("qlr"))
+            o.trainWeights = t.weights; o.trainScales = t.scales; o.trainZeros = t.zeros; o.trainNorms = t.norms
+            o.weightLR = t.weightLR; o.quantLR = t.quantLR
             o.clipGrad = Float(try call.number("clip"))
             o.halfBuffers = try call.bool("half")
             o.shuffle = try call.bool("shuffle")
@@ -79,7 +97,8 @@ enum TrainVerbs {
             let data = try windows(call, loaded, seed: o.seed)
             if let budget {
                 try MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
-                                            batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers).check(budget: budget, advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1")
+                                            batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers,
+                                            blocks: o.blocks?.count).check(budget: budget, advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1")
             }
             let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
             if let out {

@@ -225,6 +225,8 @@ public enum BlockAP {
             }
             r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch))
         }
+        // the gradients of W would otherwise stay with the model: 4 bytes per weight for every trained block
+        opt.zeroGrad()
         // finalize: integer codes, frozen
         for l in block.linears {
             guard let fq = l.quantizer as? FakeQuantizer else { continue }

@@ -110,22 +110,12 @@ public enum E2EQP {
         let clock = ContinuousClock(), start = clock.now
         let t = data.seqlen
         let progress = Progress(label: "e2e-qp", total: lastStep)
+        var order = EpochOrder(windows: data.train.count, seed: o.seed)
         while step < lastStep {
             try Interrupt.check()
-            let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
-            let order = epochBatches(samples: data.train.count, batch: 1, shuffle: true, seed: o.seed &+ UInt64(epoch)).map { $0[0] }
             opt.zeroGrad()
-            var stepLoss: Float = 0
-            for micro in 0..<o.accumulation {
-                let idx = (0..<o.batchSize).map { order[inEpoch * perStep + micro * o.batchSize + $0] }
-                let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
-                let logits = try model.forward(Array(inputs), batch: idx.count, seq: t - 1)
-                let loss = try Var.crossEntropy(logits, targets: Array(targets))
-                guard loss.value.scalar.isFinite else {
-                    throw TrainingError("e2eqp step \(step): the loss is \(loss.value.scalar); stopping with the last good state (checkpoint at the last save)")
-                }
-                try loss.backward(seed: 1 / Float(o.accumulation))
-                stepLoss += loss.value.scalar / Float(o.accumulation)
+            let stepLoss = try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+                "e2eqp step \(step): the loss is \($0); stopping with the last good state (checkpoint at the last save)"
             }
             opt.groups[0].lr = warmupCosineLR(base: lr, step: step, total: total, warmup: warmup)
             report.gradNorms.append(try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "e2eqp step \(step)"))
@@ -140,6 +130,7 @@ public enum E2EQP {
             }
         }
         progress.finish()
+        opt.zeroGrad()   // the last step's gradients would otherwise stay allocated with the model
         let d = clock.now - start
         report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         report.steps = step

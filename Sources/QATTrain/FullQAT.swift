@@ -77,20 +77,12 @@ public enum FullQAT {
         func elapsed() -> Double { let d = clock.now - start; return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         let t = data.seqlen
         var step = 0
+        var order = EpochOrder(windows: data.train.count, seed: o.seed)
         while step < report.plannedSteps {
             try Interrupt.check()
-            let epoch = step / stepsPerEpoch, inEpoch = step % stepsPerEpoch
-            let order = epochBatches(samples: data.train.count, batch: 1, shuffle: true, seed: o.seed &+ UInt64(epoch)).map { $0[0] }
             opt.zeroGrad()
-            var stepLoss: Float = 0
-            for micro in 0..<o.accumulation {
-                let idx = (0..<o.batchSize).map { order[inEpoch * perStep + micro * o.batchSize + $0] }
-                let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
-                let logits = try model.forward(Array(inputs), batch: idx.count, seq: t - 1)
-                let loss = try Var.crossEntropy(logits, targets: Array(targets))
-                guard loss.value.scalar.isFinite else { throw TrainingError("fullqat step \(step): the loss is \(loss.value.scalar); lower the learning rates") }
-                try loss.backward(seed: 1 / Float(o.accumulation))
-                stepLoss += loss.value.scalar / Float(o.accumulation)
+            let stepLoss = try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+                "fullqat step \(step): the loss is \($0); lower the learning rates"
             }
             // warm-up, then constant: the run may stop at any step of the time budget
             let f: Float = step < warmup ? Float(step + 1) / Float(max(warmup, 1)) : 1
@@ -104,6 +96,7 @@ public enum FullQAT {
             if let limit = o.seconds, elapsed() >= limit { report.stoppedBy = "time"; break }
         }
         if report.stoppedBy != "time", let m = o.maxSteps, step >= m, m < o.epochs * stepsPerEpoch { report.stoppedBy = "max_steps" }
+        opt.zeroGrad()   // the whole model's weight gradients would otherwise stay allocated
         report.seconds = elapsed()
         report.steps = step
         // finalize as Block-AP does: integer codes from the trained W, s, z; everything frozen

@@ -93,8 +93,10 @@ public enum MemoryEstimator {
         return s.hidden * (2 * s.hidden + 2 * kv) + 3 * s.hidden * s.ffn + 2 * s.hidden
     }
 
-    /// The process now plus Block-AP's chains, one block's training state and activations.
-    public static func blockAP(model: LlamaModel, windows: Int, seqlen: Int, batch: Int, evalBatch: Int, half: Bool) -> MemoryEstimate {
+    /// The process now plus Block-AP's chains, one block's training state and activations, and
+    /// the codes of the `blocks` blocks it finalizes (they stay next to the fp32 weights).
+    public static func blockAP(model: LlamaModel, windows: Int, seqlen: Int, batch: Int, evalBatch: Int, half: Bool,
+                               blocks: Int? = nil) -> MemoryEstimate {
         let s = model.blockShape
         var e = MemoryEstimate()
         e.add("process now", ResidentMemory.currentBytes)
@@ -103,6 +105,9 @@ public enum MemoryEstimator {
         // W, its fake-quantized copy, gradient, AdamW m and v; plus the block's original weights kept for the q chain
         e.add("block training state", 5 * 4 * blockParameters(s))
         e.add("activations", 4 * max(batch, evalBatch) * seqlen * blockActivationFloats(s, seq: seqlen))
+        // one byte per weight, plus as much again that glibc does not give back between blocks
+        // (measured on SmolLM2: 7.8 MB per 3.5M-weight block)
+        e.add("finished blocks' codes + allocator slack", 2 * (blocks ?? model.blocks.count) * blockParameters(s))
         return e
     }
 

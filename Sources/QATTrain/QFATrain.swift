@@ -116,24 +116,14 @@ public enum QFATrain {
         let clock = ContinuousClock(), start = clock.now
         let t = data.seqlen
         let progress = Progress(label: "qfa", total: lastStep)
+        var order = EpochOrder(windows: data.train.count, seed: o.seed)
         while step < lastStep {
             try Interrupt.check()
             let config = sampler.configuration(step: step)
             try net.apply(config)
-            let order = epochBatches(samples: data.train.count, batch: 1, shuffle: true, seed: o.seed &+ UInt64(step / stepsPerEpoch)).map { $0[0] }
-            let inEpoch = step % stepsPerEpoch
             opt.zeroGrad()
-            var stepLoss: Float = 0
-            for micro in 0..<o.accumulation {
-                let idx = (0..<o.batchSize).map { order[inEpoch * perStep + micro * o.batchSize + $0] }
-                let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
-                let logits = try net.model.forward(Array(inputs), batch: idx.count, seq: t - 1)
-                let loss = try Var.crossEntropy(logits, targets: Array(targets))
-                guard loss.value.scalar.isFinite else {
-                    throw TrainingError("qfa step \(step): the loss is \(loss.value.scalar) at configuration \(config); stopping with the last good state (checkpoint at the last save); lower lr=")
-                }
-                try loss.backward(seed: 1 / Float(o.accumulation))
-                stepLoss += loss.value.scalar / Float(o.accumulation)
+            let stepLoss = try accumulatedCrossEntropyStep(model: net.model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+                "qfa step \(step): the loss is \($0) at configuration \(config); stopping with the last good state (checkpoint at the last save); lower lr="
             }
             opt.groups[0].lr = warmupConstantLR(base: o.lr, step: step, warmup: warmup)
             let norm = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "qfa step \(step)")
@@ -152,6 +142,7 @@ public enum QFATrain {
             }
         }
         progress.finish()
+        opt.zeroGrad()   // release the adapters' gradients
         let d = clock.now - start
         report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         report.steps = step

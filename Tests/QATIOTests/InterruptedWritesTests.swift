@@ -16,7 +16,7 @@ private func deadPid() throws -> Int32 {
     return p.processIdentifier
 }
 
-private func touch(_ path: String) { FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])) }
+private func touch(_ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])) }
 private func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
 @Suite("Interrupted writes")
