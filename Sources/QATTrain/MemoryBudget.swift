@@ -19,6 +19,16 @@ public enum ResidentMemory {
     /// Current resident set in bytes (VmRSS; the peak when /proc is not mounted).
     public static var currentBytes: Int { statusField("VmRSS:") ?? peakBytes }
 
+    /// Returns the heap's free pages to the kernel (glibc's malloc_trim), so that the resident set
+    /// counts live memory only. Loading a model frees far more than it keeps (file buffers,
+    /// dequantization temporaries); glibc keeps those pages resident, and an estimate built on the
+    /// untrimmed resident set counted them twice (they are reused by the run). No-op without glibc.
+    public static func releaseFreeHeap() {
+        typealias Trim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(nil, "malloc_trim") else { return }   // nil: RTLD_DEFAULT on glibc
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
+    }
+
     /// Peak resident set in MB (10^6 bytes), as the logs record it.
     public static var peakMB: Double { Double(peakBytes) / 1e6 }
 
@@ -30,8 +40,15 @@ public enum ResidentMemory {
     /// A "Name:   123 kB" line of /proc/self/status, in bytes.
     static func statusField(_ name: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        return statusField(name, in: text)
+    }
+
+    /// The field of a /proc/PID/status text in bytes; its lines read "VmRSS:\t  675324 kB" (a tab,
+    /// then spaces: splitting on spaces alone once made every field unreadable, and the estimate
+    /// took the peak for the current resident set).
+    static func statusField(_ name: String, in text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix(name) {
-            let digits = line.dropFirst(name.count).split(separator: " ").first.flatMap { Int($0) }
+            let digits = line.dropFirst(name.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
             return digits.map { $0 * 1024 }
         }
         return nil
@@ -45,6 +62,14 @@ public struct MemoryEstimate: Sendable, CustomStringConvertible {
 
     public mutating func add(_ name: String, _ bytes: Int) { parts.append((name, max(0, bytes))) }
     public var total: Int { parts.reduce(0) { $0 + $1.bytes } }
+
+    /// Adds 10% of what the run adds (every part but the first, the process now) for glibc's free
+    /// lists between steps: on SmolLM2 the Block-AP and E2E-QP runs' peaks lie within 10% of their parts.
+    func withAllocatorSlack() -> MemoryEstimate {
+        var e = self
+        e.add("allocator slack", (total - (parts.first?.bytes ?? 0)) / 10)
+        return e
+    }
 
     public var description: String {
         "\(formatBytes(total)) (" + parts.map { "\($0.name) \(formatBytes($0.bytes))" }.joined(separator: " + ") + ")"
@@ -79,13 +104,13 @@ public func formatBytes(_ b: Int) -> String {
 
 /// Estimates for the three long runs; `windows` and `seqlen` are the training data's.
 public enum MemoryEstimator {
-    /// Float32 values one token keeps alive through a block's forward and backward: the saved
-    /// activations (norms, q/k/v, RoPE'd q/k, attention output, the MLP's gate/up/product, the
-    /// residuals), the attention scores and probabilities per head, and their gradients, which
-    /// the backward pass holds at the same time (hence the factor 2).
-    static func blockActivationFloats(_ s: BlockShape, seq: Int) -> Int {
+    /// Float32 values one token's forward through a block saves for the backward pass: the
+    /// norms, q/k/v, RoPE'd q/k, attention output, the MLP's gate/up/product, the residuals, and
+    /// the attention scores and probabilities per head. The backward of a block holds gradients
+    /// of about the same size at the same time.
+    static func savedActivationFloats(_ s: BlockShape, seq: Int) -> Int {
         let kv = s.kvHeads * s.headDim
-        return 2 * (10 * s.hidden + 4 * kv + 5 * s.ffn + 3 * s.heads * seq)
+        return 10 * s.hidden + 4 * kv + 5 * s.ffn + 3 * s.heads * seq
     }
 
     static func blockParameters(_ s: BlockShape) -> Int {
@@ -99,16 +124,18 @@ public enum MemoryEstimator {
                                blocks: Int? = nil) -> MemoryEstimate {
         let s = model.blockShape
         var e = MemoryEstimate()
+        ResidentMemory.releaseFreeHeap()
         e.add("process now", ResidentMemory.currentBytes)
         // fp and q chains, both copies allocated up front (HiddenStates)
         e.add("hidden-state chains", 2 * windows * seqlen * s.hidden * (half ? 2 : 4))
         // W, its fake-quantized copy, gradient, AdamW m and v; plus the block's original weights kept for the q chain
         e.add("block training state", 5 * 4 * blockParameters(s))
-        e.add("activations", 4 * max(batch, evalBatch) * seqlen * blockActivationFloats(s, seq: seqlen))
-        // one byte per weight, plus as much again that glibc does not give back between blocks
+        // the block's saved activations and their gradients
+        e.add("activations", 4 * max(batch, evalBatch) * seqlen * 2 * savedActivationFloats(s, seq: seqlen))
+        // one byte per weight, plus as much again that glibc does not reuse between blocks
         // (measured on SmolLM2: 7.8 MB per 3.5M-weight block)
-        e.add("finished blocks' codes + allocator slack", 2 * (blocks ?? model.blocks.count) * blockParameters(s))
-        return e
+        e.add("finished blocks' codes", 2 * (blocks ?? model.blocks.count) * blockParameters(s))
+        return e.withAllocatorSlack()
     }
 
     /// The process now plus a full forward/backward on `batch` windows (every block's
@@ -117,11 +144,14 @@ public enum MemoryEstimator {
     public static func endToEnd(model: LlamaModel, seqlen: Int, batch: Int, trained: Int, label: String = "trained tensors' grad + AdamW") -> MemoryEstimate {
         let s = model.blockShape, tokens = batch * max(1, seqlen - 1)
         var e = MemoryEstimate()
+        ResidentMemory.releaseFreeHeap()
         e.add("process now", ResidentMemory.currentBytes)
         e.add("dequantized weights", 4 * model.blocks.count * blockParameters(s))
         e.add(label, 3 * 4 * trained)
-        e.add("activations", 4 * tokens * (model.blocks.count * blockActivationFloats(s, seq: seqlen) + 3 * model.vocabSize))
-        return e
+        // every block's saved activations, the gradients of the block being back-propagated (and
+        // one more block's worth of temporaries), the logits with their softmax and gradient
+        e.add("activations", 4 * tokens * ((model.blocks.count + 2) * savedActivationFloats(s, seq: seqlen) + 3 * model.vocabSize))
+        return e.withAllocatorSlack()
     }
 }
 
@@ -136,10 +166,10 @@ extension MemoryEstimator {
                       (s.hidden, s.ffn), (s.hidden, s.ffn), (s.ffn, s.hidden)]
         let adapters = model.blocks.count * widths * shapes.reduce(0) { $0 + rank * (($1.0 + group - 1) / group + $1.1) }
         var e = endToEnd(model: model, seqlen: seqlen, batch: batch, trained: 0)
-        e.parts.removeAll { $0.name == "trained tensors' grad + AdamW" }
+        e.parts.removeAll { $0.name == "trained tensors' grad + AdamW" || $0.name == "allocator slack" }
         let params = model.blocks.count * blockParameters(s)
         e.add("bases", widths * (params + 8 * params / max(1, group)))
         e.add("adapters + grad + AdamW", 4 * 4 * adapters)
-        return e
+        return e.withAllocatorSlack()
     }
 }

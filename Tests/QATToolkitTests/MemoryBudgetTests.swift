@@ -5,7 +5,7 @@ import Foundation
 import QATIO
 import QATInterp
 import QATModel
-import QATTrain
+@testable import QATTrain
 import Testing
 
 @testable import QATToolkit
@@ -19,6 +19,16 @@ import Testing
         #expect(MemoryEstimate.parseBudget("512k") == 512 << 10)
         #expect(MemoryEstimate.parseBudget("1000000") == 1_000_000)
         for bad in ["", "G", "-1G", "2GB", "abc", "1e30T", "nan"] { #expect(MemoryEstimate.parseBudget(bad) == nil, "\(bad)") }
+    }
+
+    @Test func procStatusFieldsAreRead() {
+        let status = "Name:\tqat\nVmHWM:\t 1539464 kB\nVmRSS:\t  675324 kB\nRssAnon:\t  646416 kB\n"
+        #expect(ResidentMemory.statusField("VmRSS:", in: status) == 675_324 * 1024)
+        #expect(ResidentMemory.statusField("VmHWM:", in: status) == 1_539_464 * 1024)
+        #expect(ResidentMemory.statusField("VmSwap:", in: status) == nil)
+        // this process: the live fields are read (not the getrusage fallback), and the current set is at most the peak
+        #expect(ResidentMemory.statusField("VmRSS:") != nil && ResidentMemory.statusField("VmHWM:") != nil)
+        #expect(ResidentMemory.currentBytes <= ResidentMemory.peakBytes)
     }
 
     @Test func aTinyBudgetIsRefusedWithTheEstimate() throws {
