@@ -85,41 +85,80 @@ enum ResultVerbs {
     }
 
     static var plot: VerbSpec {
-        VerbSpec(name: "plot", summary: "Line plot of a table's columns, written as SVG (or PNG).",
+        VerbSpec(name: "plot", summary: "Line or grouped bar plot of a table's columns, written as SVG (or PNG).",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
-                             .key("x", .string, required: true, help: "the column on the x axis"),
+                             .key("x", .string, required: true, help: "the column on the x axis (with kind=bars: the categories, text or numbers)"),
                              .key("y", .either([.list, .string]), required: true, help: "the column (or a list of columns) on the y axis"),
-                             .key("group", .string, help: "one line per value of this column"),
+                             .key("group", .string, help: "one line (or bar per category) per value of this column"),
+                             .key("kind", .choice(["line", "bars"]), default: .string("line"), help: "line: points joined in order of x; bars: one bar per group side by side for each x value"),
                              .key("logy", .bool, default: .number(0), help: "logarithmic y axis"),
+                             .key("xlabel", .string, help: "the x axis label, with its unit (default: the column name)"),
+                             .key("ylabel", .string, help: "the y axis label, with its unit (default: the column names)"),
+                             .key("ref", .number, help: "draw a dashed reference line at this y value (e.g. the full-precision model's)"),
+                             .key("ref_label", .string, default: .string("reference"), help: "the reference line's label"),
                              .key("out", .string, required: true, help: "Plots/NAME.svg, or .png (needs rsvg-convert)"),
                              .key("title", .string, help: "the figure's title (default: \"y vs x\")")],
-                 help: "Points are joined in order of x; rows whose x or y is empty or text are skipped. A .png is drawn as SVG beside it (same name, .svg) and converted with rsvg-convert; without it the .svg is kept and reported. For matplotlib figures: save the table as .h5 or .csv and run Plots/plot_table.py. Prints plot=PATH.",
-                 examples: ["plot results x=bits y=ppl out=Plots/ppl_vs_bits.svg", "plot results x=bits y=ppl group=method logy=1 out=Plots/ppl.png"]) { call in
+                 help: "kind=line joins points in order of x; rows whose x or y is empty or text are skipped. kind=bars puts the x values in order of first appearance as categories and draws one bar per group (or y column) in each. A .png is drawn as SVG beside it (same name, .svg) and converted with rsvg-convert; without it the .svg is kept and reported. For matplotlib figures: save the table as .h5 or .csv and run Plots/plot_table.py. Prints plot=PATH.",
+                 examples: ["plot results x=bits y=ppl out=Plots/ppl_vs_bits.svg", "plot results x=bits y=ppl group=method logy=1 out=Plots/ppl.png",
+                            "plot res x=spec y=ppl_devil group=method kind=bars logy=1 ref=42.06 ref_label=FP16 ylabel=\"perplexity (devil)\" out=Plots/phases.png"]) { call in
             let t = try tableVariable(call, create: false)
             let x = try call.string("x")
             let ys: [String] = try { if case .list(let l)? = call.value("y") { return l.map(\.text) } else { return [try call.string("y")] } }()
-            for c in [x] + ys + (call.has("group") ? [try call.string("group")] : []) where !t.columns.contains(c) {
+            let group = call.has("group") ? try call.string("group") : nil
+            for c in [x] + ys + (group.map { [$0] } ?? []) where !t.columns.contains(c) {
                 throw InterpError.verb("table \(t.name) has no column \(c)", hint: "columns: " + t.columns.joined(separator: ", "))
             }
-            let series = try lineSeries(t, x: x, ys: ys, group: call.has("group") ? try call.string("group") : nil)
             let title = call.has("title") ? try call.string("title") : "\(ys.joined(separator: ", ")) vs \(x)"
-            let svg = SVGPlot.lines(series, title: title, xLabel: x, yLabel: ys.joined(separator: ", "), logY: try call.bool("logy"))
+            let xLabel = call.has("xlabel") ? try call.string("xlabel") : x
+            let yLabel = call.has("ylabel") ? try call.string("ylabel") : ys.joined(separator: ", ")
+            let reference = call.has("ref") ? SVGPlot.Reference(label: try call.string("ref_label"), value: try call.number("ref")) : nil
+            let svg: String
+            if try call.string("kind") == "bars" {
+                let b = barSeries(t, x: x, ys: ys, group: group)
+                svg = SVGPlot.bars(categories: b.categories, series: b.series, title: title, xLabel: xLabel, yLabel: yLabel,
+                                   logY: try call.bool("logy"), reference: reference)
+            } else {
+                svg = SVGPlot.lines(try lineSeries(t, x: x, ys: ys, group: group), title: title, xLabel: xLabel, yLabel: yLabel,
+                                    logY: try call.bool("logy"), reference: reference)
+            }
             try writePlot(svg, to: try call.string("out"), call)
             return .none
         }
     }
 
+    /// Rows grouped by a column's displayed value, groups in order of first appearance (one group
+    /// of every row without a column).
+    static func rowGroups(_ t: ResultsTable, by column: String?) -> [(label: String, rows: [Int])] {
+        guard let column else { return [("", Array(t.rows.indices))] }
+        var groups: [(label: String, rows: [Int])] = []
+        for (i, row) in t.rows.enumerated() {
+            let key = row[column]?.display ?? "(none)"
+            if let k = groups.firstIndex(where: { $0.label == key }) { groups[k].rows.append(i) } else { groups.append((key, [i])) }
+        }
+        return groups
+    }
+
+    /// Categories (x values, in order of first appearance) and one series per y column and group:
+    /// the first row's value for each category, nil when no row has one.
+    static func barSeries(_ t: ResultsTable, x: String, ys: [String], group: String?) -> (categories: [String], series: [(name: String, values: [Double?])]) {
+        let categories = rowGroups(t, by: x).map(\.label)
+        var series: [(name: String, values: [Double?])] = []
+        for y in ys {
+            let yv = t.column(y)
+            for (label, rows) in rowGroups(t, by: group) {
+                let values = categories.map { c in rows.first { t.rows[$0][x]?.display == c && yv[$0] != nil }.flatMap { yv[$0] } }
+                guard values.contains(where: { $0 != nil }) else { continue }
+                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : label].compactMap { $0 }.joined(separator: " ")
+                series.append((name, values))
+            }
+        }
+        return (categories, series)
+    }
+
     /// One series per y column (and per group value), points sorted by x.
     static func lineSeries(_ t: ResultsTable, x: String, ys: [String], group: String?) throws -> [(name: String, x: [Double], y: [Double])] {
         let xs = t.column(x)
-        var groups: [(String, [Int])] = [("", Array(t.rows.indices))]   // the label is the group's value
-        if let group {
-            groups = []
-            for (i, row) in t.rows.enumerated() {
-                let key = row[group]?.display ?? "(none)"
-                if let k = groups.firstIndex(where: { $0.0 == key }) { groups[k].1.append(i) } else { groups.append((key, [i])) }
-            }
-        }
+        let groups = rowGroups(t, by: group)
         var out: [(name: String, x: [Double], y: [Double])] = []
         for y in ys {
             let yv = t.column(y)

@@ -1,4 +1,5 @@
-// SVGPlot: dependency-free SVG line plots and histograms (the `plot` verb's figures).
+// SVGPlot: dependency-free SVG line plots and histograms (the `plot` verb's figures; grouped bars
+// and reference lines are in SVGPlot+Bars.swift).
 //
 // Figure layout (SVG 1.1, user units = pixels, 760 x 480):
 //   1. Title centred at the top; the plot area is the rectangle (80, 50)-(580, 400), or
@@ -27,7 +28,7 @@ public enum SVGPlot {
 
     /// A line plot of each series' y against x (pairs beyond the shorter array are ignored).
     public static func lines(_ series: [(name: String, x: [Double], y: [Double])], title: String,
-                             xLabel: String, yLabel: String, logY: Bool = false) -> String {
+                             xLabel: String, yLabel: String, logY: Bool = false, reference: Reference? = nil) -> String {
         var nonFinite = 0, nonPositive = 0
         let kept: [[(Double, Double)?]] = series.map { s in
             zip(s.x, s.y).map { x, y in
@@ -41,7 +42,8 @@ public enum SVGPlot {
         if nonPositive > 0 { notes.append("\(nonPositive) non-positive value\(nonPositive == 1 ? "" : "s") skipped (log scale)") }
         let points = kept.flatMap { $0.compactMap { $0 } }
         var svg = header(title: title)
-        guard let xs = Axis.range(points.map { $0.0 }), let ys = Axis.range(points.map { $0.1 }) else {
+        let refValues = (reference.map { [$0.value] } ?? []).filter { $0.isFinite && (!logY || $0 > 0) }
+        guard let xs = Axis.range(points.map { $0.0 }), let ys = Axis.range(points.map { $0.1 } + refValues) else {
             return svg + noData(notes) + "</svg>\n"
         }
         let xAxis = Axis(xs, area, vertical: false), yAxis = Axis(ys, area, vertical: true, log: logY)
@@ -49,6 +51,7 @@ public enum SVGPlot {
         for (i, s) in kept.enumerated() {
             svg += seriesPath(s, colour: palette[i % palette.count], xAxis, yAxis)
         }
+        if let reference { svg += referenceLine(reference, yAxis) }
         svg += legend(series.map { $0.name }, markers: kept.map { $0.lazy.compactMap { $0 }.count <= maxMarkedPoints })
         svg += note(notes)
         return svg + "</svg>\n"
@@ -109,18 +112,21 @@ public enum SVGPlot {
     }
 
     /// Grid, axes, tick labels and axis labels.
-    static func frame(_ xAxis: Axis, _ yAxis: Axis, xLabel: String, yLabel: String) -> String {
-        let area = xAxis.area
+    /// Without `xAxis` (a bar chart's categories) there are no x ticks; the caller labels the categories.
+    static func frame(_ xAxis: Axis?, _ yAxis: Axis, xLabel: String, yLabel: String) -> String {
+        let area = yAxis.area
+        // (pixel, label) of each x tick
+        let xTicks = xAxis.map { a in a.ticks.map { (a.pixel($0), a.label($0)) } } ?? []
         var s = "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n"
-        for t in xAxis.ticks { s += "<line x1=\"\(f(xAxis.pixel(t)))\" y1=\"\(f(area.top))\" x2=\"\(f(xAxis.pixel(t)))\" y2=\"\(f(area.bottom))\"/>\n" }
+        for (x, _) in xTicks { s += "<line x1=\"\(f(x))\" y1=\"\(f(area.top))\" x2=\"\(f(x))\" y2=\"\(f(area.bottom))\"/>\n" }
         for t in yAxis.ticks { s += "<line x1=\"\(f(area.left))\" y1=\"\(f(yAxis.pixel(t)))\" x2=\"\(f(area.right))\" y2=\"\(f(yAxis.pixel(t)))\"/>\n" }
         s += "</g>\n<g stroke=\"black\" stroke-width=\"1\" fill=\"none\">\n"
         s += "<rect x=\"\(f(area.left))\" y=\"\(f(area.top))\" width=\"\(f(area.right - area.left))\" height=\"\(f(area.bottom - area.top))\"/>\n"
-        for t in xAxis.ticks { s += "<line x1=\"\(f(xAxis.pixel(t)))\" y1=\"\(f(area.bottom))\" x2=\"\(f(xAxis.pixel(t)))\" y2=\"\(f(area.bottom + 5))\"/>\n" }
+        for (x, _) in xTicks { s += "<line x1=\"\(f(x))\" y1=\"\(f(area.bottom))\" x2=\"\(f(x))\" y2=\"\(f(area.bottom + 5))\"/>\n" }
         for t in yAxis.ticks { s += "<line x1=\"\(f(area.left - 5))\" y1=\"\(f(yAxis.pixel(t)))\" x2=\"\(f(area.left))\" y2=\"\(f(yAxis.pixel(t)))\"/>\n" }
         s += "</g>\n<g fill=\"black\">\n"
-        for t in xAxis.ticks {
-            s += "<text x=\"\(f(xAxis.pixel(t)))\" y=\"\(f(area.bottom + 19))\" text-anchor=\"middle\">\(escape(xAxis.label(t)))</text>\n"
+        for (x, label) in xTicks {
+            s += "<text x=\"\(f(x))\" y=\"\(f(area.bottom + 19))\" text-anchor=\"middle\">\(escape(label))</text>\n"
         }
         for t in yAxis.ticks {
             s += "<text x=\"\(f(area.left - 8))\" y=\"\(f(yAxis.pixel(t) + 4))\" text-anchor=\"end\">\(escape(yAxis.label(t)))</text>\n"

@@ -100,6 +100,31 @@ struct SVGPlotTests {
         #expect(one.elements.filter { $0.attributes["class"] == "bar" }.count == 1)
     }
 
+    /// Bars: one per value present, heights ordered as the values (log axis), centred per category
+    /// with no gap for a missing series, and the dashed reference line labelled with its value.
+    @Test func barsAreOnePerValueWithAReferenceLine() throws {
+        let svg = SVGPlot.bars(categories: ["w2g64", "w3g128"], series: [(name: "rtn", values: [1000, 100]), (name: "both", values: [10, nil])],
+                               title: "phases", xLabel: "weight format", yLabel: "perplexity", logY: true,
+                               reference: SVGPlot.Reference(label: "FP16", value: 4))
+        let doc = try #require(SVGDocument.parse(svg))
+        let bars = doc.elements.filter { $0.attributes["class"] == "bar" }
+        #expect(bars.count == 3)
+        let heights = bars.compactMap { $0.attributes["height"].flatMap(Double.init) }
+        // drawn per category, then per series: rtn 1000, both 10 | rtn 100
+        #expect(heights.count == 3 && heights[0] > heights[2] && heights[2] > heights[1] && heights[1] > 0)
+        // log axis: 1000, 100 and 10 are a decade apart: equal steps
+        #expect(abs((heights[0] - heights[2]) - (heights[2] - heights[1])) < 0.05)
+        // the lone bar of w3g128 is centred in its slot
+        let x = bars.compactMap { $0.attributes["x"].flatMap(Double.init) }, w = bars.compactMap { $0.attributes["width"].flatMap(Double.init) }
+        let slot = (SVGPlot.area.right - SVGPlot.area.left) / 2
+        #expect(abs(x[2] + (w[2] + 1) / 2 - (SVGPlot.area.left + 1.5 * slot)) < 0.05)
+        #expect(doc.elements.contains { $0.name == "line" && $0.attributes["stroke-dasharray"] != nil })
+        for t in ["FP16 4", "w2g64", "w3g128", "weight format", "perplexity", "rtn", "both"] { #expect(doc.texts.contains(t), "\(t)") }
+        // non-positive on a log axis is skipped with a note; nothing at all is "no data"
+        let skipped = try #require(SVGDocument.parse(SVGPlot.bars(categories: ["a"], series: [(name: "s", values: [0])], title: "t", xLabel: "x", yLabel: "y", logY: true)))
+        #expect(skipped.texts.contains("no data") && skipped.texts.contains("1 non-finite or non-positive value skipped"))
+    }
+
     @Test func ticksAreNiceNumbers() {
         #expect(Axis.niceStep(0.13) == 0.2)
         #expect(Axis.niceStep(3) == 5)

@@ -97,6 +97,30 @@ import Testing
         #expect(hist.elements.filter { $0.attributes["class"] == "bar" }.count >= 15)
     }
 
+    /// kind=bars: categories from the x column in order of first appearance, one series per group,
+    /// the reference line, and the axis labels given.
+    @Test func plotKindBarsGroupsByCategory() throws {
+        let dir = try ScratchDir("bars")
+        let s = Session()
+        try s.run("""
+        record res method=fp spec=fp16 ppl=40
+        for g in [64 128] {
+          record res method=rtn spec="w2g$g" ppl=(mul 10 $g)
+          record res method=both spec="w2g$g" ppl=(add 50 $g)
+        }
+        plot res x=spec y=ppl group=method kind=bars logy=1 ref=(cell res ppl row=0) ref_label=FP16 xlabel="weight format" ylabel="perplexity (devil)" out=\(dir.sub("b.svg"))
+        """)
+        let svg = try #require(SVGDocument.parse(try String(contentsOfFile: dir.sub("b.svg"), encoding: .utf8)))
+        #expect(svg.elements.filter { $0.attributes["class"] == "bar" }.count == 5)
+        for t in ["fp16", "w2g64", "w2g128", "FP16 40", "weight format", "perplexity (devil)", "fp", "rtn", "both"] { #expect(svg.texts.contains(t), "\(t)") }
+        guard case .object(let o)? = s.interp.variables["res"], let table = o as? ResultsTable else { Issue.record("res is not a table"); return }
+        let b = ResultVerbs.barSeries(table, x: "spec", ys: ["ppl"], group: "method")
+        #expect(b.categories == ["fp16", "w2g64", "w2g128"])
+        #expect(b.series.map(\.name) == ["fp", "rtn", "both"])
+        #expect(b.series[1].values == [nil, 640, 1280] && b.series[2].values == [nil, 114, 178])
+        #expect(s.error("plot res x=spec y=ppl kind=pie out=/tmp/never.svg") != nil)
+    }
+
     @Test func recordAndPlotRejectBadInput() throws {
         let s = Session()
         try s.run("x = 3")
