@@ -6,6 +6,13 @@
 // OpenBLAS) plus what the run adds on top, in named parts so a refusal says where the memory
 // goes: hidden-state chains, the trained tensors with their gradients and AdamW moments, and the
 // activations one forward/backward keeps for the backward pass.
+//
+// Checked against measured peaks on SmolLM2-135M (2026-12-06; estimate / peak VmHWM, 1 thread):
+//   blockap smollm2 bits=2 group=64 samples=128 val=16 seqlen=256 epochs=1   1.18 / 1.12 GiB
+//   blockap smollm2 ... samples=8 val=2 (all 30 blocks)                       1.02 / 0.89 GiB
+//   e2eqp <a Block-AP w4g128 checkpoint> (128 x 256, batch 1)                 1.95 / 1.82 GiB
+//   qfa train smollm2 base=rtn steps=2                                        1.93 / 1.77 GiB
+// Re-run: the same line with memory=1M prints the estimate; with memory=100G the run prints peak_rss_mb.
 import Foundation
 import QATModel
 #if canImport(Glibc)
@@ -166,7 +173,8 @@ extension MemoryEstimator {
                       (s.hidden, s.ffn), (s.hidden, s.ffn), (s.ffn, s.hidden)]
         let adapters = model.blocks.count * widths * shapes.reduce(0) { $0 + rank * (($1.0 + group - 1) / group + $1.1) }
         var e = endToEnd(model: model, seqlen: seqlen, batch: batch, trained: 0)
-        e.parts.removeAll { $0.name == "trained tensors' grad + AdamW" || $0.name == "allocator slack" }
+        // the supernet dequantizes into each linear's own Float32 weight buffer (counted in the process now)
+        e.parts.removeAll { ["trained tensors' grad + AdamW", "allocator slack", "dequantized weights"].contains($0.name) }
         let params = model.blocks.count * blockParameters(s)
         e.add("bases", widths * (params + 8 * params / max(1, group)))
         e.add("adapters + grad + AdamW", 4 * 4 * adapters)
