@@ -15,16 +15,22 @@ enum ModelVerbs {
     static let modelHelp = "a model object, or a .gguf file, a Hugging Face or QATLab checkpoint directory, smollm2, tiny or default"
 
     static var load: VerbSpec {
-        VerbSpec(name: "load", synopsis: "load MODEL | load h5 FILE PATH",
-                 summary: "Load a model (returns a model object), or read a tensor back from an HDF5 file.",
+        VerbSpec(name: "load", synopsis: "load MODEL | load h5 FILE PATH | load table FILE",
+                 summary: "Load a model (returns a model object), read a tensor back from an HDF5 file, or a saved results table.",
                  arguments: [
-                    .positional("MODEL", .string, help: ModelVerbs.modelHelp + "; or the word h5"),
-                    .positional("FILE", .string, optional: true, help: "with h5: the HDF5 file"),
+                    .positional("MODEL", .string, help: ModelVerbs.modelHelp + "; or the word h5 or table"),
+                    .positional("FILE", .string, optional: true, help: "with h5: the HDF5 file; with table: a table saved by `table ... out=` (.h5 or .csv)"),
                     .positional("PATH", .string, optional: true, help: "with h5: the dataset's path in the file, e.g. /x or /blocks/0/q_proj/weight"),
                  ],
-                 help: "MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint directory (a quantized model), or smollm2 / tiny / default (smollm2 when installed, else the embedded tiny model). `load h5 FILE PATH` returns the float32 dataset at PATH as a tensor (int32 datasets are converted to float).",
-                 examples: ["m = load smollm2", "m = load default", "q = load Models/rtn-w2g64", "x = load h5 out/x.h5 /x"]) { call in
+                 help: "MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint directory (a quantized model), or smollm2 / tiny / default (smollm2 when installed, else the embedded tiny model). `load h5 FILE PATH` returns the float32 dataset at PATH as a tensor (int32 datasets are converted to float). `load table FILE` reads a results table back (a notebook's Notebooks/results/NAME.h5 or .csv), to re-plot or extend it without re-running.",
+                 examples: ["m = load smollm2", "m = load default", "q = load Models/rtn-w2g64", "x = load h5 out/x.h5 /x", "t = load table Notebooks/results/phases.h5"]) { call in
             let spec = try call.string("MODEL")
+            if spec == "table" {
+                guard call.has("FILE"), !call.has("PATH") else {
+                    throw InterpError.verb("load table needs one FILE", hint: "e.g. t = load table Notebooks/results/phases.h5")
+                }
+                return .object(try ResultsTable.load(path: try call.string("FILE")))
+            }
             if spec == "h5" {
                 guard call.has("FILE"), call.has("PATH") else {
                     throw InterpError.verb("load h5 needs FILE and PATH", hint: "e.g. load h5 out/x.h5 /x")

@@ -8,7 +8,8 @@
 //      lowest power of ten below the data; a linear axis starts at zero). A non-finite value, or
 //      one <= 0 on a log axis, is skipped and counted in the note under the figure.
 //   3. A reference line (e.g. the full-precision model's value) is a dashed horizontal line over
-//      the whole plot area with its label and value at the right end, in both line and bar plots.
+//      the whole plot area, listed last in the legend with its label and value; in both line and
+//      bar plots.
 import Foundation
 
 extension SVGPlot {
@@ -53,7 +54,7 @@ extension SVGPlot {
                 svg += "<rect class=\"bar\" x=\"\(f(x))\" y=\"\(f(top))\" width=\"\(f(max(barWidth - 1, 0.5)))\" height=\"\(f(base - top))\" fill=\"\(palette[s % palette.count])\"><title>\(escape(series[s].name)) \(escape(name)): \(escape(TableValue.number(v).display))</title></rect>\n"
             }
         }
-        if let reference { svg += referenceLine(reference, yAxis) }
+        if let reference { svg += referenceLine(reference, yAxis) + referenceLegend(reference, below: series.count) }
         svg += legend(series.map(\.name), markers: series.map { _ in false })
         svg += note(notes)
         return svg + "</svg>\n"
@@ -65,6 +66,12 @@ extension SVGPlot {
         guard r.value.isFinite, r.value >= yAxis.lo, r.value <= yAxis.hi else { return "" }
         let y = yAxis.pixel(r.value), area = yAxis.area
         return "<line x1=\"\(f(area.left))\" y1=\"\(f(y))\" x2=\"\(f(area.right))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-width=\"1.2\" stroke-dasharray=\"6 4\"/>\n"
-            + "<text x=\"\(f(area.right - 4))\" y=\"\(f(y - 5))\" text-anchor=\"end\" font-size=\"11\" fill=\"#333\">\(escape(r.label)) \(escape(TableValue.number(r.value).display))</text>\n"
+    }
+
+    /// The reference's legend entry, under the series' `rows` entries: a dashed swatch, label and value.
+    static func referenceLegend(_ r: Reference, below rows: Int) -> String {
+        let y = area.top + 10 + Double(rows) * 20
+        return "<line x1=\"\(f(area.right + 15))\" y1=\"\(f(y))\" x2=\"\(f(area.right + 40))\" y2=\"\(f(y))\" stroke=\"#333\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>\n"
+            + "<text x=\"\(f(area.right + 46))\" y=\"\(f(y + 4))\" font-size=\"12\">\(escape(shorten(r.label, 12))) \(escape(TableValue.number(r.value).display))</text>\n"
     }
 }

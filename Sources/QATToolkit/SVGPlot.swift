@@ -51,7 +51,7 @@ public enum SVGPlot {
         for (i, s) in kept.enumerated() {
             svg += seriesPath(s, colour: palette[i % palette.count], xAxis, yAxis)
         }
-        if let reference { svg += referenceLine(reference, yAxis) }
+        if let reference { svg += referenceLine(reference, yAxis) + referenceLegend(reference, below: series.count) }
         svg += legend(series.map { $0.name }, markers: kept.map { $0.lazy.compactMap { $0 }.count <= maxMarkedPoints })
         svg += note(notes)
         return svg + "</svg>\n"

@@ -119,6 +119,14 @@ import Testing
         #expect(b.series.map(\.name) == ["fp", "rtn", "both"])
         #expect(b.series[1].values == [nil, 640, 1280] && b.series[2].values == [nil, 114, 178])
         #expect(s.error("plot res x=spec y=ppl kind=pie out=/tmp/never.svg") != nil)
+        // a saved table comes back with `load table` (to re-plot a notebook's results without re-running it)
+        for ext in ["h5", "csv"] {
+            try s.run("table res out=\(dir.sub("res.\(ext)"))\nback = load table \(dir.sub("res.\(ext)"))")
+            guard case .object(let o)? = s.interp.variables["back"], let t = o as? ResultsTable else { Issue.record("load table \(ext) gave no table"); continue }
+            #expect(t.columns == table.columns && t.rows.count == 5, "\(ext)")
+            #expect(ResultVerbs.barSeries(t, x: "spec", ys: ["ppl"], group: "method").series.map(\.values) == b.series.map(\.values), "\(ext)")
+        }
+        #expect(s.error("load table \(dir.sub("b.svg"))")?.description.contains("use .csv or .h5") == true)
     }
 
     @Test func recordAndPlotRejectBadInput() throws {
