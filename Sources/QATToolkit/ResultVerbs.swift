@@ -138,6 +138,13 @@ enum ResultVerbs {
         return groups
     }
 
+    /// A group's legend name: its value, as "COLUMN=value" when the value is a number (a legend
+    /// of bare "0" and "1" says nothing).
+    static func seriesLabel(_ group: String?, _ value: String) -> String {
+        guard let group, Double(value) != nil else { return value }
+        return "\(group)=\(value)"
+    }
+
     /// Categories (x values, in order of first appearance) and one series per y column and group:
     /// the first row's value for each category, nil when no row has one.
     static func barSeries(_ t: ResultsTable, x: String, ys: [String], group: String?) -> (categories: [String], series: [(name: String, values: [Double?])]) {
@@ -148,7 +155,7 @@ enum ResultVerbs {
             for (label, rows) in rowGroups(t, by: group) {
                 let values = categories.map { c in rows.first { t.rows[$0][x]?.display == c && yv[$0] != nil }.flatMap { yv[$0] } }
                 guard values.contains(where: { $0 != nil }) else { continue }
-                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : label].compactMap { $0 }.joined(separator: " ")
+                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : seriesLabel(group, label)].compactMap { $0 }.joined(separator: " ")
                 series.append((name, values))
             }
         }
@@ -167,7 +174,7 @@ enum ResultVerbs {
                     guard let a = xs[i], let b = yv[i] else { return nil }
                     return (a, b)
                 }.sorted { $0.0 < $1.0 }
-                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : label].compactMap { $0 }.joined(separator: " ")
+                let name = [ys.count > 1 || label.isEmpty ? y : nil, label.isEmpty ? nil : seriesLabel(group, label)].compactMap { $0 }.joined(separator: " ")
                 out.append((name, pts.map(\.0), pts.map(\.1)))
             }
         }

@@ -117,6 +117,7 @@ import Testing
         let b = ResultVerbs.barSeries(table, x: "spec", ys: ["ppl"], group: "method")
         #expect(b.categories == ["fp16", "w2g64", "w2g128"])
         #expect(b.series.map(\.name) == ["fp", "rtn", "both"])
+        #expect(ResultVerbs.seriesLabel("norms", "1") == "norms=1" && ResultVerbs.seriesLabel("method", "rtn") == "rtn")
         #expect(b.series[1].values == [nil, 640, 1280] && b.series[2].values == [nil, 114, 178])
         #expect(s.error("plot res x=spec y=ppl kind=pie out=/tmp/never.svg") != nil)
         // a saved table comes back with `load table` (to re-plot a notebook's results without re-running it)
