@@ -22,7 +22,7 @@ enum QFAVerbs {
                   "sampler", "period", "start", "tau", "warmup", "clip", "calib", "samples", "val", "seqlen", "seed",
                   "out", "resume", "overwrite", "checkpoint_every", "max_steps", "memory"],
         "sample": ["widths", "units", "period", "sampler", "start", "tau", "seed", "bins", "out"],
-        "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items", "out"],
+        "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items", "out", "record_units"],
         "subnet": ["bits", "budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items",
                    "out", "overwrite"],
     ]
@@ -55,6 +55,7 @@ enum QFAVerbs {
                  ] + TrainVerbs.dataKeys(val: 16) + [
                     seedKey(42, "sampler, windows and search"),
                     .key("out", .string, help: "train/subnet: the directory to write; sample: the plot (.svg/.png); search: the table (.csv/.md/.h5)"),
+                    .key("record_units", .string, help: "search: append one row per unit (budget, unit, sensitivity, best_bits: the width the best subnet gives it) to this table variable, for the per-block sensitivity plot"),
                     .key("resume", .bool, default: .number(0), help: "train: continue from out=DIR.work"),
                     .key("overwrite", .bool, default: .number(0), help: "train/subnet: replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "train: steps between resumable checkpoints"),
@@ -286,9 +287,20 @@ enum QFAVerbs {
         }
         call.out(table.render())
         if call.has("out"), try call.string("SUB") == "search" { try table.save(path: try call.string("out")) }
+        if call.has("record_units") { recordUnits(r, budget: o.budget, into: try ResultVerbs.sessionTable(try call.string("record_units"), call)) }
         let w = r.best?.configuration.map(String.init).joined(separator: ",") ?? ""
         call.out("qfa_search budget=\(fmt(o.budget, digits: 3)) metric=\(name) best=\(fmt(r.best?.score ?? .nan, digits: 4)) best_bits=\(fmt(r.best?.averageBits ?? .nan, digits: 3)) random_median=\(fmt(r.randomMedian, digits: 4)) random_best=\(fmt(r.randomBest?.score ?? .nan, digits: 4)) fine_best=\(fmt(r.fineBest?.score ?? .nan, digits: 4)) evaluated=\(r.evaluated.count) seconds=\(fmt(r.seconds)) widths=\(w)")
         return r
+    }
+
+    /// One row per unit: its sensitivity (the search's correlation of width with the score over the
+    /// coarse subnets) and the width the best subnet gives it.
+    static func recordUnits(_ r: QFASearchReport, budget: Double, into table: ResultsTable) {
+        for (u, sensitivity) in r.sensitivity.enumerated() {
+            let bits = r.best.flatMap { u < $0.configuration.count ? Double($0.configuration[u]) : nil }
+            table.record([("budget", .number(budget)), ("unit", .number(Double(u))), ("sensitivity", .number(sensitivity))]
+                             + (bits.map { [("best_bits", .number($0))] } ?? []))
+        }
     }
 
     static func search(_ call: VerbCall) throws -> Value {

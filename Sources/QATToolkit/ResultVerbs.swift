@@ -43,7 +43,12 @@ enum ResultVerbs {
     /// The table a TABLE argument names; created (and stored in the variable) when asked to.
     static func tableVariable(_ call: VerbCall, create: Bool) throws -> ResultsTable {
         if let t = call.objectArgument("TABLE", as: ResultsTable.self) { return t }
-        let name = try call.string("TABLE")
+        return try sessionTable(try call.string("TABLE"), call, create: create)
+    }
+
+    /// The table in variable `name`; created (empty) when `create` and the name is free.
+    static func sessionTable(_ name: String, _ call: VerbCall, create: Bool = true) throws -> ResultsTable {
+        if case .object(let o)? = call.interpreter.variables[name], let t = o as? ResultsTable { return t }
         if let v = call.interpreter.variables[name] {
             throw InterpError.verb("$\(name) holds a \(v.kindName), not a table", hint: "use another name for the table")
         }

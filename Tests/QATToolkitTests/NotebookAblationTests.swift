@@ -57,6 +57,17 @@ let ablationColumns: [String: [String]] = [
         #expect(FileManager.default.fileExists(atPath: dir.sub(name + ".csv")))
         let md = try String(contentsOfFile: dir.sub(name + ".md"), encoding: .utf8)
         #expect(md.contains("Paper") && md.contains("CPU budget") && !md.contains("**error**"))
+        if name == "qfa_search" {
+            // the per-block table behind the sensitivity plots: every unit of every budget, widths in the supernet's set
+            let u = try ResultsTable.load(path: dir.sub("qfa_search_units.h5"))
+            let units = Set(u.column("unit").compactMap { $0 }), budgets = Set(u.column("budget").compactMap { $0 })
+            #expect(budgets == [2.5, 3, 3.5] && !units.isEmpty && u.rows.count == units.count * budgets.count)
+            #expect(u.column("best_bits").allSatisfy { $0.map { [2, 3, 4].contains($0) } ?? false })
+            #expect(u.column("sensitivity").allSatisfy { $0.map { abs($0) <= 1 + 1e-9 } ?? true })
+            for plot in ["qfa_search_sensitivity.png", "qfa_search_widths.png"] {
+                #expect(FileManager.default.fileExists(atPath: dir.sub(plot)) || FileManager.default.fileExists(atPath: dir.sub(plot.replacingOccurrences(of: ".png", with: ".svg"))))
+            }
+        }
     }
 
     @Test func defaultSummaryCellAndTableAttributes() throws {
