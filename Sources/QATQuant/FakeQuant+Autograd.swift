@@ -39,7 +39,7 @@ public func fakeQuantize(weight: Var, scales: Var, zeros: Var, spec: QuantSpec) 
 /// ds = g * (q - z') and dz = g * (-s'). `groupIndex` (cols) maps columns to groups (act-order);
 /// nil means contiguous groups of spec.groupSize.
 public func hardDequantize(codes: [UInt8], rows: Int, cols: Int, groupIndex: [Int32]? = nil,
-                           scales: Var, zeros: Var, spec: QuantSpec) throws -> Var {
+                           scales: Var, zeros: Var, spec: QuantSpec, fractionalZeros: Bool = false) throws -> Var {
     guard codes.count == rows * cols else {
         throw TensorError.invalidArgument(op: "hard dequant", message: "\(codes.count) codes for a \(rows)x\(cols) weight; expected \(rows * cols)")
     }
@@ -49,8 +49,9 @@ public func hardDequantize(codes: [UInt8], rows: Int, cols: Int, groupIndex: [In
             throw TensorError.invalidArgument(op: "hard dequant", message: "group index must have \(cols) entries in 0..<\(groups)")
         }
     }
-    let l = try checkedLayout(rows: rows, cols: cols, scales: scales.shape, zeros: zeros.shape, spec: spec,
+    var l = try checkedLayout(rows: rows, cols: cols, scales: scales.shape, zeros: zeros.shape, spec: spec,
                               groups: groupIndex == nil ? nil : scales.shape[1], op: "hard dequant")
+    l.roundsZeros = !fractionalZeros
     let out = Tensor(uninitialized: [rows, cols])
     withPointers(codes, groupIndex) { q, gi in
         dequantForward(q, scales: scales.value.data, zeros: zeros.value.data, groupIndex: gi, out.data, layout: l)

@@ -34,6 +34,9 @@ public struct QuantLayout: Sendable, Equatable {
     public private(set) var groups: Int
     /// Largest code, 2^bits - 1.
     public let qmax: Int
+    /// false: zero points are used as stored, clamped to [0, qmax] but not rounded (E2E-QP training
+    /// z as a real number, the paper's fp16 zero; hard dequantization only).
+    public var roundsZeros = true
 
     /// Contiguous groups of `spec.groupSize` columns (-1: whole rows).
     public init(rows: Int, cols: Int, spec: QuantSpec) {
@@ -51,6 +54,11 @@ public struct QuantLayout: Sendable, Equatable {
 
     /// Scale / zero elements: rows * groups.
     public var parameterCount: Int { rows * groups }
+
+    /// z' as the dequantization uses it: clamp(round(z), 0, qmax), or clamp(z, 0, qmax) when the
+    /// zero points are fractional.
+    @inline(__always)
+    public func zero(_ z: Float) -> Float { roundsZeros ? effectiveZero(z, qmax: qmax) : min(max(z, 0), Float(qmax)) }
 
     /// Columns of group `g` of every row.
     @inline(__always)
@@ -231,13 +239,13 @@ public func dequantForward(_ codes: UnsafePointer<UInt8>, scales s: UnsafePointe
             if let groupIndex {
                 for col in 0..<l.cols {
                     let p = Int(groupIndex[col])
-                    let zp = effectiveZero(zr[p], qmax: l.qmax)
+                    let zp = l.zero(zr[p])
                     o[col] = (Float(q[col]) - zp) * effectiveScale(sr[p])
                 }
                 continue
             }
             for gi in 0..<l.groups {
-                let sp = effectiveScale(sr[gi]), zp = effectiveZero(zr[gi], qmax: l.qmax)
+                let sp = effectiveScale(sr[gi]), zp = l.zero(zr[gi])
                 for col in l.columns(ofGroup: gi) { o[col] = (Float(q[col]) - zp) * sp }
             }
         }
@@ -250,7 +258,7 @@ public func dequantForwardReference(_ codes: UnsafePointer<UInt8>, scales s: Uns
     for row in 0..<l.rows {
         for col in 0..<l.cols {
             let p = row * l.groups + (groupIndex.map { Int($0[col]) } ?? col / l.groupSize)
-            let sp = min(max(s[p], 1e-4), 1e4), zp = min(max(z[p].rounded(.toNearestOrEven), 0), Float(l.qmax))
+            let sp = min(max(s[p], 1e-4), 1e4), zp = min(max(l.roundsZeros ? z[p].rounded(.toNearestOrEven) : z[p], 0), Float(l.qmax))
             out[row * l.cols + col] = (Float(codes[row * l.cols + col]) - zp) * sp
         }
     }
@@ -267,7 +275,7 @@ public func dequantBackward(_ codes: UnsafePointer<UInt8>, scales s: UnsafePoint
             if let groupIndex {
                 for col in 0..<l.cols {
                     let p = p0 + Int(groupIndex[col])
-                    ds?[p] += gr[col] * (Float(q[col]) - effectiveZero(z[p], qmax: l.qmax))
+                    ds?[p] += gr[col] * (Float(q[col]) - l.zero(z[p]))
                     dz?[p] += gr[col] * -effectiveScale(s[p])
                 }
                 continue
@@ -275,7 +283,7 @@ public func dequantBackward(_ codes: UnsafePointer<UInt8>, scales s: UnsafePoint
             for gi in 0..<l.groups {
                 let cols = l.columns(ofGroup: gi)
                 let (gq, gSum) = dotCodes(q + cols.lowerBound, gr + cols.lowerBound, n: cols.count)
-                let zp = effectiveZero(z[p0 + gi], qmax: l.qmax)
+                let zp = l.zero(z[p0 + gi])
                 ds?[p0 + gi] += gq - zp * gSum          // sum g * (q - z') = sum g*q - z' * sum g
                 dz?[p0 + gi] += -effectiveScale(s[p0 + gi]) * gSum
             }
@@ -308,7 +316,7 @@ public func dequantBackwardReference(_ codes: UnsafePointer<UInt8>, scales s: Un
         for col in 0..<l.cols {
             let i = row * l.cols + col
             let p = row * l.groups + (groupIndex.map { Int($0[col]) } ?? col / l.groupSize)
-            let sp = min(max(s[p], 1e-4), 1e4), zp = min(max(z[p].rounded(.toNearestOrEven), 0), Float(l.qmax))
+            let sp = min(max(s[p], 1e-4), 1e4), zp = min(max(l.roundsZeros ? z[p].rounded(.toNearestOrEven) : z[p], 0), Float(l.qmax))
             dsD[p] += Double(g[i]) * (Double(codes[i]) - Double(zp))
             dzD[p] += Double(g[i]) * Double(-sp)
         }

@@ -138,10 +138,17 @@ public final class HardQuantizer: LinearQuantizer {
     public let groupIndex: [Int32]?
     // (rows, groups)
     public let scales: Var, zeros: Var
+    /// The zero points are real numbers (clamped to [0, qmax], not rounded): E2E-QP training z,
+    /// as the paper does with fp16 zeros (EfficientQAT Table 6: 2.50 bits at w2g64). Set when
+    /// the stored zeros are not all integers, or by E2E-QP when it trains z; a rounded z could
+    /// only move by crossing a rounding boundary, which small learning rates never do. The
+    /// gradient to z is -s' per element either way (straight through the clamp).
+    public var fractionalZeros = false
 
     /// Takes over `qw`'s codes, scales and zeros. E2E-QP trains s only (the defaults).
     public init(_ qw: QuantizedWeight, name: String = "", trainScales: Bool = true, trainZeros: Bool = false) throws {
         spec = qw.spec; rows = qw.rows; cols = qw.cols; codes = qw.codes; groupIndex = qw.groupIndex
+        fractionalZeros = qw.zeros.contains { $0 != $0.rounded() }
         let g = qw.groupCount, prefix = name.isEmpty ? "" : name + "."
         scales = Var(try Tensor(shape: [rows, g], qw.scales), requiresGrad: trainScales, name: prefix + "scales")
         zeros = Var(try Tensor(shape: [rows, g], qw.zeros), requiresGrad: trainZeros, name: prefix + "zeros")
@@ -160,12 +167,13 @@ public final class HardQuantizer: LinearQuantizer {
 
     /// (q - z') * s' as a Var with gradients to the trainable s and z.
     public func dequantized() throws -> Var {
-        try hardDequantize(codes: codes, rows: rows, cols: cols, groupIndex: groupIndex, scales: scales, zeros: zeros, spec: spec)
+        try hardDequantize(codes: codes, rows: rows, cols: cols, groupIndex: groupIndex, scales: scales, zeros: zeros, spec: spec,
+                           fractionalZeros: fractionalZeros)
     }
 
     public var parameters: [(String, Var)] { [(scales.name, scales), (zeros.name, zeros)] }
 
-    public var summary: String { "\(spec) hard, \(trainingSummary(parameters))" }
+    public var summary: String { "\(spec) hard\(fractionalZeros ? ", fractional zeros" : ""), \(trainingSummary(parameters))" }
 
     /// The codes with the current effective scales s' and zeros z'.
     public var quantized: QuantizedWeight {
@@ -173,7 +181,7 @@ public final class HardQuantizer: LinearQuantizer {
             let n = scales.value.count, q = spec.qmax
             return try QuantizedWeight(spec: spec, rows: rows, cols: cols, codes: codes,
                                        scales: (0..<n).map { effectiveScale(scales.value.data[$0]) },
-                                       zeros: (0..<n).map { effectiveZero(zeros.value.data[$0], qmax: q) },
+                                       zeros: (0..<n).map { fractionalZeros ? min(max(zeros.value.data[$0], 0), Float(q)) : effectiveZero(zeros.value.data[$0], qmax: q) },
                                        groupIndex: groupIndex)
         }
     }

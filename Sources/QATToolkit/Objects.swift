@@ -41,14 +41,20 @@ public final class ModelObject: InterpObject {
     }
 
     /// Bits per weight of the block linears: a quantized linear counts its code bits plus a
-    /// 16-bit scale and a code-width zero per group (the paper's count); a full-precision linear
-    /// counts 16 (it would be stored as fp16).
+    /// 16-bit scale and a code-width zero per group (the paper's count), or a 16-bit zero when
+    /// E2E-QP trained fractional zeros (EfficientQAT Table 6: 2.50 bits at w2g64); a
+    /// full-precision linear counts 16 (it would be stored as fp16). Merged QFA zeros keep the
+    /// QFA paper's count (code-width zeros).
     public var averageBits: Double {
         var bits = 0.0, n = 0.0
         for b in model.blocks {
             for l in b.linears {
                 let count = Double(l.outFeatures * l.inFeatures)
-                bits += count * (quantSpec(l).map { $0.averageBits(inFeatures: l.inFeatures) } ?? 16)
+                var perWeight = quantSpec(l).map { $0.averageBits(inFeatures: l.inFeatures) } ?? 16
+                if let h = l.quantizer as? HardQuantizer, h.fractionalZeros {
+                    perWeight += Double(16 - h.spec.bits) / Double(h.spec.effectiveGroupSize(inFeatures: l.inFeatures))
+                }
+                bits += count * perWeight
                 n += count
             }
         }

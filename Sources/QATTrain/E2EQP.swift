@@ -86,7 +86,8 @@ public enum E2EQP {
             hq.scales.requiresGrad = o.trainScales
             if o.trainScales { params.append((name + ".scales", hq.scales)) }
             hq.zeros.requiresGrad = o.trainZeros
-            if o.trainZeros { params.append((name + ".zeros", hq.zeros)) }
+            // a trained zero is a real number (the paper's fp16 zero); rounded, it would never move
+            if o.trainZeros { params.append((name + ".zeros", hq.zeros)); hq.fractionalZeros = true }
         }
         guard !params.isEmpty else { throw TrainingError("e2eqp: nothing to train; train the scales, the zero points or both") }
         let bits = q.map { $0.1.spec.bits }.min() ?? 4

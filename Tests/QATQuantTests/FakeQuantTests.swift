@@ -210,6 +210,34 @@ let kernelShapes: [(rows: Int, cols: Int, group: Int)] = [(6, 64, 16), (5, 200, 
         #expect(hq.zeros.grad == nil)
     }
 
+    /// Fractional zeros (E2E-QP training z): W = (q - clamp(z)) * s' with z unrounded, equal to the
+    /// reference kernel, linear in z so finite differences check dz; integer zeros give the same
+    /// weight in either mode, and the stored zeros keep their fraction.
+    @Test func fractionalZerosAreUnroundedWithFiniteDifferenceGradients() throws {
+        let spec = try QuantSpec(bits: 2, groupSize: 16)
+        let w = try Tensor.randn([4, 40], seed: 6, std: 0.02)
+        let hq = try HardQuantizer(try roundToNearest(weight: w, spec: spec, range: .minMax), trainScales: true, trainZeros: true)
+        let rounded = try hq.dequantized().value
+        hq.fractionalZeros = true
+        #expect(bitsEqual(try hq.dequantized().value, rounded), "integer zeros: the same weight in both modes")
+        for i in 0..<hq.zeros.value.count { hq.zeros.value.data[i] = min(max(hq.zeros.value.data[i], 0.2), 2.8) + 0.3 * Float(i % 3 - 1) }
+        let out = try hq.dequantized().value
+        var l = QuantLayout(rows: 4, cols: 40, spec: spec)
+        l.roundsZeros = false
+        let ref = Tensor(zeros: [4, 40])
+        hq.codes.withUnsafeBufferPointer { q in
+            guard let codes = q.baseAddress else { return }
+            dequantForwardReference(codes, scales: hq.scales.value.data, zeros: hq.zeros.value.data, groupIndex: nil, ref.data, layout: l)
+        }
+        #expect(bitsEqual(out, ref))
+        #expect(!bitsEqual(out, rounded), "a fractional zero moves the weight")
+        let res = try gradCheck(inputs: [hq.scales, hq.zeros], eps: 1e-3, atol: 1e-3, rtol: 1e-3) { _ in try hq.dequantized() }
+        #expect(res.passed, "\(res)")
+        let stored = try hq.quantized.zeros
+        #expect(stored.contains { $0 != $0.rounded() } && stored.allSatisfy { $0 >= 0 && $0 <= 3 })
+        #expect(try HardQuantizer(try hq.quantized).fractionalZeros, "fractional stored zeros load as fractional")
+    }
+
     @Test func shapeErrorsAreThrown() throws {
         let spec = try QuantSpec(bits: 4, groupSize: 128)
         let w = Var(Tensor(zeros: [4, 576])), bad = Var(Tensor(zeros: [4, 4]))

@@ -5,6 +5,7 @@
 import Foundation
 import QATIO
 import QATInterp
+import QATQuant
 import QATTensor
 import Testing
 
@@ -104,6 +105,12 @@ let ablationColumns: [String: [String]] = [
         f = fullqat m bits=2 group=64 calib=$d max_steps=1
         """)
         #expect(s.output.contains("e2eqp: 28 tensors trained"))   // 4 blocks x 7 zero tensors, no scales
+        // the zeros train as real numbers (the paper's fp16 zero): they leave the integers, and the
+        // model counts a 16-bit zero per group: 2 + 32/64 bits, the paper's 2.50
+        guard case .object(let o)? = s.interp.variables["e"], let e = o as? ModelObject,
+              let h = e.model.blocks[0].linears[0].quantizer as? HardQuantizer else { Issue.record("e is not a hard-quantized model"); return }
+        #expect(h.fractionalZeros && h.zeros.value.toArray().contains { $0 != $0.rounded() })
+        #expect(abs(e.averageBits - 2.5) < 1e-9, "\(e.averageBits)")
         #expect(s.output.contains("fullqat spec=w2g64 steps=1 stopped_by=max_steps"))
         let log = try s.run("cell (trainlog \(dir.sub("e.work/train_log.h5")) what=summary) steps")
         #expect(Value.same(log, .number(1)))
