@@ -58,7 +58,7 @@ public struct QuantLayout: Sendable, Equatable {
     /// z' as the dequantization uses it: clamp(round(z), 0, qmax), or clamp(z, 0, qmax) when the
     /// zero points are fractional.
     @inline(__always)
-    public func zero(_ z: Float) -> Float { roundsZeros ? effectiveZero(z, qmax: qmax) : min(max(z, 0), Float(qmax)) }
+    public func zero(_ z: Float) -> Float { effectiveZero(z, qmax: qmax, fractional: !roundsZeros) }
 
     /// Columns of group `g` of every row.
     @inline(__always)
@@ -72,6 +72,13 @@ public func effectiveScale(_ s: Float) -> Float { min(max(s, 1e-4), 1e4) }
 /// z' = clamp(round(z), 0, qmax): the zero point the forward uses.
 @inline(__always)
 public func effectiveZero(_ z: Float, qmax: Int) -> Float { min(max(z.rounded(.toNearestOrEven), 0), Float(qmax)) }
+
+/// z' for hard dequantization: clamp(z, 0, qmax) when the zero points are fractional (E2E-QP
+/// training z), else clamp(round(z), 0, qmax).
+@inline(__always)
+public func effectiveZero(_ z: Float, qmax: Int, fractional: Bool) -> Float {
+    fractional ? min(max(z, 0), Float(qmax)) : effectiveZero(z, qmax: qmax)
+}
 
 typealias F8 = SIMD8<Float>
 

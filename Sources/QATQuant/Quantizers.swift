@@ -181,7 +181,7 @@ public final class HardQuantizer: LinearQuantizer {
             let n = scales.value.count, q = spec.qmax
             return try QuantizedWeight(spec: spec, rows: rows, cols: cols, codes: codes,
                                        scales: (0..<n).map { effectiveScale(scales.value.data[$0]) },
-                                       zeros: (0..<n).map { fractionalZeros ? min(max(zeros.value.data[$0], 0), Float(q)) : effectiveZero(zeros.value.data[$0], qmax: q) },
+                                       zeros: (0..<n).map { effectiveZero(zeros.value.data[$0], qmax: q, fractional: fractionalZeros) },
                                        groupIndex: groupIndex)
         }
     }

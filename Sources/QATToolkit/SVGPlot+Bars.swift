@@ -32,8 +32,9 @@ extension SVGPlot {
         }
         let notes = skipped > 0 ? ["\(skipped) non-finite\(logY ? " or non-positive" : "") value\(skipped == 1 ? "" : "s") skipped"] : []
         var svg = header(title: title)
-        let all = kept.flatMap { $0.compactMap { $0 } } + (reference.map { [$0.value] } ?? []).filter { $0.isFinite && (!logY || $0 > 0) }
-        guard !categories.isEmpty, !kept.flatMap({ $0.compactMap { $0 } }).isEmpty, let r = Axis.range(all) else {
+        let values = kept.flatMap { $0.compactMap { $0 } }
+        let refValues = (reference.map { [$0.value] } ?? []).filter { $0.isFinite && (!logY || $0 > 0) }
+        guard !categories.isEmpty, !values.isEmpty, let r = Axis.range(values + refValues) else {
             return svg + noData(notes) + "</svg>\n"
         }
         // on a log axis the smallest bar must not sit on the axis minimum (zero height): a factor 2 of room
