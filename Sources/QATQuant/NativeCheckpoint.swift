@@ -9,7 +9,9 @@
 //        model.layers.N.self_attn.{q,k,v}_proj.bias (out) when the architecture has biases,
 //      and for each of the seven linears M = model.layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj}:
 //        quantized:   M.codes U8 (out, in), M.scales F32 (out, groups), M.zeros F32 (out, groups)
-//                     (fractional zeros, from merged QA-LoRA/QFA adapters, load as a MergedZeroQuantizer),
+//                     (fractional zeros: from E2E-QP trained with fractional zeros, they load as a
+//                     trainable HardQuantizer; when method is "qfa", from merged adapters, they load
+//                     as a frozen MergedZeroQuantizer),
 //                     M.g_idx I32 (in) only when the columns are not grouped as i / group_size
 //        full precision: M.weight F32 (out, in)
 //      The safetensors __metadata__ is {"format": "pt"}.
@@ -174,7 +176,10 @@ public enum NativeCheckpoint {
         let config = try ModelConfig.fromHuggingFace(path: dir + "/config.json")
         let ckpt = try SafetensorsCheckpoint(directoryOrFile: dir)
         let tensors = CheckpointTensors(ckpt)
-        let (model, quantized) = try CheckpointIO.assemble(config: config, source: dir, floats: tensors) { module, out, inF in
+        // Fractional zeros in a QFA export are merged adapters (frozen); elsewhere (E2E-QP trained
+        // with fractional zeros) they stay trainable.
+        let (model, quantized) = try CheckpointIO.assemble(config: config, source: dir, floats: tensors,
+                                                           mergedZeros: manifest.method == "qfa") { module, out, inF in
             guard let entry = manifest.linears[module] else {
                 return (try tensors.float(module + ".weight", shape: [out, inF]), nil)
             }
@@ -479,8 +484,9 @@ enum CheckpointIO {
     }
 
     /// Builds the model from HF-named tensors. `linear(module, out, in)` gives the weight the
-    /// layer holds and, for a quantized layer, its integer form (a HardQuantizer is installed).
-    static func assemble(config: ModelConfig, source: String, floats t: CheckpointTensors,
+    /// layer holds and, for a quantized layer, its integer form (a HardQuantizer is installed;
+    /// with `mergedZeros`, a frozen MergedZeroQuantizer where the zeros are fractional).
+    static func assemble(config: ModelConfig, source: String, floats t: CheckpointTensors, mergedZeros: Bool = false,
                          linear: (String, Int, Int) throws -> (Tensor, QuantizedWeight?)) throws -> (LlamaModel, [String: QuantizedWeight]) {
         try checkSizes(config, file: source + "/config.json")
         let s = ModelLoaderShape.blockShape(config)
@@ -507,7 +513,7 @@ enum CheckpointIO {
             let block = try DecoderBlock(shape: s, weights: w)
             for l in block.linears {
                 guard let qw = blockQ[l.name] else { continue }
-                if qw.zeros.contains(where: { $0 != $0.rounded() }) { MergedZeroQuantizer(qw).install(on: l); continue }
+                if mergedZeros, qw.zeros.contains(where: { $0 != $0.rounded() }) { MergedZeroQuantizer(qw).install(on: l); continue }
                 l.quantizer = try HardQuantizer(qw, name: "blocks.\(b).\(l.name)")
                 l.weight.requiresGrad = false
             }

@@ -278,6 +278,8 @@ enum QFAVerbs {
 
     static func runSearch(_ call: VerbCall, _ net: QFASupernet, _ loaded: LoadedModel) throws -> QFASearchReport {
         let o = try searchOptions(call)
+        // Resolved before the search so a name that is not a table is refused before minutes of work.
+        let unitsTable = call.has("record_units") ? try ResultVerbs.sessionTable(try call.string("record_units"), call) : nil
         let (score, lower, name) = try scorer(call, net, loaded)
         let r = try QFASearch.run(net, options: o, lowerIsBetter: lower, score: score, log: { call.out($0) })
         let table = ResultsTable(name: "qfa_search")
@@ -287,7 +289,7 @@ enum QFAVerbs {
         }
         call.out(table.render())
         if call.has("out"), try call.string("SUB") == "search" { try table.save(path: try call.string("out")) }
-        if call.has("record_units") { recordUnits(r, budget: o.budget, into: try ResultVerbs.sessionTable(try call.string("record_units"), call)) }
+        if let unitsTable { recordUnits(r, budget: o.budget, into: unitsTable) }
         let w = r.best?.configuration.map(String.init).joined(separator: ",") ?? ""
         call.out("qfa_search budget=\(fmt(o.budget, digits: 3)) metric=\(name) best=\(fmt(r.best?.score ?? .nan, digits: 4)) best_bits=\(fmt(r.best?.averageBits ?? .nan, digits: 3)) random_median=\(fmt(r.randomMedian, digits: 4)) random_best=\(fmt(r.randomBest?.score ?? .nan, digits: 4)) fine_best=\(fmt(r.fineBest?.score ?? .nan, digits: 4)) evaluated=\(r.evaluated.count) seconds=\(fmt(r.seconds)) widths=\(w)")
         return r

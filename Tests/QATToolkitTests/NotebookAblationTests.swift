@@ -111,6 +111,12 @@ let ablationColumns: [String: [String]] = [
               let h = e.model.blocks[0].linears[0].quantizer as? HardQuantizer else { Issue.record("e is not a hard-quantized model"); return }
         #expect(h.fractionalZeros && h.zeros.value.toArray().contains { $0 != $0.rounded() })
         #expect(abs(e.averageBits - 2.5) < 1e-9, "\(e.averageBits)")
+        // reloaded, the fractional zeros stay trainable (a HardQuantizer, not the frozen merged-adapter one)
+        try s.run("e2 = load \"\(dir.sub("e"))\"")
+        guard case .object(let o2)? = s.interp.variables["e2"], let e2 = o2 as? ModelObject,
+              let h2 = e2.model.blocks[0].linears[0].quantizer as? HardQuantizer else { Issue.record("reloaded e is not hard-quantized"); return }
+        #expect(h2.fractionalZeros && h2.zeros.value.toArray() == h.zeros.value.toArray())
+        #expect(abs(e2.averageBits - 2.5) < 1e-9, "\(e2.averageBits)")
         #expect(s.output.contains("fullqat spec=w2g64 steps=1 stopped_by=max_steps"))
         let log = try s.run("cell (trainlog \(dir.sub("e.work/train_log.h5")) what=summary) steps")
         #expect(Value.same(log, .number(1)))

@@ -51,6 +51,19 @@ import Testing
         #expect(bits.count == 4 && bits.reduce(0, +) <= 12)
         #expect(lastLine(s).hasPrefix("qfa_search budget=3"))
 
+        // record_units: one row per unit (4 blocks) with the search's sensitivity and the best's widths
+        try s.run("qfa search \"\(net)\" budget=3 coarse=4 fine=2 val=4 seqlen=32 record_units=units")
+        guard case .object(let o)? = s.interp.variables["units"], let units = o as? ResultsTable else {
+            Issue.record("record_units made no table"); return
+        }
+        #expect(units.rows.count == 4)
+        #expect(units.rows.allSatisfy { $0["sensitivity"] != nil && $0["best_bits"] != nil })
+        // a name that holds something else is refused before the search runs (no new search line)
+        let searches = s.output.components(separatedBy: "qfa_search budget=").count
+        try s.run("taken = 7")
+        #expect(s.error("qfa search \"\(net)\" budget=3 coarse=4 fine=2 val=4 seqlen=32 record_units=taken").map { "\($0)" }?.contains("not a table") == true)
+        #expect(s.output.components(separatedBy: "qfa_search budget=").count == searches)
+
         try s.run("""
         m = qfa subnet "\(net)" bits=[4 2 3 2] out="\(dir.sub("sub"))"
         p = ppl m fortunes ctx=32 max_windows=4
