@@ -28,7 +28,7 @@ FIGURES = {
     "phases": [("", "wbits", "weight bits", ["ppl_devil"], "method", True)],
     "blockap_trainables": [("", "norms", "RMSNorm gains trained (0/1)", ["ppl_devil"], "train", True)],
     "e2eqp_params": [("", "bits_paper", "average bits per weight (paper count)", ["ppl_devil"], "train", False)],
-    "samples": [("_gap", "windows", "calibration windows", ["gap"], "phase", False),
+    "samples": [("_gap", "windows", "calibration windows", ["rel_gap"], "phase", False),
                 ("_ppl", "windows", "calibration windows", ["ppl_devil"], "phase", True)],
     "group_size": [("", "bits", "average bits per weight", ["ppl_devil"], "wbits", True)],
     "calibration_source": [("", "calib_n", "calibration text (1 fortunes, 2 devil, 3 gnu-standards)", ["ppl_devil", "ppl_gnu_standards"], "wbits", True)],
@@ -41,7 +41,7 @@ FIGURES = {
     "qfa_search": [("", "budget", "average-bit budget", ["searched_ppl", "random_median_ppl", "random_best_ppl"], None, True)],
     "inspect": [("", "count", "elements in the tensor", ["std"], "tensor", True)],
 }
-YLABEL = {"ppl_devil": PPL, "gap": "validation - training loss (MSE / nats)", "std": "standard deviation",
+YLABEL = {"ppl_devil": PPL, "rel_gap": "(validation - training loss) / training loss (%)", "std": "standard deviation",
           "searched_ppl": "validation perplexity", "ppl_gnu_standards": "perplexity"}
 
 
@@ -91,6 +91,9 @@ def main():
             sys.exit(f"unknown notebook {name}; known: {', '.join(FIGURES)}")
         path = os.path.join(a.dir, name + ".h5")
         cols, _ = read_h5(path, "res")
+        if "gap" in cols and "rel_gap" not in cols:  # tables written before samples.qat recorded rel_gap
+            cols["rel_gap"] = [100 * g / t if isinstance(g, float) and isinstance(t, float) and t else None
+                               for g, t in zip(cols["gap"], cols["train_loss"])]
         with h5py.File(path, "r") as f:
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["/tables/res"].attrs.items()}
         for spec in FIGURES[name]:

@@ -16,7 +16,7 @@ let ablationColumns: [String: [String]] = [
     "phases": ["method", "wbits", "group", "bits", "ppl_devil", "kl_devil", "acc_capitals"],
     "blockap_trainables": ["train", "norms", "bits", "ppl_devil", "final_val_mse"],
     "e2eqp_params": ["train", "bits", "bits_paper", "ppl_devil"],
-    "samples": ["phase", "windows", "epochs", "train_loss", "val_loss", "gap", "ppl_devil"],
+    "samples": ["phase", "windows", "epochs", "train_loss", "val_loss", "gap", "rel_gap", "ppl_devil"],
     "group_size": ["wbits", "group", "bits", "ppl_devil"],
     "calibration_source": ["calib", "calib_n", "wbits", "ppl_fortunes", "ppl_devil", "ppl_gnu_standards"],
     "same_budget": ["method", "windows", "ppl_devil"],
