@@ -18,7 +18,7 @@ enum QFAVerbs {
     static var rows: [VerbSpec] { [qfa] }
 
     static let subKeys: [String: Set<String>] = [
-        "train": ["widths", "base", "bases", "group", "rank", "alpha", "unit", "adapters", "steps", "lr", "batch", "accum",
+        "train": ["widths", "base", "bases", "bases_cache", "group", "rank", "alpha", "unit", "adapters", "steps", "lr", "batch", "accum",
                   "sampler", "period", "start", "tau", "warmup", "clip", "calib", "samples", "val", "seqlen", "seed",
                   "out", "resume", "overwrite", "checkpoint_every", "max_steps", "memory"],
         "sample": ["widths", "units", "period", "sampler", "start", "tau", "seed", "bins", "out"],
@@ -35,6 +35,7 @@ enum QFAVerbs {
                     .key("widths", .either([.list, .string]), default: .list([.number(2), .number(3), .number(4)]), help: "train/sample: the bit-width choice set; one width = a dedicated QA-LoRA run"),
                     .key("base", .choice(QFABase.allCases.map(\.rawValue)), default: .string("gptq"), help: "train: base quantizer per width (checkpoint: bases=)"),
                     .key("bases", .either([.list, .string]), help: "train base=checkpoint: one quantized checkpoint directory per width, e.g. [bap-w2 bap-w3 bap-w4]"),
+                    .key("bases_cache", .string, help: "train base=gptq|rtn|rtn0: a bases file reused when it was built for the same model, widths, group, base and training windows, else built and written there (supernets of one notebook share their GPTQ bases)"),
                     .key("group", .int, default: .number(32), range: 1...65536, help: "train: quantization group = adapter pooling group"),
                     .key("rank", .int, default: .number(16), range: 1...4096, help: "train: LoRA rank r"),
                     .key("alpha", .number, default: .number(16), range: 0...1e6, help: "train: LoRA alpha (scaling alpha/r)"),
@@ -217,7 +218,9 @@ enum QFAVerbs {
             return (try QFASupernet(model: loaded.model, source: source, options: o, bases: bases), loaded, data)
         }
         let loaded: LoadedModel, source: String, bases: [String: [Int: QuantizedWeight]]
+        var newCache: (path: String, fingerprint: String)?
         if o.base == .checkpoint {
+            guard !call.has("bases_cache") else { throw InterpError.verb("bases_cache= caches GPTQ/RTN bases; base=checkpoint reads bases=[DIR ...] instead", hint: "drop bases_cache=") }
             guard call.has("bases") else { throw InterpError.verb("base=checkpoint needs bases=[DIR ...], one quantized checkpoint per width", hint: "e.g. bases=[Models/bap-w2g32 Models/bap-w3g32 Models/bap-w4g32]") }
             let dirs = try wordList(call, "bases")
             let (model, b) = try QFABases.fromCheckpoints(dirs, group: o.group)
@@ -230,13 +233,43 @@ enum QFAVerbs {
             loaded = l; source = obj.origin
             let data = try TrainVerbs.windows(call, loaded, seed: t.seed)
             try checkMemory(loaded, data)
-            bases = try QFABases.build(model: loaded.model, options: o, calibration: try CalibrationSet(windows: data.train), log: { call.out($0) })
+            let cache = call.has("bases_cache") ? try call.string("bases_cache") : nil
+            if let cache, let cached = try cachedBases(cache, options: o, source: source, windows: data, call) {
+                bases = cached
+            } else {
+                bases = try QFABases.build(model: loaded.model, options: o, calibration: try CalibrationSet(windows: data.train), log: { call.out($0) })
+                if let cache { newCache = (cache, data.trainFingerprint) }
+            }
         }
         let net = try QFASupernet(model: loaded.model, source: source, options: o, bases: bases)
+        if let (path, fingerprint) = newCache {
+            try net.saveBases(path: path, metadata: ["bases_calib": fingerprint])
+            call.out("qfa: bases written to \(path) for later supernets (bases_cache=)")
+        }
         if let dir = t.checkpointDir {
             try net.saveBases(path: dir + "/qfa/bases.safetensors")
         }
         return (net, loaded, try TrainVerbs.windows(call, loaded, seed: t.seed))
+    }
+
+    /// The bases in `path` when it was built for this model, widths, group, base and these training
+    /// windows; nil (build them) when the file does not exist or was built for something else.
+    static func cachedBases(_ path: String, options o: QFAOptions, source: String, windows: TrainingWindows,
+                            _ call: VerbCall) throws -> [String: [Int: QuantizedWeight]]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let (saved, savedSource, bases, file) = try QFASupernet.readFile(path)
+        var differences: [String] = []
+        if saved.widths != o.widths { differences.append("widths \(saved.widths) (asked \(o.widths))") }
+        if saved.group != o.group { differences.append("group \(saved.group) (asked \(o.group))") }
+        if saved.base != o.base { differences.append("base \(saved.base.rawValue) (asked \(o.base.rawValue))") }
+        if savedSource != source { differences.append("model \(savedSource) (asked \(source))") }
+        if file.metadata["bases_calib"] != windows.trainFingerprint { differences.append("other training windows (calib, samples, seqlen or seed)") }
+        guard differences.isEmpty else {
+            call.out("qfa: \(path) was built for \(differences.joined(separator: ", ")); building the bases again and replacing it")
+            return nil
+        }
+        call.out("qfa: bases from \(path) (same model, widths, group, base and training windows)")
+        return bases
     }
 
     // ---- search

@@ -18,7 +18,9 @@
 //   <tag>.blocks.<N>.<linear>.lora_A F32 (r, groups)      tag = w<b> (decoupled) or shared
 //   <tag>.blocks.<N>.<linear>.lora_B F32 (out, r)
 //   __metadata__: widths "2,3,4", group, rank, alpha, unit, adapters, base, source (the MODEL the
-//   FP weights, embedding and norms come from), plus the training record (steps, sampler, ...).
+//   FP weights, embedding and norms come from), plus the training record (steps, sampler, ...);
+//   a bases file also has bases_calib (hex FNV-1a 64 of the training windows' tokens the bases
+//   were built on: `qfa train bases_cache=FILE` reuses a file only when it matches).
 import Foundation
 import QATAutograd
 import QATIO
@@ -214,12 +216,13 @@ public final class QFASupernet {
         }
     }
 
-    /// Writes the bases alone (a resume reads them instead of quantizing again).
-    public func saveBases(path: String) throws {
+    /// Writes the bases alone (a resume, or another supernet through `bases_cache=`, reads them
+    /// instead of quantizing again); `extra` adds metadata (bases_calib).
+    public func saveBases(path: String, metadata extra: [String: String] = [:]) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         var st = SafetensorsWriter()
         try addBases(to: &st)
-        st.metadata = options.metadata
+        st.metadata = options.metadata.merging(extra) { a, _ in a }
         st.metadata["source"] = source
         try st.write(to: path)
     }

@@ -3,6 +3,8 @@
 // seeded random offsets in the first 90% of the tokens, validation windows likewise in the last
 // 10%, so no validation token is ever trained on. Batches keep the order the windows were drawn
 // in (the reference does not reshuffle between epochs); `shuffle` reorders them per epoch.
+import Foundation
+import QATIO
 import QATModel
 import QATTensor
 import QATTokenizer
@@ -11,6 +13,11 @@ public struct TrainingWindows: Sendable {
     public let train: [[Int32]]
     public let validation: [[Int32]]
     public var seqlen: Int { train.first?.count ?? 0 }
+    /// FNV-1a 64 of the training windows' tokens, in hex: which windows a GPTQ base was built on.
+    public var trainFingerprint: String {
+        let tokens = train.flatMap { $0 }
+        return String(format: "%016llx", tokens.withUnsafeBytes { fnv1a64w($0) } ^ UInt64(train.count))
+    }
 
     public init(train: [[Int32]], validation: [[Int32]]) throws {
         guard let t = train.first?.count, t > 1, train.allSatisfy({ $0.count == t }), validation.allSatisfy({ $0.count == t }) else {

@@ -4,6 +4,7 @@
 // keys of the others.
 import Foundation
 import QATInterp
+import QATTrain
 import Testing
 
 @testable import QATToolkit
@@ -77,5 +78,33 @@ import Testing
         #expect(s.output.contains("qfa_subnet avg_bits=2.750"))
         #expect(s.error("qfa subnet \"\(net)\" bits=[2 3] out=\"\(dir.sub("bad"))\"") != nil)
         #expect(s.error("qfa search \"\(net)\" steps=3 budget=3") != nil)
+    }
+
+    /// bases_cache=: the second supernet reads the first one's GPTQ bases, which are bit for bit
+    /// the bases a fresh build gives; other windows rebuild and replace the file.
+    @Test func basesCacheReusesIdenticalBases() throws {
+        let dir = try ScratchDir("qfa-bases-cache")
+        let s = Session()
+        let cache = dir.sub("bases.safetensors")
+        let common = "base=gptq rank=4 steps=2 val=4 seqlen=32 lr=1e-3"
+        try s.run("m = load tiny")
+        try s.run("qfa train m \(common) samples=16 bases_cache=\"\(cache)\" out=\"\(dir.sub("a"))\"")
+        #expect(s.output.contains("bases written to \(cache)"))
+        try s.run("qfa train m \(common) samples=16 adapters=shared bases_cache=\"\(cache)\" out=\"\(dir.sub("b"))\"")
+        #expect(s.output.contains("qfa: bases from \(cache)"))
+        try s.run("qfa train m \(common) samples=16 adapters=shared out=\"\(dir.sub("c"))\"")
+        let cached = try QFASupernet.readFile(dir.sub("b") + "/qfa.safetensors").2
+        let fresh = try QFASupernet.readFile(dir.sub("c") + "/qfa.safetensors").2
+        #expect(!fresh.isEmpty && Set(cached.keys) == Set(fresh.keys))
+        for (key, widths) in fresh {
+            for (w, f) in widths {
+                let c = cached[key]?[w]
+                #expect(c?.codes == f.codes && c?.scales == f.scales && c?.zeros == f.zeros, "\(key) w\(w)")
+            }
+        }
+        // other training windows: the cache is rebuilt and replaced, then matches them
+        try s.run("qfa train m \(common) samples=12 bases_cache=\"\(cache)\" out=\"\(dir.sub("d"))\"")
+        #expect(s.output.contains("other training windows"))
+        #expect(s.error("qfa train m base=checkpoint bases=[\"\(dir.sub("a"))\"] bases_cache=\"\(cache)\" steps=1").map { "\($0)" }?.contains("bases_cache= caches GPTQ/RTN bases") == true)
     }
 }
