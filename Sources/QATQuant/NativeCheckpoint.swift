@@ -170,6 +170,9 @@ public enum NativeCheckpoint {
         return m
     }
 
+    /// The manifest method of a QFA subnet export, whose fractional zeros are merged adapters.
+    public static let qfaMethod = "qfa"
+
     /// Reads a native checkpoint (the tokenizer is loaded by QuantCheckpoint.load).
     public static func read(_ dir: String) throws -> QuantizedCheckpoint {
         let manifest = try readManifest(dir)
@@ -179,7 +182,7 @@ public enum NativeCheckpoint {
         // Fractional zeros in a QFA export are merged adapters (frozen); elsewhere (E2E-QP trained
         // with fractional zeros) they stay trainable.
         let (model, quantized) = try CheckpointIO.assemble(config: config, source: dir, floats: tensors,
-                                                           mergedZeros: manifest.method == "qfa") { module, out, inF in
+                                                           mergedZeros: manifest.method == qfaMethod) { module, out, inF in
             guard let entry = manifest.linears[module] else {
                 return (try tensors.float(module + ".weight", shape: [out, inF]), nil)
             }

@@ -257,7 +257,7 @@ enum QFAVerbs {
     static func cachedBases(_ path: String, options o: QFAOptions, source: String, windows: TrainingWindows,
                             _ call: VerbCall) throws -> [String: [Int: QuantizedWeight]]? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let (saved, savedSource, bases, file) = try QFASupernet.readFile(path)
+        let (saved, savedSource, file) = try QFASupernet.openFile(path)   // the header first: no bases read on a mismatch
         var differences: [String] = []
         if saved.widths != o.widths { differences.append("widths \(saved.widths) (asked \(o.widths))") }
         if saved.group != o.group { differences.append("group \(saved.group) (asked \(o.group))") }
@@ -269,7 +269,7 @@ enum QFAVerbs {
             return nil
         }
         call.out("qfa: bases from \(path) (same model, widths, group, base and training windows)")
-        return bases
+        return try QFASupernet.readBases(file, options: saved)
     }
 
     // ---- search

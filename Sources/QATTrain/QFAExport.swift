@@ -48,6 +48,6 @@ public enum QFAExport {
         meta["qfa_widths"] = config.map(String.init).joined(separator: ",")
         meta["qfa_avg_bits"] = fmt2(averageBits(config))
         meta["qfa_unit"] = net.options.unit.rawValue
-        try NativeCheckpoint.write(net.model, to: dir, method: "qfa", source: net.source, metadata: meta, overwrite: overwrite)
+        try NativeCheckpoint.write(net.model, to: dir, method: NativeCheckpoint.qfaMethod, source: net.source, metadata: meta, overwrite: overwrite)
     }
 }

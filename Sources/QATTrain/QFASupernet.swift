@@ -240,9 +240,21 @@ public final class QFASupernet {
 
     /// Reads bases (and adapters, when present) from a supernet file; `source` from its metadata.
     public static func readFile(_ path: String) throws -> (QFAOptions, String, [String: [Int: QuantizedWeight]], SafetensorsFile) {
+        let (o, source, f) = try openFile(path)
+        return (o, source, try readBases(f, options: o), f)
+    }
+
+    /// The options and source of a supernet file, from its header alone (no tensor is read).
+    public static func openFile(_ path: String) throws -> (QFAOptions, String, SafetensorsFile) {
         let f = try SafetensorsFile(path: path)
         let o = try QFAOptions(metadata: f.metadata, file: path)
         guard let source = f.metadata["source"] else { throw FormatError(file: path, "metadata has no 'source' (the model the supernet was built from)") }
+        return (o, source, f)
+    }
+
+    /// The bases stored in an open supernet file, by linear key and width.
+    public static func readBases(_ f: SafetensorsFile, options o: QFAOptions) throws -> [String: [Int: QuantizedWeight]] {
+        let path = f.path
         var bases: [String: [Int: QuantizedWeight]] = [:]
         for name in f.names where name.hasSuffix(".codes") {
             let stem = String(name.dropLast(".codes".count))
@@ -253,7 +265,7 @@ public final class QFASupernet {
             bases[key, default: [:]][w] = try QuantizedWeight(spec: try QuantSpec(bits: w, groupSize: o.group), rows: info.shape[0], cols: info.shape[1],
                                                               codes: try f.uint8s(name), scales: scales.toArray(), zeros: zeros.toArray())
         }
-        return (o, source, bases, f)
+        return bases
     }
 
     /// Copies the adapters stored in `f` into this supernet (every adapter must be present).
