@@ -134,6 +134,8 @@ extension SweepRunner {
     /// every task must be done.
     public static func merge(dir: SweepDir, union: Bool, partial: Bool) throws -> [ResultsTable] {
         let m = try SweepManifest.read(from: dir)
+        // a task killed while a resumed copy finished may leave its temporary; its writer is dead now
+        for i in m.tasks.indices { InterruptedWrites.reclaim(dir.result(i)) }
         let done = m.tasks.indices.filter { FileManager.default.fileExists(atPath: dir.result($0)) }
         let notDone = m.tasks.indices.filter { !done.contains($0) }
         guard partial || notDone.isEmpty else {

@@ -23,7 +23,10 @@ public enum SweepTask {
         guard m.tasks.indices.contains(index) else {
             throw VerbError("task \(index) is not in \(dir.manifest): the sweep has tasks 0...\(m.tasks.count - 1)")
         }
-        if !force && FileManager.default.fileExists(atPath: dir.result(index)) { return .skipped }
+        if !force && FileManager.default.fileExists(atPath: dir.result(index)) {
+            InterruptedWrites.reclaim(dir.result(index))   // temporaries of a killed earlier attempt
+            return .skipped
+        }
         try dir.makeDirectories()
         try writeTextAtomically("pid=\(getpid()) host=\(hostName()) started=\(ISO8601DateFormatter().string(from: Date()))\n",
                                 to: dir.task(index, "running"))
