@@ -11,7 +11,10 @@
 //        up -> down             loss of down alone
 //      s_X[c] = mean |x_c| over every calibration token; for alpha = i/grid, i in 0..<grid:
 //      s = max(s_X^alpha, 1e-4), s /= sqrt(max s * min s); candidate weights Q(W diag(s)) / s; the
-//      loss is the mean squared difference from the module's full-precision output. The best s
+//      loss is the mean squared difference from the module's full-precision output, over every
+//      window or, with searchWindows = K, over the first K (the windows are random draws, so the
+//      first K are a random subset; the search's grid x module forwards are nearly all of AWQ's
+//      time, so K bounds it on a CPU while s_X and the clipping still see every window). The best s
 //      folds in: a norm gain (or the previous linear's output rows and bias) is divided by s, the
 //      inspected linears' input columns are multiplied by s, the cached inputs divided by s.
 //   3. The block's output with the scaled, still full-precision weights feeds the next block.
@@ -43,9 +46,13 @@ public struct AWQOptions: Sendable {
     public var clipTokens: Int
     /// Blocks to quantize (nil: all); earlier blocks still run to produce the inputs.
     public var blocks: Range<Int>?
+    /// Windows the scale search's loss runs on: the first K (nil: all).
+    public var searchWindows: Int?
 
-    public init(grid: Int = 20, clip: Bool = true, clipSteps: Int = 10, clipTokens: Int = 512, blocks: Range<Int>? = nil) {
+    public init(grid: Int = 20, clip: Bool = true, clipSteps: Int = 10, clipTokens: Int = 512, blocks: Range<Int>? = nil,
+                searchWindows: Int? = nil) {
         self.grid = grid; self.clip = clip; self.clipSteps = clipSteps; self.clipTokens = clipTokens; self.blocks = blocks
+        self.searchWindows = searchWindows
     }
 }
 
@@ -131,8 +138,8 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: Qu
     guard range.lowerBound >= 0, range.upperBound <= model.blocks.count else {
         throw TensorError.invalidArgument(op: "awq", message: "blocks \(range) outside the model's 0..<\(model.blocks.count)")
     }
-    guard options.grid >= 1, options.clipSteps >= 1, options.clipTokens >= 1 else {
-        throw TensorError.invalidArgument(op: "awq", message: "grid=\(options.grid) clipSteps=\(options.clipSteps) clipTokens=\(options.clipTokens): each must be at least 1")
+    guard options.grid >= 1, options.clipSteps >= 1, options.clipTokens >= 1, (options.searchWindows ?? 1) >= 1 else {
+        throw TensorError.invalidArgument(op: "awq", message: "grid=\(options.grid) clipSteps=\(options.clipSteps) clipTokens=\(options.clipTokens) searchWindows=\(options.searchWindows.map(String.init) ?? "all"): each must be at least 1")
     }
     let rope = model.ropeTable(positions: calibration.seqlen)
     var x = try Calibration.blockInputs(model: model, calibration: calibration)
@@ -194,7 +201,8 @@ struct AWQBlockRun {
                              module: (Tensor, [Tensor]) throws -> Tensor) throws -> AWQScaleReport {
         let xs = sites[site] ?? []
         let fp = linears.map { $0.weight.value }
-        let reference = try xs.map { try module($0, fp) }
+        let searched = options.searchWindows.map { awqLeadingWindows(xs, windows: $0) } ?? xs
+        let reference = try searched.map { try module($0, fp) }
         let stats = awqMeanAbs(xs)
         var best = (loss: Double.infinity, alpha: 0.0, scales: [Float]()), base = 0.0
         for i in 0..<options.grid {
@@ -202,7 +210,7 @@ struct AWQBlockRun {
             let s = awqCandidateScales(stats, alpha: Float(alpha))
             let cand = fp.map { awqFakeQuantize(weight: $0, spec: spec, scales: s) }
             var sum = 0.0, count = 0
-            for (x, ref) in zip(xs, reference) {
+            for (x, ref) in zip(searched, reference) {
                 let out = try module(x, cand)
                 for j in 0..<out.count { let d = Double(out.data[j] - ref.data[j]); sum += d * d }
                 count += out.count
@@ -212,7 +220,8 @@ struct AWQBlockRun {
             if loss < best.loss { best = (loss, alpha, s) }
         }
         fold(best.scales, into: linears, norm: norm, prev: prev, inputs: xs)
-        log("awq blocks.\(index) \(name): alpha \(best.alpha), loss \(best.loss) (no scaling \(base))")
+        let on = options.searchWindows == nil ? "" : ", searched on \(searched.reduce(0) { $0 + $1.shape[0] }) windows"
+        log("awq blocks.\(index) \(name): alpha \(best.alpha), loss \(best.loss) (no scaling \(base))\(on)")
         return AWQScaleReport(block: index, group: name, alpha: best.alpha, loss: best.loss, lossWithoutScaling: base)
     }
 
@@ -271,6 +280,20 @@ func awqMeanAbs(_ xs: [Tensor]) -> [Float] {
         n += x.count / c
     }
     return sum.map { Float($0 / Double(max(n, 1))) }
+}
+
+/// The first `k` windows of micro-batches (b, T, C): whole batches as they are, the last one
+/// cut to a copy of its leading windows.
+func awqLeadingWindows(_ xs: [Tensor], windows k: Int) -> [Tensor] {
+    var out: [Tensor] = [], left = k
+    for x in xs where left > 0 {
+        let b = x.shape[0], per = x.count / max(b, 1)
+        if b <= left { out.append(x); left -= b; continue }
+        let part = Tensor(uninitialized: [left] + x.shape.dropFirst())
+        part.data.update(from: x.data, count: left * per)
+        out.append(part); left = 0
+    }
+    return out
 }
 
 /// s = max(stats^alpha, 1e-4) / sqrt(max s * min s).

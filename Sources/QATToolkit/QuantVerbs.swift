@@ -24,6 +24,7 @@ enum QuantVerbs {
                     seedKey(0, "calibration windows"),
                     .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,blocks.0=w4g128,down_proj=fp\""),
                     .key("act_order", .bool, default: .number(0), help: "gptq: quantize columns in order of decreasing Hessian diagonal"),
+                    .key("search_windows", .int, range: 1...100_000, help: "awq: run the scale search's loss on the first N windows (default: all; mean |x| and clipping still use all)"),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                  ],
                  help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
@@ -33,6 +34,9 @@ enum QuantVerbs {
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
             let method = try call.string("method")
+            for (key, owner) in [("act_order", "gptq"), ("search_windows", "awq")] where call.has(key) && method != owner {
+                throw InterpError.verb("\(key)= applies to method=\(owner), not method=\(method)", hint: "drop \(key)= or use method=\(owner)")
+            }
             let policy = call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec)
             let clock = ContinuousClock(), start = clock.now
             switch method {
@@ -44,7 +48,8 @@ enum QuantVerbs {
                     let o = GPTQOptions(actOrder: try call.bool("act_order"))
                     try quantizeGPTQ(model: loaded.model, calibration: calib, policy: qspec, options: o, log: { call.out($0) })
                 } else {
-                    try quantizeAWQ(model: loaded.model, calibration: calib, spec: qspec, log: { call.out($0) })
+                    let o = AWQOptions(searchWindows: call.has("search_windows") ? try call.int("search_windows") : nil)
+                    try quantizeAWQ(model: loaded.model, calibration: calib, spec: qspec, options: o, log: { call.out($0) })
                 }
             }
             let secs = seconds(clock.now - start)

@@ -1,7 +1,8 @@
 // AWQ: the quantizer against its formulas, scale normalisation, folding keeps the full-precision
 // function (norm gains, v rows, up rows), GQA skips v -> o, the clip search never loses to no
-// clipping; and the acceptance check on SmolLM2: AWQ's block output error below RTN's at w3g128
-// on blocks 0-2 (inputs from the full-precision chain).
+// clipping, searchWindows bounds only the scale search's loss; and the acceptance check on
+// SmolLM2: AWQ's block output error below RTN's at w3g128 on blocks 0-2 (inputs from the
+// full-precision chain).
 import Foundation
 import Testing
 @testable import QATModel
@@ -98,6 +99,36 @@ func ptqBlockErrorWith(_ block: DecoderBlock, _ xs: [Tensor], _ reference: [Tens
         let eNone = try ptqOutputError(x, w, awqFakeQuantize(weight: w, spec: spec))
         #expect(eClip < eNone, "clipped \(eClip) vs unclipped \(eNone)")
         #expect(best.contains { $0 < 0.99 * 0.3 })
+    }
+
+    @Test func searchWindowsBoundsTheSearchOnly() throws {
+        // the helper: whole batches as they are, the last one cut to its leading windows
+        let a = try Tensor.randn([3, 4, 2], seed: 90), b = try Tensor.randn([2, 4, 2], seed: 91)
+        let four = awqLeadingWindows([a, b], windows: 4)
+        #expect(four.count == 2 && four[0] === a && four[1].shape == [1, 4, 2])
+        #expect(four[1].toArray() == Array(b.toArray()[0..<8]))
+        #expect(awqLeadingWindows([a, b], windows: 10).map(\.shape) == [[3, 4, 2], [2, 4, 2]])
+
+        let calib = try ptqRandomCalibration(vocab: 97, count: 4, seqlen: 48, seed: 92)
+        let spec = try QuantSpec(bits: 3, groupSize: 32)
+        func run(_ c: CalibrationSet, _ o: AWQOptions) throws -> (LlamaModel, [AWQScaleReport], [String]) {
+            let m = try ptqTinyModel(kvHeads: 4, seed: 93)
+            var lines: [String] = []
+            let r = try quantizeAWQ(model: m, calibration: c, spec: spec, options: o) { lines.append($0) }
+            return (m, r, lines)
+        }
+        // K >= the windows: the same numbers as no K
+        let (all, rAll, _) = try run(calib, AWQOptions()), (same, rSame, _) = try run(calib, AWQOptions(searchWindows: 4))
+        #expect(rAll.map(\.loss) == rSame.map(\.loss))
+        for (x, y) in zip(all.blocks, same.blocks) { for (l, k) in zip(x.linears, y.linears) { #expect(l.weight.value.toArray() == k.weight.value.toArray()) } }
+        // K = 1: block 0's unscaled loss (alpha 0, s = 1, block inputs are embeddings) is the one
+        // of a calibration set holding only the first window, and the log says how many were searched
+        let (_, rOne, lines) = try run(calib, AWQOptions(searchWindows: 1))
+        let (_, rFirst, _) = try run(try CalibrationSet(windows: [calib.windows[0]]), AWQOptions())
+        #expect(rOne[0].lossWithoutScaling == rFirst[0].lossWithoutScaling)
+        #expect(rOne[0].lossWithoutScaling != rAll[0].lossWithoutScaling)
+        #expect(lines.contains { $0.hasSuffix("searched on 1 windows") })
+        #expect(throws: TensorError.self) { try run(calib, AWQOptions(searchWindows: 0)) }
     }
 
     @Test func tinyModelBlockOutputBeatsRTN() throws {

@@ -140,5 +140,8 @@ import Testing
         #expect(s.error("quantize tiny method=gtpq")?.hint == "did you mean gptq?")
         #expect(s.error("quantise tiny")?.hint?.contains("did you mean 'quantize'") == true)
         #expect(s.error("blockap tiny epoch=1")?.hint?.contains("did you mean 'epochs'") == true)
+        // a method's own options are refused with another method, before any calibration runs
+        #expect(s.error("quantize tiny method=gptq search_windows=8")?.message.contains("search_windows= applies to method=awq, not method=gptq") == true)
+        #expect(s.error("quantize tiny method=awq act_order=1")?.hint == "drop act_order= or use method=gptq")
     }
 }
