@@ -36,6 +36,27 @@ let ablationColumns: [String: [String]] = [
         #expect(Set(files) == Set(ablationColumns.keys))
     }
 
+    /// Notebooks/README.md: one six-cell index row per notebook, and one two-cell Columns row
+    /// naming the notebook's own columns (a bulk edit once pasted index rows over Columns rows).
+    @Test func readmeIndexAndColumnsTablesHaveOneRowEach() throws {
+        let readme = try String(contentsOfFile: "Notebooks/README.md", encoding: .utf8)
+        let parts = readme.components(separatedBy: "## Columns")
+        try #require(parts.count == 2, "Notebooks/README.md needs one '## Columns' section")
+        func rows(_ text: String, _ name: String) -> [[String]] {
+            text.split(separator: "\n").filter { $0.hasPrefix("| `\(name)` |") }
+                .map { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map(String.init) }
+        }
+        let evalColumns: Set<String> = ["bits", "ppl_devil", "kl_devil", "acc_capitals", "ppl_fortunes", "ppl_gnu_standards"]
+        for (name, columns) in ablationColumns {
+            let index = rows(parts[0], name), own = rows(parts[1], name)
+            #expect(index.count == 1 && index.first?.count == 6, "\(name): index rows \(index.map(\.count))")
+            #expect(own.count == 1 && own.first?.count == 2, "\(name): Columns rows \(own.map(\.count))")
+            for c in columns where !evalColumns.contains(c) {
+                #expect(own.first?.last?.contains("`\(c)`") == true, "\(name): Columns row does not name `\(c)`")
+            }
+        }
+    }
+
     @Test(arguments: ablationColumns.keys.sorted())
     func quickRunWritesTableCSVAndTranscript(_ name: String) throws {
         let dir = try ScratchDir("ablation-\(name)")
