@@ -201,7 +201,7 @@ struct AWQBlockRun {
                              module: (Tensor, [Tensor]) throws -> Tensor) throws -> AWQScaleReport {
         let xs = sites[site] ?? []
         let fp = linears.map { $0.weight.value }
-        let searched = options.searchWindows.map { awqLeadingWindows(xs, windows: $0) } ?? xs
+        let searched = try options.searchWindows.map { try awqLeadingWindows(xs, windows: $0) } ?? xs
         let reference = try searched.map { try module($0, fp) }
         let stats = awqMeanAbs(xs)
         var best = (loss: Double.infinity, alpha: 0.0, scales: [Float]()), base = 0.0
@@ -283,15 +283,13 @@ func awqMeanAbs(_ xs: [Tensor]) -> [Float] {
 }
 
 /// The first `k` windows of micro-batches (b, T, C): whole batches as they are, the last one
-/// cut to a copy of its leading windows.
-func awqLeadingWindows(_ xs: [Tensor], windows k: Int) -> [Tensor] {
+/// sliced to its leading windows.
+func awqLeadingWindows(_ xs: [Tensor], windows k: Int) throws -> [Tensor] {
     var out: [Tensor] = [], left = k
     for x in xs where left > 0 {
-        let b = x.shape[0], per = x.count / max(b, 1)
-        if b <= left { out.append(x); left -= b; continue }
-        let part = Tensor(uninitialized: [left] + x.shape.dropFirst())
-        part.data.update(from: x.data, count: left * per)
-        out.append(part); left = 0
+        let take = min(x.shape[0], left)
+        out.append(take == x.shape[0] ? x : try x.sliced(axis: 0, 0, take))
+        left -= take
     }
     return out
 }

@@ -104,10 +104,10 @@ func ptqBlockErrorWith(_ block: DecoderBlock, _ xs: [Tensor], _ reference: [Tens
     @Test func searchWindowsBoundsTheSearchOnly() throws {
         // the helper: whole batches as they are, the last one cut to its leading windows
         let a = try Tensor.randn([3, 4, 2], seed: 90), b = try Tensor.randn([2, 4, 2], seed: 91)
-        let four = awqLeadingWindows([a, b], windows: 4)
+        let four = try awqLeadingWindows([a, b], windows: 4)
         #expect(four.count == 2 && four[0] === a && four[1].shape == [1, 4, 2])
         #expect(four[1].toArray() == Array(b.toArray()[0..<8]))
-        #expect(awqLeadingWindows([a, b], windows: 10).map(\.shape) == [[3, 4, 2], [2, 4, 2]])
+        #expect(try awqLeadingWindows([a, b], windows: 10).map(\.shape) == [[3, 4, 2], [2, 4, 2]])
 
         let calib = try ptqRandomCalibration(vocab: 97, count: 4, seqlen: 48, seed: 92)
         let spec = try QuantSpec(bits: 3, groupSize: 32)
