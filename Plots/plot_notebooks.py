@@ -4,9 +4,11 @@
 One generic line plot per notebook, with the settings in FIGURES below (x, y, the column that
 splits lines, log y, axis labels with units). Tables are read with plot_table.read_h5 (layout:
 Sources/QATToolkit/ResultsTable.swift); the run attributes (model, seed, quick, version) go into
-the figure's footnote so a quick-run figure cannot pass for a full one.
+the figure's footnote so a quick-run figure cannot pass for a full one, and the table's
+fp_ppl_devil attribute (the full-precision perplexity) is drawn as a dashed FP16 line on devil
+perplexity plots.
 
-  python3 Plots/plot_notebooks.py                          # every table in Notebooks/results/
+  python3 Plots/plot_notebooks.py                          # every table in Notebooks/results/ -> Plots/redrawn/
   python3 Plots/plot_notebooks.py phases samples --dir Notebooks/results/quick --out /tmp/figs
 """
 import argparse
@@ -18,11 +20,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_table import read_h5  # noqa: E402
 
 PPL = "perplexity on devil (ctx windows, lower is better)"
+MARKERS = "osD^vPX"
+PPL_ANY = "perplexity (ctx windows, lower is better)"
 # name: list of (figure suffix, x, x label, y column(s), group column, log y)
 FIGURES = {
     "phases": [("", "wbits", "weight bits", ["ppl_devil"], "method", True)],
@@ -42,31 +47,47 @@ FIGURES = {
     "inspect": [("", "count", "elements in the tensor", ["std"], "tensor", True)],
 }
 YLABEL = {"ppl_devil": PPL, "rel_gap": "(validation - training loss) / training loss (%)", "std": "standard deviation",
-          "searched_ppl": "validation perplexity", "ppl_gnu_standards": "perplexity"}
+          "searched_ppl": "validation perplexity on fortunes (lower is better)", "ppl_gnu_standards": "perplexity"}
+
+
+def label(v):
+    """A group value as a legend entry: 2.0 -> "2", text as it is."""
+    return str(int(v)) if isinstance(v, float) and v == int(v) else str(v)
 
 
 def draw(name, cols, attrs, spec, out):
     suffix, x, xlabel, ys, group, logy = spec
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    fp = attrs.get("fp_ppl_devil") if "ppl_devil" in ys else None
     for y in ys:
         lines = {}
         for i, xv in enumerate(cols.get(x, [])):
             yv = cols.get(y, [None] * len(cols[x]))[i]
             if not isinstance(xv, float) or not isinstance(yv, float) or (logy and yv <= 0):
                 continue
-            key = (y + " " if len(ys) > 1 else "") + (str(cols[group][i]) if group else "")
+            if isinstance(fp, float) and group and cols[group][i] == "fp":
+                continue  # the full-precision row is the dashed FP16 line, not a point at x = 16
+            key = (y + " " if len(ys) > 1 else "") + (label(cols[group][i]) if group else "")
             lines.setdefault(key.strip() or y, []).append((xv, yv))
         for key, pts in lines.items():
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key)
+            n = len(ax.get_lines())  # markers shrink and change shape so a line drawn over another's equal points still shows
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[n % len(MARKERS)],
+                    markersize=max(4, 9 - 1.2 * n), label=key)
+    if isinstance(fp, float):
+        ax.axhline(fp, color="black", linestyle="--", linewidth=1, label=f"FP16 on devil ({fp:.2f})")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(YLABEL.get(ys[0], ys[0]))
+    ax.set_ylabel(YLABEL.get(ys[0], ys[0]) if len(ys) == 1 or not all(y.startswith("ppl_") for y in ys) else PPL_ANY)
+    xs = [v for v in cols.get(x, []) if isinstance(v, float)]
+    if xs and all(v == int(v) for v in xs):  # categories and counts: no 1.25 ticks
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(name.replace("_", " "))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(title=group, fontsize=8)
+        # outside the axes, so no legend can cover a point
+        ax.legend(title=group, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     note = " ".join(f"{k}={attrs[k]}" for k in ("model", "quick", "seed", "qatlab_version") if k in attrs)
     fig.text(0.01, 0.01, note, fontsize=7, color="gray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -80,7 +101,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("names", nargs="*", help="notebooks to draw (default: every table found)")
     p.add_argument("--dir", default="Notebooks/results", help="where NAME.h5 are")
-    p.add_argument("--out", default="Plots", help="where the PNGs go")
+    p.add_argument("--out", default="Plots/redrawn", help="where the PNGs go (not Plots/, where the notebooks' own figures are)")
     a = p.parse_args()
     names = a.names or [n for n in FIGURES if os.path.exists(os.path.join(a.dir, n + ".h5"))]
     if not names:
@@ -90,6 +111,8 @@ def main():
         if name not in FIGURES:
             sys.exit(f"unknown notebook {name}; known: {', '.join(FIGURES)}")
         path = os.path.join(a.dir, name + ".h5")
+        if not os.path.exists(path):
+            sys.exit(f"no table {path}: run `qat notebook Notebooks/{name}.qat` first (or give --dir)")
         cols, _ = read_h5(path, "res")
         if "gap" in cols and "rel_gap" not in cols:  # tables written before samples.qat recorded rel_gap
             cols["rel_gap"] = [100 * g / t if isinstance(g, float) and isinstance(t, float) and t else None
@@ -97,6 +120,9 @@ def main():
         with h5py.File(path, "r") as f:
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["/tables/res"].attrs.items()}
         for spec in FIGURES[name]:
+            missing = [c for c in [spec[1], *spec[3], spec[4]] if c and c not in cols]
+            if missing:
+                sys.exit(f"{path}: no column {', '.join(missing)} for the {name}{spec[0]} figure; has {', '.join(cols)}")
             draw(name, cols, attrs, spec, a.out)
 
 

@@ -76,7 +76,17 @@ let ablationColumns: [String: [String]] = [
         #expect(try f.attribute("seed", on: g) == .double(2))
         #expect(try f.attribute("quick", on: g) == .double(1))
         #expect(try f.attribute("model", on: g) == .string("tiny"))
+        // the FP16 reference line of Plots/plot_notebooks.py: the full-precision model's devil perplexity
+        guard case .double(let fp)? = try f.attribute("fp_ppl_devil", on: g) else {
+            Issue.record("\(name): no numeric fp_ppl_devil attribute"); return
+        }
+        #expect(fp.isFinite && fp > 1, "\(name): fp_ppl_devil \(fp)")
         #expect(FileManager.default.fileExists(atPath: dir.sub(name + ".csv")))
+        // Plots/plot_notebooks.py redraws the notebook's figure(s) from the .h5 alone
+        let (status, drawn) = try runPython3(["Plots/plot_notebooks.py", name, "--dir", dir.path, "--out", dir.sub("py")])
+        let pngs = drawn.split(separator: "\n").map(String.init).filter { $0.hasSuffix(".png") }
+        #expect(status == 0 && !pngs.isEmpty, "\(name): plot_notebooks.py: \(drawn)")
+        for png in pngs { #expect(FileManager.default.fileExists(atPath: png), "\(name): \(png) not written") }
         let md = try String(contentsOfFile: dir.sub(name + ".md"), encoding: .utf8)
         #expect(md.contains("Paper") && md.contains("CPU budget") && !md.contains("**error**"))
         if name == "qfa_search" {

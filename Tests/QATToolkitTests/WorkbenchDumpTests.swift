@@ -110,26 +110,6 @@ import Testing
 
     /// Runs `python3 -c SCRIPT ARG`; fails the test naming setup.sh when python3 or h5py is missing.
     func runPython(_ script: String, _ arg: String) throws -> (Int32, String) {
-        // the python3 that setup.sh's `python3 -m pip` installs into: the first on PATH
-        let python = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/python3" }
-            + ["/usr/bin/python3", "/usr/local/bin/python3"]
-        guard let exe = python.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            Issue.record("python3 is not installed: run `bash setup.sh` (it installs h5py with pip)")
-            return (1, "")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = ["-c", script, arg]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let out = String(decoding: data, as: UTF8.self)
-        if out.contains("No module named 'h5py'") || out.contains("No module named 'numpy'") {
-            Issue.record("h5py is not installed for \(exe): run `bash setup.sh` (python3 -m pip install h5py matplotlib)")
-        }
-        return (p.terminationStatus, out)
+        try runPython3(["-c", script, arg])
     }
 }
