@@ -61,8 +61,8 @@ def draw(name, cols, attrs, spec, out):
     fp = attrs.get("fp_ppl_devil") if "ppl_devil" in ys else None
     for y in ys:
         lines = {}
-        for i, xv in enumerate(cols.get(x, [])):
-            yv = cols.get(y, [None] * len(cols[x]))[i]
+        for i, xv in enumerate(cols[x]):  # main() refused a table without x, y or group
+            yv = cols[y][i]
             if not isinstance(xv, float) or not isinstance(yv, float) or (logy and yv <= 0):
                 continue
             if isinstance(fp, float) and group and cols[group][i] == "fp":
@@ -80,7 +80,7 @@ def draw(name, cols, attrs, spec, out):
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(YLABEL.get(ys[0], ys[0]) if len(ys) == 1 or not all(y.startswith("ppl_") for y in ys) else PPL_ANY)
-    xs = [v for v in cols.get(x, []) if isinstance(v, float)]
+    xs = [v for v in cols[x] if isinstance(v, float)]
     if xs and all(v == int(v) for v in xs):  # categories and counts: no 1.25 ticks
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(name.replace("_", " "))

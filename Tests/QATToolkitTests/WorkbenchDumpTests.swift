@@ -104,12 +104,7 @@ import Testing
         assert json.loads(f["tables/results"].attrs["columns"]) == ["bits", "ppl"]
         print("h5py ok")
         """
-        let (status, output) = try runPython(script, file)
+        let (status, output) = try runPython3(["-c", script, file])
         #expect(status == 0 && output.contains("h5py ok"), "h5py check failed: \(output)")
-    }
-
-    /// Runs `python3 -c SCRIPT ARG`; fails the test naming setup.sh when python3 or h5py is missing.
-    func runPython(_ script: String, _ arg: String) throws -> (Int32, String) {
-        try runPython3(["-c", script, arg])
     }
 }
