@@ -54,7 +54,7 @@ public enum Quiz {
 
     /// Column titles from the index beside the file (first full form of each title pattern).
     static func titles(for path: String, columns: Int) throws -> [String] {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathName.parent(path)
         let index = (dir.isEmpty ? "." : dir) + "/index"
         let fallback = (0..<columns).map { "column\($0)" }
         guard let data = FileManager.default.contents(atPath: index) else { return fallback }

@@ -550,7 +550,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         do { map = try JSONDecoder().decode(Index.self, from: data).weight_map } catch {
             throw FormatError(file: index, "not a valid safetensors index: \(describeDecodingError(error)); expected {\"weight_map\": {name: shard file}}")
         }
-        let dir = (index as NSString).deletingLastPathComponent
+        let dir = PathName.parent(index)
         var opened: [String: SafetensorsFile] = [:]
         var owner: [String: SafetensorsFile] = [:]
         for (name, shard) in map.sorted(by: { $0.key < $1.key }) {

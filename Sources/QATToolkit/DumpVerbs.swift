@@ -74,7 +74,7 @@ enum DumpVerbs {
 
     /// Writes the values (see the layout above) atomically.
     static func writeDump(_ items: [(String, Value)], to path: String, command: String, blocks: Range<Int>?, compress: Int) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathName.parent(path)
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let f = try HDF5File.create(path: path)
         try f.setAttribute("command", .string(command), on: "/")

@@ -40,7 +40,7 @@ enum NotebookVerbs {
             let path = try call.string("FILE")
             let quick = call.extraKeys.contains { $0.0 == "quick" && $0.1.isTrue }
             let out = call.has("out") ? try call.string("out") : transcriptPath(path, quick: quick)
-            let outDir = (out as NSString).deletingLastPathComponent
+            let outDir = PathName.parent(out)
             if !outDir.isEmpty { try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true) }
             try Notebook(interpreter: call.interpreter, script: path).run(writingTo: out)
             call.out("notebook=\(out)")
@@ -58,7 +58,7 @@ enum NotebookVerbs {
     static func transcriptPath(_ script: String, quick: Bool = false) -> String {
         let md = (script as NSString).pathExtension == "qat" ? (script as NSString).deletingPathExtension + ".md" : script + ".md"
         guard quick else { return md }
-        let dir = (script as NSString).deletingLastPathComponent
+        let dir = PathName.parent(script)
         return ((dir.isEmpty ? "" : dir + "/") + "results/quick/") + (md as NSString).lastPathComponent
     }
 }
@@ -130,7 +130,7 @@ struct Notebook {
         if !printed.isEmpty { md += ["```text", printed, "```"] }
         if let error { md += ["", "**error**", "", "```text", "\(error)", "```"] }
         for plot in plots(in: lines) {
-            md += ["", "![\(baseName(plot))](\(relativePath(plot, from: (transcript as NSString).deletingLastPathComponent)))"]
+            md += ["", "![\(baseName(plot))](\(relativePath(plot, from: PathName.parent(transcript))))"]
         }
         if secs >= 0.1 { md += ["", "_\(fmt(secs)) s_"] }
         return md + [""]

@@ -8,6 +8,7 @@
 // exactly what the later write will see.
 import Foundation
 import QATInterp
+import QATIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,7 +37,7 @@ enum OutputCheck {
         var isDir: ObjCBool = false
         while true {
             if FileManager.default.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue { return p }
-            let parent = (p as NSString).deletingLastPathComponent
+            let parent = PathName.parent(p)
             if parent.isEmpty { return "." }
             if parent == p { return p }
             p = parent

@@ -193,7 +193,7 @@ extension ResultsTable {
     /// Every form is written atomically (temporary name, then rename); parent directories are
     /// created.
     public func save(path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathName.parent(path)
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         switch (path as NSString).pathExtension.lowercased() {
         case "csv": try writeTextAtomically(csv(), to: path)

@@ -85,7 +85,7 @@ public enum SVGPlot {
 
     /// Writes the SVG to "<path>.tmp-<pid>" and renames it into place; creates the directory.
     public static func write(_ svg: String, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = PathName.parent(path)
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         try writeTextAtomically(svg, to: path)
     }

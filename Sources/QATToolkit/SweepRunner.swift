@@ -82,7 +82,7 @@ public enum SweepRunner {
         if let e = env["QAT_EXECUTABLE"], FileManager.default.isExecutableFile(atPath: e) { return absolutePath(e) }
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         if (me as NSString).lastPathComponent == "qat" { return absolutePath(me) }
-        let sibling = (me as NSString).deletingLastPathComponent + "/qat"
+        let sibling = PathName.parent(me) + "/qat"
         if FileManager.default.isExecutableFile(atPath: sibling) { return absolutePath(sibling) }
         if let onPath = executableInPath("qat") { return absolutePath(onPath) }
         throw VerbError("cannot find the qat executable to run tasks with (this process is \(me)); build it (swift build -c release) or set QAT_EXECUTABLE=/path/to/qat")

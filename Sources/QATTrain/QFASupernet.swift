@@ -219,7 +219,7 @@ public final class QFASupernet {
     /// Writes the bases alone (a resume, or another supernet through `bases_cache=`, reads them
     /// instead of quantizing again); `extra` adds metadata (bases_calib).
     public func saveBases(path: String, metadata extra: [String: String] = [:]) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: PathName.parent(path), withIntermediateDirectories: true)
         var st = SafetensorsWriter()
         try addBases(to: &st)
         st.metadata = options.metadata.merging(extra) { a, _ in a }
