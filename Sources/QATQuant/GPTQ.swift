@@ -109,12 +109,15 @@ public func upperCholeskyOfInverse(_ h: [Double], n: Int) throws -> [Double] {
             throw TensorError.invalidArgument(op: "cholesky", message: "\(step) failed (LAPACK info=\(info)): the Hessian is not positive definite; raise the dampening (e.g. damp=0.1)")
         }
     }
-    a.withUnsafeMutableBufferPointer { p in dpotrf_("L", &size, p.baseAddress, &lda, &info) }
-    try check("dpotrf(H)")
-    a.withUnsafeMutableBufferPointer { p in dpotri_("L", &size, p.baseAddress, &lda, &info) }
-    try check("dpotri")
-    a.withUnsafeMutableBufferPointer { p in dpotrf_("L", &size, p.baseAddress, &lda, &info) }
-    try check("dpotrf(H^-1)")
+    // one BLAS thread: the factor's bits (and so GPTQ's) must not depend on QAT_THREADS
+    try Threads.withSingleThreadedBLAS {
+        a.withUnsafeMutableBufferPointer { p in dpotrf_("L", &size, p.baseAddress, &lda, &info) }
+        try check("dpotrf(H)")
+        a.withUnsafeMutableBufferPointer { p in dpotri_("L", &size, p.baseAddress, &lda, &info) }
+        try check("dpotri")
+        a.withUnsafeMutableBufferPointer { p in dpotrf_("L", &size, p.baseAddress, &lda, &info) }
+        try check("dpotrf(H^-1)")
+    }
     for r in 1..<max(n, 1) { for c in 0..<r { a[r * n + c] = 0 } }
     return a
 }

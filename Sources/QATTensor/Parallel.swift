@@ -15,6 +15,9 @@ public enum Threads {
     /// Number of threads kernels use.
     public static var count: Int { current }
 
+    /// The threads OpenBLAS itself reports (equal to `count` outside withSingleThreadedBLAS).
+    public static var blasCount: Int { Int(openblas_get_num_threads()) }
+
     /// Sets the thread count for OpenBLAS and our loops (clamped to 1...64).
     public static func set(_ n: Int) {
         current = min(max(n, 1), 64)
@@ -28,6 +31,16 @@ public enum Threads {
         n = min(max(n, 1), 64)
         openblas_set_num_threads(Int32(n))
         return n
+    }
+
+    /// Runs `body` with OpenBLAS on one thread, then restores the count. For LAPACK factorizations:
+    /// OpenBLAS's threaded dpotrf/dpotri block differently from the single-threaded ones, so the
+    /// bits of a Cholesky factor (and GPTQ's results, ~10% in perplexity at 3 bits) depended on
+    /// the thread count. sgemm's bits do not, so matmuls stay threaded.
+    public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(current)) }
+        return try body()
     }
 
     /// Elements below which a loop stays on one thread (thread wake-up costs ~10 us).

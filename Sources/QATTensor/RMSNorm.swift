@@ -33,21 +33,20 @@ public func rmsnormBackward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>
         }
     }
     if let dw {
-        // per-thread partial sums over rows, then added: keeps the loop parallel without races
-        let threads = min(Threads.count, max(1, rows))
-        let partial = UnsafeMutablePointer<Float>.allocate(capacity: threads * c)
-        partial.initialize(repeating: 0, count: threads * c)
-        defer { partial.deallocate() }
-        parallelFor(threads, costPerItem: rows * c / threads) { r in
-            for t in r {
-                let acc = partial + t * c
-                for row in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                    let xr = x + row * c, dyr = dy + row * c, rs = rstd[row]
-                    for j in 0..<c { acc[j] += dyr[j] * xr[j] * rs }
-                }
+        // Threads split the columns, not the rows: each column's sum runs over the rows in order
+        // on one thread, so dw has the same bits on any thread count (a per-thread row split
+        // made Block-AP's results depend on QAT_THREADS).
+        parallelFor(c, costPerItem: rows) { cols in
+            let n = cols.count
+            let acc = UnsafeMutablePointer<Float>.allocate(capacity: n)   // (n): this range's column sums
+            acc.initialize(repeating: 0, count: n)
+            defer { acc.deallocate() }
+            for row in 0..<rows {
+                let xr = x + row * c + cols.lowerBound, dyr = dy + row * c + cols.lowerBound, rs = rstd[row]
+                for j in 0..<n { acc[j] += dyr[j] * xr[j] * rs }
             }
+            for j in 0..<n { dw[cols.lowerBound + j] += acc[j] }
         }
-        for t in 0..<threads { for j in 0..<c { dw[j] += partial[t * c + j] } }
     }
 }
 

@@ -170,6 +170,25 @@ func ptqReferenceGPTQ(_ weight: Tensor, _ hessian: [Double], spec: QuantSpec, da
         #expect(throws: TensorError.self) { try upperCholeskyOfInverse(notPD, n: 2) }
     }
 
+    @Test func choleskyFactorHasTheSameBitsOnAnyThreadCount() throws {
+        // 576 (SmolLM2's width) is large enough for OpenBLAS's threaded dpotrf, whose blocking
+        // differs from the single-threaded one: before the fix half of the factor's entries
+        // differed between 1 and 2 threads, and GPTQ's w3 perplexity by ~10%.
+        let n = 576
+        let (h, _) = try ptqHessian(cols: n, tokens: 2 * n, seed: 12)
+        let before = Threads.count
+        defer { Threads.set(before) }
+        Threads.set(1)
+        let one = try upperCholeskyOfInverse(h, n: n)
+        Threads.set(2)
+        let two = try upperCholeskyOfInverse(h, n: n)
+        #expect(Threads.blasCount == 2, "OpenBLAS's thread count is restored after the factorization")
+        // a count, not `one == two`: the failure message of #expect on two 331,776-entry arrays
+        // computes their edit difference, which runs for many minutes
+        let differing = zip(one, two).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) of \(n * n) entries of the factor differ between 1 and 2 threads")
+    }
+
     @Test func identityHessianGivesRTN() throws {
         let w = try Tensor.randn([24, 200], seed: 3, std: 0.05)
         var h = [Double](repeating: 0, count: 200 * 200)

@@ -77,6 +77,31 @@ let attentionBudget: Float = 1e-5
         #expect(throws: TensorError.self) { try x.rmsNorm(weight: randn([63], 1), eps: 1e-5) }
     }
 
+    @Test func rmsnormGainGradientIsTheSameOnAnyThreadCount() throws {
+        // 1,000 x 64 is above the parallel threshold; a per-thread split of the row sum gave
+        // different bits at 1 and 3 threads, so Block-AP results depended on QAT_THREADS.
+        let rows = 1000, c = 64
+        let x = randn([rows, c], 21), w = randn([c], 22), dy = randn([rows, c], 23)
+        let rstd = Tensor(zeros: [rows]), y = Tensor(zeros: [rows, c])
+        rmsnormForward(x.data, w.data, eps: 1e-5, y.data, rstd.data, rows: rows, c: c)
+        func gainGradient(threads: Int) -> [Float] {
+            let dw = Tensor(zeros: [c])
+            Threads.set(threads)
+            rmsnormBackward(x.data, w.data, rstd.data, dy.data, dx: nil, dw: dw.data, rows: rows, c: c)
+            return Array(UnsafeBufferPointer(start: dw.data, count: c))
+        }
+        let before = Threads.count
+        defer { Threads.set(before) }
+        let one = gainGradient(threads: 1), three = gainGradient(threads: 3), eight = gainGradient(threads: 8)
+        let differing = (0..<c).filter { one[$0] != three[$0] || one[$0] != eight[$0] }.count
+        #expect(differing == 0, "\(differing) of \(c) gain-gradient entries differ between 1, 3 and 8 threads")
+        for j in 0..<c {   // and the sum is right: sum_rows dy * x * rstd in Double
+            var s = 0.0
+            for r in 0..<rows { s += Double(dy.data[r * c + j]) * Double(x.data[r * c + j]) * Double(rstd.data[r]) }
+            #expect(abs(Double(one[j]) - s) <= 1e-4 * max(1, abs(s)))
+        }
+    }
+
     @Test(arguments: RopeLayout.allCases)
     func ropeMatchesReference(layout: RopeLayout) throws {
         let x = randn([2, 11, 3, 16], 14)
