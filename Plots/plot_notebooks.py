@@ -12,6 +12,7 @@ perplexity plots.
   python3 Plots/plot_notebooks.py phases samples --dir Notebooks/results/quick --out /tmp/figs
 """
 import argparse
+import math
 import os
 import sys
 
@@ -20,7 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plot_table import read_h5  # noqa: E402
@@ -78,11 +79,18 @@ def draw(name, cols, attrs, spec, out):
         ax.axhline(fp, color="black", linestyle="--", linewidth=1, label=f"FP16 on devil ({fp:.2f})")
     if logy:
         ax.set_yscale("log")
+        lo, hi = ax.get_ylim()
+        if hi / lo < 100:  # under two decades: plain numbers (40, 60, 100, 200), not 6x10^1
+            ax.yaxis.set_major_formatter(FuncFormatter(plain_tick))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: plain_tick(v) if leading_digit(v) in (2, 4, 6) else ""))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(YLABEL.get(ys[0], ys[0]) if len(ys) == 1 or not all(y.startswith("ppl_") for y in ys) else PPL_ANY)
     xs = [v for v in cols[x] if isinstance(v, float)]
     if xs and all(v == int(v) for v in xs):  # categories and counts: no 1.25 ticks
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(xs)) <= 8:  # few settings (32 / 64 / 128 windows): a tick at each, none between
+            ax.set_xticks(sorted(set(xs)))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(name.replace("_", " "))
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -95,6 +103,14 @@ def draw(name, cols, attrs, spec, out):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     print(path)
+
+
+def leading_digit(v):
+    return int(round(v / 10 ** math.floor(math.log10(v)))) if v > 0 else 0
+
+
+def plain_tick(v, _=None):
+    return f"{v:g}"
 
 
 def main():
