@@ -10,7 +10,7 @@
 // - An error stops the current input; variables keep the values they had when it happened.
 // - Each statement and each loop iteration is a step; more than `stepLimit` steps in one
 //   top-level input is an error (0 means no limit), so a runaway loop cannot hang a session.
-// - Interrupt.requested is checked before every step (the REPL's Ctrl-C).
+// - Interrupt.take() is checked before every step (the REPL's Ctrl-C).
 import QATTensor
 
 /// A session option set with `set NAME=VALUE` and listed by `set`.
@@ -199,8 +199,7 @@ public final class Interpreter {
             throw InterpError(at: p, "step limit of \(stepLimit) reached",
                               hint: "a loop may not end; raise the limit with `set steplimit=N` (0 = none)")
         }
-        if Interrupt.requested {
-            Interrupt.clear()
+        if Interrupt.take() {
             throw InterpError(.interrupted, at: p, "interrupted (Ctrl-C)", hint: "variables keep their values")
         }
     }

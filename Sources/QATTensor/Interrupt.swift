@@ -32,8 +32,17 @@ public enum Interrupt {
     public static func clear() { flag.store(false, ordering: .relaxed) }
 
     /// Throws `Interrupted` and clears the flag if an interrupt is pending. Call it in long loops.
+    /// While an `exclusively` body runs, only its thread takes the flag: a test's Ctrl-C must
+    /// reach that test's loop, not whichever concurrent test polls first.
     public static func check() throws {
-        if flag.exchange(false, ordering: .relaxed) { throw Interrupted() }
+        if take() { throw Interrupted() }
+    }
+
+    /// True, and the flag cleared, if an interrupt is pending (for code that throws its own error).
+    public static func take() -> Bool {
+        let holder = exclusiveThread.load(ordering: .relaxed)
+        if holder != 0 && holder != UInt(pthread_self()) { return false }
+        return flag.exchange(false, ordering: .relaxed)
     }
 
     /// Routes SIGINT to the flag. A second SIGINT while one is pending kills the process.
@@ -56,9 +65,16 @@ public enum Interrupt {
     /// that raise it, and tests of long loops that poll it, go through here one at a time.
     public static func exclusively<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(testMutex)
-        defer { pthread_mutex_unlock(testMutex) }
+        exclusiveThread.store(UInt(pthread_self()), ordering: .relaxed)
+        defer {
+            exclusiveThread.store(0, ordering: .relaxed)
+            pthread_mutex_unlock(testMutex)
+        }
         return try body()
     }
+
+    /// The thread running an `exclusively` body (0: none, as always outside tests).
+    private static let exclusiveThread = Atomic<UInt>(0)
 
     nonisolated(unsafe) private static let testMutex: UnsafeMutablePointer<pthread_mutex_t> = {
         let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)

@@ -105,8 +105,7 @@ public enum SweepSlurm {
             if q.isEmpty { return }
             let now = "waiting: job \(job) has \(q.values.filter { $0 == "PENDING" }.count) pending, \(q.values.filter { $0 != "PENDING" }.count) running"
             if now != last { report(now); last = now }
-            if Interrupt.requested {
-                Interrupt.clear()
+            if Interrupt.take() {
                 throw VerbError("stopped waiting (Ctrl-C); the job \(job) keeps running: `sweep status` follows it")
             }
             Thread.sleep(forTimeInterval: poll)
