@@ -10,6 +10,8 @@ import QATTensor
 enum EvalVerbs {
     static var rows: [VerbSpec] { [kl, mc, eval] }
 
+    static let refCacheHelp = "The reference's logits are kept per window (up to QAT_REF_CACHE_MB MiB, default 2048; 0 turns it off), so later calls against the same unchanged full-precision reference run only MODEL's forward, with the same numbers."
+
     static let taskHelp = "capitals (the bsdgames country/capital quiz, 4 choices), quiz:PATH (any bsdgames quiz file), or a .jsonl file (generic context/choices/gold, PIQA, HellaSwag, ARC or WinoGrande fields: see Data/README.md)"
 
     static var kl: VerbSpec {
@@ -21,7 +23,7 @@ enum EvalVerbs {
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (non-overlapping, as ppl)"),
                     .key("max_windows", .int, range: 1...1_000_000, help: "at most this many windows (default: all)"),
                  ],
-                 help: "Runs both models over the same windows, one window at a time, and prints `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> ref_ppl=<reference> tokens=<scored>`. Returns the mean KL.",
+                 help: "Runs both models over the same windows, one window at a time, and prints `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> ref_ppl=<reference> tokens=<scored>`. Returns the mean KL. \(refCacheHelp)",
                  examples: ["kl q m devil ctx=512 max_windows=16", "kl /tmp/q-w4 smollm2 devil"]) { call in
             let m = try call.model("MODEL"), ref = try call.model("REF")
             let (label, text) = try call.text("TEXT")
@@ -73,7 +75,7 @@ enum EvalVerbs {
                     .key("limit", .int, range: 1...1_000_000, help: "at most this many items per task"),
                     .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "the tasks' seed (see mc)"),
                  ],
-                 help: "Returns a one-row table (columns: model, bits = average bits per weight of the linears, ppl_TEXT per text, kl_TEXT and top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the shell the last line is the row as key=value pairs.",
+                 help: "Returns a one-row table (columns: model, bits = average bits per weight of the linears, ppl_TEXT per text, kl_TEXT and top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the shell the last line is the row as key=value pairs. \(refCacheHelp)",
                  examples: ["eval q ref=m", "eval q texts=[devil] mc=[capitals] ctx=256 max_windows=8 limit=40", "record results (eval q ref=m) method=gptq"]) { call in
             let row = try evaluate(call)
             let table = ResultsTable(name: "eval")
