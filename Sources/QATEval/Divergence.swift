@@ -23,7 +23,7 @@ struct RowDivergence { var kl = 0.0, agree = false, modelNLL = 0.0, refNLL = 0.0
 
 public enum Divergence {
     public static func measure(model: LlamaModel, reference: LlamaModel, tokens: [Int32], ctx: Int, maxWindows: Int? = nil,
-                               cache: ReferenceLogitsCache? = .shared,
+                               cache: ReferenceLogitsCache = .shared,
                                progress: ((Int, Int) -> Void)? = nil) throws -> DivergenceResult {
         guard model.vocabSize == reference.vocabSize else {
             throw TensorError.invalidArgument(op: "kl", message: "the model's vocabulary (\(model.vocabSize)) differs from the reference's (\(reference.vocabSize)); compare a model with its own full-precision source")
@@ -35,14 +35,13 @@ public enum Divergence {
             throw TensorError.invalidArgument(op: "kl", message: "the text has \(tokens.count) tokens, fewer than one window of ctx=\(ctx); use a smaller ctx or a longer text")
         }
         let clock = ContinuousClock(), start = clock.now
-        let fingerprint = cache == nil ? nil : ReferenceLogitsCache.fingerprint(reference)
+        let fingerprint = cache.fingerprint(reference)   // nil: the reference runs every window
         var rows: [RowDivergence] = []
         rows.reserveCapacity(windows * (ctx - 1))
         for w in 0..<windows {
             try Interrupt.check()
             let window = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
-            let ref = try cache?.logits(fingerprint: fingerprint, window: window) { try reference.logits(window) }
-                ?? reference.logits(window)
+            let ref = try cache.logits(fingerprint: fingerprint, window: window) { try reference.logits(window) }
             let mod = try model.logits(window)
             rows += compare(reference: ref, model: mod, targets: window, vocab: model.vocabSize)
             progress?(w + 1, windows)

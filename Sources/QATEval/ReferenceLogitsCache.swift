@@ -3,9 +3,9 @@
 // A notebook evaluates a dozen quantized models against one full-precision reference on the same
 // windows, and the reference's forward gives the same logits every time (about a third of an
 // `eval` on SmolLM2: 16 of its 32 window forwards). This cache keeps them, keyed by
-//   - the reference's fingerprint: fnv1a64w (QATIO/Checksum.swift) of every parameter's bytes in
-//     `parameters` order, folded together, so a changed weight is a miss. It is computed once per
-//     `measure` call (~0.1 s for SmolLM2's 135M parameters, one read of the weights);
+//   - the reference's fingerprint: fnv1a64w (QATIO/Checksum.swift) of the (sum, count) list of
+//     its parameters' own fnv1a64w sums, in `parameters` order, so a changed weight is a miss.
+//     It is computed once per `measure` call (~0.1 s for SmolLM2's 135M parameters);
 //   - the window's tokens (the key holds them, so a hash collision between windows cannot hit).
 // A model with a quantizer or an adapter on any linear is never cached: its output depends on
 // more than its parameters.
@@ -13,8 +13,9 @@
 // Memory: one (ctx, V) Float tensor per window (ctx 512, V 49,152: 100 MB). At most
 // `capacityBytes` are held (QAT_REF_CACHE_MB, default 2048; 0 turns the cache off). When full, a
 // new reference's window pushes out other references' windows, oldest first, but never the same
-// reference's: a scan longer than the cache then keeps hitting its first windows. A cached tensor is the one the forward returned and is only read, so
-// results are bit-identical with and without the cache.
+// reference's: a scan longer than the cache then keeps hitting its first windows. A cached tensor
+// is the one the forward returned and is only read, so results are bit-identical with and
+// without the cache.
 import Foundation
 import QATIO
 import QATModel
@@ -47,25 +48,32 @@ public final class ReferenceLogitsCache: @unchecked Sendable {
     public var hits: Int { lock.withLock { hitCount } }
     public var misses: Int { lock.withLock { missCount } }
 
-    /// The fingerprint of a plain model, or nil when it cannot be cached (quantizer or adapter set).
+    /// The key part naming `model`, or nil when its logits are not kept: the cache is off, or
+    /// a linear has a quantizer or an adapter (its output depends on more than its parameters).
+    public func fingerprint(_ model: LlamaModel) -> UInt64? {
+        guard capacityBytes > 0 else { return nil }
+        return Self.fingerprint(model)
+    }
+
+    /// The fingerprint of a plain model (nil with a quantizer or adapter set), whatever the capacity.
     public static func fingerprint(_ model: LlamaModel) -> UInt64? {
         for block in model.blocks {
             for l in block.linears where l.quantizer != nil || l.adapter != nil { return nil }
         }
-        let prime: UInt64 = 0x0000_0100_0000_01b3
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var sums: [UInt64] = []
         for (_, p) in model.parameters {
             let t = p.value
-            let sum = fnv1a64w(UnsafeRawBufferPointer(start: t.data, count: t.count * MemoryLayout<Float>.stride))
-            h = (h ^ sum) &* prime
-            h = (h ^ UInt64(t.count)) &* prime
+            sums += [fnv1a64w(UnsafeRawBufferPointer(start: t.data, count: byteCount(t))), UInt64(t.count)]
         }
-        return h
+        return sums.withUnsafeBytes { fnv1a64w($0) }
     }
 
-    /// The logits of `window` under the model with `fingerprint`: cached, or computed by `compute` and kept.
+    static func byteCount(_ t: Tensor) -> Int { t.count * MemoryLayout<Float>.stride }
+
+    /// The logits of `window` under the model with `fingerprint` (from `fingerprint(_:)`): cached,
+    /// or computed by `compute` and kept. A nil fingerprint always computes.
     func logits(fingerprint: UInt64?, window: [Int32], compute: () throws -> Tensor) throws -> Tensor {
-        guard let fingerprint, capacityBytes > 0 else { return try compute() }
+        guard let fingerprint else { return try compute() }
         let key = Key(fingerprint: fingerprint, tokens: window)
         let held: Tensor? = lock.withLock {
             let t = entries[key]
@@ -86,11 +94,11 @@ public final class ReferenceLogitsCache: @unchecked Sendable {
     /// evaluation scans its windows in the same order every call, and dropping the oldest would
     /// make every window of a scan longer than the cache miss (keeping the first ones hits those).
     private func insert(_ t: Tensor, _ key: Key) {
-        let size = t.count * MemoryLayout<Float>.stride
-        guard entries[key] == nil else { return }
+        let size = Self.byteCount(t)
+        guard entries[key] == nil else { return }   // another thread computed it meanwhile
         while heldBytes + size > capacityBytes {
             guard let i = order.firstIndex(where: { $0.fingerprint != key.fingerprint }) else { return }
-            if let old = entries.removeValue(forKey: order.remove(at: i)) { heldBytes -= old.count * MemoryLayout<Float>.stride }
+            if let old = entries.removeValue(forKey: order.remove(at: i)) { heldBytes -= Self.byteCount(old) }
         }
         entries[key] = t; order.append(key); heldBytes += size
     }

@@ -43,7 +43,7 @@ import Testing
         let q = try ModelLoader.load("tiny").model
         try QuantPolicy(try QuantSpec(bits: 3, groupSize: 32)).apply(to: q, mode: .hard)
         let cache = ReferenceLogitsCache(capacityBytes: 1 << 30)
-        let plain = try Divergence.measure(model: q, reference: reference, tokens: try stream(), ctx: 128, maxWindows: 4, cache: nil)
+        let plain = try Divergence.measure(model: q, reference: reference, tokens: try stream(), ctx: 128, maxWindows: 4, cache: ReferenceLogitsCache(capacityBytes: 0))
         let filling = try Divergence.measure(model: q, reference: reference, tokens: try stream(), ctx: 128, maxWindows: 4, cache: cache)
         let hitting = try Divergence.measure(model: q, reference: reference, tokens: try stream(), ctx: 128, maxWindows: 4, cache: cache)
         #expect(cache.misses == 4 && cache.hits == 4 && cache.windows == 4)

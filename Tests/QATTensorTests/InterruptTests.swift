@@ -5,7 +5,7 @@ import Testing
 @testable import QATTensor
 
 @Suite struct InterruptTests {
-    @Test func onlyTheExclusiveThreadTakesTheFlag() throws { try Interrupt.exclusively {
+    @Test func onlyTheExclusiveThreadTakesTheFlag() { Interrupt.exclusively {
         Interrupt.request()
         let takenElsewhere = Flag()
         let done = DispatchSemaphore(value: 0)
