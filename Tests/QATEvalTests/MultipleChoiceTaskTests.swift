@@ -77,6 +77,7 @@ final class TaskDir {
     @Test func noItemIsAmongItsOwnShots() throws {
         let dir = try TaskDir()
         let task = try MultipleChoiceTasks.load(try dir.write("arith.jsonl", count: 40), seed: 1)
+        try #require(task.items.count == 40)
         #expect(task.items[39] == task.items[3], "the file repeats item 3 as its last item")
         for i in task.items.indices {
             let shots = try MultipleChoiceTasks.shotIndices(for: i, in: task, shots: 5, seed: 9)
