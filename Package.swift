@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATEvalTests", dependencies: ["QATEval", "QATQuant"], swiftSettings: hot),
-        .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], swiftSettings: hot),
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain"], swiftSettings: hot),
         .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
     ]

@@ -34,16 +34,17 @@ public struct MultipleChoiceScorer {
 
     public init(model: LlamaModel, tokenizer: any TextTokenizer) { self.model = model; self.tokenizer = tokenizer }
 
-    /// Scores every item of `task` with `shots` solved examples from its few-shot pool.
+    /// Scores every item of `task` (the first `limit`) with `shots` solved examples each, drawn
+    /// as MultipleChoiceTasks.swift describes.
     public func score(_ task: MultipleChoiceTask, shots: Int, seed: UInt64, limit: Int? = nil,
                       progress: ((Int, Int) -> Void)? = nil) throws -> MultipleChoiceResult {
         let items = Array(task.items.prefix(limit ?? task.items.count))
         guard !items.isEmpty else { throw TensorError.invalidArgument(op: "mc", message: "the task \(task.name) has no items to score") }
         let clock = ContinuousClock(), start = clock.now
         var correct = 0, correctNorm = 0, all: [[Double]] = []
-        for (i, base) in items.enumerated() {
+        for i in items.indices {
             try Interrupt.check()
-            let item = MultipleChoiceTasks.withShots(base, index: i, pool: task.fewShotPool, shots: shots, seed: seed)
+            let item = try MultipleChoiceTasks.prompt(task, index: i, shots: shots, seed: seed)
             let ll = try logLikelihoods(item)
             all.append(ll)
             if argmax(ll) == item.gold { correct += 1 }

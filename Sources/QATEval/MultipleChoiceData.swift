@@ -40,12 +40,20 @@ public struct MultipleChoiceItem: Sendable, Equatable {
     }
 }
 
-/// A named set of items with the pool its few-shot examples come from.
+/// A named set of items, all scored, and where their few-shot examples come from
+/// (MultipleChoiceTasks.swift describes the draw).
 public struct MultipleChoiceTask: Sendable {
     public var name: String
     public var items: [MultipleChoiceItem]
-    /// Few-shot examples (a separate split: never scored).
-    public var fewShotPool: [MultipleChoiceItem]
+    /// The task's own train/validation split, never scored. Empty: item i's examples come from
+    /// the other items.
+    public var fewShotSplit: [MultipleChoiceItem]
+    /// The file `fewShotSplit` was read from (nil without one).
+    public var fewShotSource: String?
+
+    public init(name: String, items: [MultipleChoiceItem], fewShotSplit: [MultipleChoiceItem] = [], fewShotSource: String? = nil) {
+        self.name = name; self.items = items; self.fewShotSplit = fewShotSplit; self.fewShotSource = fewShotSource
+    }
 }
 
 public enum MultipleChoiceData {

@@ -1,6 +1,22 @@
 // Multiple-choice tasks by name: the built-in `capitals`, any quiz file (`quiz:PATH`), or a JSONL
-// file. Every task is split once, with its seed, into a few-shot pool (1 item in 5, at least 5)
-// and the scored items, so 0-shot and k-shot runs score the same items.
+// file. Every item of a task is scored, 0-shot or k-shot, as lm-evaluation-harness does.
+//
+// Few-shot examples (lm-eval's convention):
+//   1. A task with its own train/validation split takes its examples from that split, which is
+//      never scored. A JSONL file DIR/P<sep><split>.jsonl (<sep> one of `_`, `-`, `.`; <split>
+//      one of test, validation, valid, val, dev) has one when DIR/P<sep>train.jsonl exists, else,
+//      for a test file, the first of DIR/P<sep>validation|valid|val|dev.jsonl. (A validation file
+//      without a train file draws from its own other items, as lm-eval does.) `capitals` and quiz
+//      files have none.
+//   2. Otherwise item i's examples come from the other items of the task: every item except i
+//      and items equal to it (lm-eval drops the document itself from its draw).
+//   3. The draw: the candidates (1 or 2) in order, item i's generator SeededRandom (xoshiro256**
+//      seeded through splitmix64, QATTensor) with seed (seed + i * 0x2545F4914F6CDD1D) mod 2^64,
+//      and a partial Fisher-Yates: for j in 0..<k, swap candidate j with candidate
+//      j + next() % (n - j); the first k candidates are the examples, in that order. So the
+//      same seed gives the same examples, and `limit=` does not change an item's examples.
+//   4. The prompt: each example's solved text (its gold request, context + continuation),
+//      each followed by a blank line, then the item's own requests.
 //
 // A quiz fact becomes an item: context = the template with {q} (the question column's text),
 // {qtitle} and {atitle} (the columns' titles from the index) filled in; the choices are the
@@ -35,18 +51,41 @@ public enum MultipleChoiceTasks {
             var q = QuizTaskSpec(files: ["africa", "america", "asia", "europe"].map { "\(Quiz.directory)/\($0)" }, template: capitalsTemplate)
             if let template { q.template = template }
             if let columns { (q.questionColumn, q.answerColumn) = columns }
-            return split(name: spec, try quizItems(q, seed: seed), seed: seed)
+            return MultipleChoiceTask(name: spec, items: try quizItems(q, seed: seed))
         }
         if spec.hasPrefix("quiz:") {
             var q = QuizTaskSpec(files: [String(spec.dropFirst(5))])
             if let template { q.template = template }
             if let columns { (q.questionColumn, q.answerColumn) = columns }
-            return split(name: spec, try quizItems(q, seed: seed), seed: seed)
+            return MultipleChoiceTask(name: spec, items: try quizItems(q, seed: seed))
         }
         guard FileManager.default.fileExists(atPath: spec) else {
             throw FormatError(file: spec, "no such task; a task is one of \(builtins.joined(separator: ", ")), quiz:PATH (a bsdgames quiz file), or a .jsonl file of items")
         }
-        return split(name: spec, try MultipleChoiceData.jsonl(path: spec), seed: seed)
+        let items = try MultipleChoiceData.jsonl(path: spec)
+        guard let splitPath = fewShotSplitPath(of: spec) else { return MultipleChoiceTask(name: spec, items: items) }
+        return MultipleChoiceTask(name: spec, items: items, fewShotSplit: try MultipleChoiceData.jsonl(path: splitPath), fewShotSource: splitPath)
+    }
+
+    static let evaluationSplits = ["test", "validation", "valid", "val", "dev"]
+
+    /// The JSONL file holding the few-shot split of the task file `path` (header, item 1), if any.
+    public static func fewShotSplitPath(of path: String) -> String? {
+        let dir = PathName.parent(path), file = path.split(separator: "/").last.map(String.init) ?? path
+        let lead = dir.isEmpty || dir.hasSuffix("/") ? dir : dir + "/"
+        guard file.hasSuffix(".jsonl") else { return nil }
+        let base = String(file.dropLast(6))
+        for split in evaluationSplits {
+            for sep in ["_", "-", "."] where base.hasSuffix(sep + split) {
+                let prefix = String(base.dropLast(split.count))
+                for candidate in ["train"] + (split == "test" ? evaluationSplits.dropFirst() : []) {
+                    let p = lead + prefix + candidate + ".jsonl"
+                    if FileManager.default.fileExists(atPath: p) { return p }
+                }
+                return nil
+            }
+        }
+        return nil
     }
 
     /// Items from quiz files, each file's distractors drawn from its own answers.
@@ -80,17 +119,6 @@ public enum MultipleChoiceTasks {
         return items
     }
 
-    /// One item in five (at least 5, at most half) goes to the few-shot pool, chosen with the seed.
-    public static func split(name: String, _ items: [MultipleChoiceItem], seed: UInt64) -> MultipleChoiceTask {
-        var order = Array(items.indices)
-        var rng = SeededRandom(seed: seed ^ 0x5851_F42D_4C95_7F2D)
-        shuffle(&order, &rng)
-        let poolSize = min(max(5, items.count / 5), items.count / 2)
-        let pool = Set(order.prefix(poolSize))
-        return MultipleChoiceTask(name: name, items: items.indices.filter { !pool.contains($0) }.map { items[$0] },
-                                  fewShotPool: items.indices.filter { pool.contains($0) }.map { items[$0] })
-    }
-
     /// Fisher-Yates with our seeded generator (the standard library's shuffle may change between releases).
     static func shuffle<T>(_ a: inout [T], _ rng: inout SeededRandom) {
         guard a.count > 1 else { return }
@@ -99,14 +127,40 @@ public enum MultipleChoiceTasks {
         }
     }
 
-    /// The k-shot prompt of item `index`: k solved examples from the pool (drawn with the seed and
-    /// the item's index), each followed by a blank line, then the item's own requests.
-    public static func withShots(_ item: MultipleChoiceItem, index: Int, pool: [MultipleChoiceItem], shots: Int, seed: UInt64) -> MultipleChoiceItem {
-        guard shots > 0, !pool.isEmpty else { return item }
-        var order = Array(pool.indices)
+    /// Item `index`'s few-shot examples (header, items 1-3): indices into `task.fewShotSplit` when
+    /// the task has one, else into `task.items`. Throws when fewer than `shots` candidates exist.
+    public static func shotIndices(for index: Int, in task: MultipleChoiceTask, shots: Int, seed: UInt64) throws -> [Int] {
+        guard shots > 0 else { return [] }
+        var candidates: [Int]
+        if !task.fewShotSplit.isEmpty {
+            candidates = Array(task.fewShotSplit.indices)
+        } else {
+            let item = task.items[index]
+            candidates = task.items.indices.filter { $0 != index && task.items[$0] != item }
+        }
+        guard candidates.count >= shots else {
+            let source = task.fewShotSource.map { "its few-shot split \($0)" } ?? "the task's other items"
+            throw TensorError.invalidArgument(op: "few-shot draw", message: "shots=\(shots) needs \(shots) examples for item \(index) of \(task.name), but only \(candidates.count) are available from \(source); use shots=\(candidates.count) or fewer")
+        }
         var rng = SeededRandom(seed: seed &+ UInt64(index) &* 0x2545_F491_4F6C_DD1D)
-        shuffle(&order, &rng)
-        let prefix = order.prefix(shots).map { pool[$0].solved }.joined(separator: "\n\n") + "\n\n"
+        for j in 0..<shots {
+            candidates.swapAt(j, j + Int(rng.next() % UInt64(candidates.count - j)))
+        }
+        return Array(candidates.prefix(shots))
+    }
+
+    /// Item `index` of `task` with its k-shot prompt (header, item 4); the item itself at 0 shots.
+    public static func prompt(_ task: MultipleChoiceTask, index: Int, shots: Int, seed: UInt64) throws -> MultipleChoiceItem {
+        let item = task.items[index]
+        let pool = task.fewShotSplit.isEmpty ? task.items : task.fewShotSplit
+        let examples = try shotIndices(for: index, in: task, shots: shots, seed: seed).map { pool[$0] }
+        return withExamples(item, examples)
+    }
+
+    /// `examples`' solved texts, each followed by a blank line, before each of the item's contexts.
+    public static func withExamples(_ item: MultipleChoiceItem, _ examples: [MultipleChoiceItem]) -> MultipleChoiceItem {
+        guard !examples.isEmpty else { return item }
+        let prefix = examples.map(\.solved).joined(separator: "\n\n") + "\n\n"
         return MultipleChoiceItem(requests: item.requests.map { (prefix + $0.context, $0.continuation) }, gold: item.gold)
     }
 }

@@ -31,8 +31,8 @@ public func benchEval(spec: String, ctx: Int, windows: Int, items: Int, shots: I
     let task = try MultipleChoiceTasks.load("capitals", seed: 1)
     let scorer = MultipleChoiceScorer(model: m, tokenizer: loaded.tokenizer)
     var forwardTokens = 0
-    for (i, base) in task.items.prefix(items).enumerated() {
-        let item = MultipleChoiceTasks.withShots(base, index: i, pool: task.fewShotPool, shots: shots, seed: 1)
+    for i in task.items.prefix(items).indices {
+        let item = try MultipleChoiceTasks.prompt(task, index: i, shots: shots, seed: 1)
         var contexts = Set<[Int32]>()
         for r in item.requests {
             let (ctxTokens, cont) = scorer.encodePair(context: r.context, continuation: r.continuation)

@@ -42,18 +42,19 @@ enum EvalVerbs {
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp),
                     .positional("TASK", .string, help: taskHelp),
-                    .key("shots", .int, default: .number(0), range: 0...64, help: "solved examples from the task's few-shot split before each item"),
-                    .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "the task's split, distractors, choice order and few-shot draws"),
+                    .key("shots", .int, default: .number(0), range: 0...64, help: "solved examples before each item: from the task's train/validation split when it has one, else from its other items"),
+                    .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "distractors, choice order and few-shot draws"),
                     .key("limit", .int, range: 1...1_000_000, help: "score only the first N items"),
                     .key("template", .string, help: "a quiz task's prompt: {q} the question, {qtitle}/{atitle} the column titles (capitals: \"The capital of {q} is\")"),
                     .key("cols", .list, help: "a quiz task's question and answer columns, e.g. cols=[1 0] asks capital -> country"),
                  ],
-                 help: "Scores each choice by the log-likelihood of its continuation (the context run once per item); acc takes the best total, acc_norm the best per byte. One item in five (at least 5) is the few-shot split and never scored, so shots=0 and shots=5 score the same items. Last line: `acc=<a> acc_norm=<b> n=<items> stderr=<s>` (stderr of acc; acc_norm's is printed before). Returns acc.",
+                 help: "Scores each choice by the log-likelihood of its continuation (the context run once per item); acc takes the best total, acc_norm the best per byte. Every item is scored, as lm-evaluation-harness does. Few-shot examples come from the task's train split when it has one (NAME_test.jsonl, NAME_validation.jsonl and the like, with _, - or . before the split name, use NAME_train.jsonl beside them; a test file without one uses NAME_validation.jsonl), otherwise from the task's other items (never the item itself), drawn per item with the seed; the first line names the source (shots_from=). Last line: `acc=<a> acc_norm=<b> n=<items scored> stderr=<s>` (stderr of acc; acc_norm's is printed before). Returns acc.",
                  examples: ["mc m capitals", "mc m capitals shots=5", "mc m quiz:/usr/share/games/bsdgames/quiz/state cols=[0 1]", "mc m piqa_valid.jsonl limit=200"]) { call in
             let m = try call.model("MODEL")
             let task = try loadTask(call, try call.string("TASK"))
             let shots = try call.int("shots")
-            call.out("model=\(m.loaded.name) task=\(task.name) items=\(task.items.count) few_shot_pool=\(task.fewShotPool.count) shots=\(shots) threads=\(Threads.count)")
+            let source = task.fewShotSource.map { "\($0) (\(task.fewShotSplit.count) items)" } ?? "other_items"
+            call.out("model=\(m.loaded.name) task=\(task.name) items=\(task.items.count) shots=\(shots) shots_from=\(source) threads=\(Threads.count)")
             let r = try MultipleChoiceScorer(model: m.model, tokenizer: m.loaded.tokenizer)
                 .score(task, shots: shots, seed: UInt64(try call.int("seed")), limit: call.has("limit") ? try call.int("limit") : nil)
             call.out("acc_norm_stderr=\(fmt(r.accNormStderr, digits: 4)) items_per_s=\(fmt(r.itemsPerSecond, digits: 2)) seconds=\(fmt(r.seconds, digits: 1))")
@@ -121,7 +122,7 @@ enum EvalVerbs {
                                      limit: call.has("limit") ? try call.int("limit") : nil)
             let name = columnName(spec)
             row += [("acc_\(name)", .number(r.acc)), ("acc_norm_\(name)", .number(r.accNorm)), ("stderr_\(name)", .number(r.accStderr))]
-            call.out("task=\(spec) acc=\(fmt(r.acc, digits: 4)) acc_norm=\(fmt(r.accNorm, digits: 4)) n=\(r.items)")
+            call.out("task=\(spec) acc=\(fmt(r.acc, digits: 4)) acc_norm=\(fmt(r.accNorm, digits: 4)) n=\(r.items) stderr=\(fmt(r.accStderr, digits: 4))")
         }
         let d = clock.now - start
         row.append(("seconds", .number(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)))

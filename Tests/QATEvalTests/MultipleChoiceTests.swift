@@ -81,21 +81,25 @@ func fullForwardLogLikelihood(_ model: LlamaModel, context: [Int32], continuatio
             let ll = try scorer.logLikelihoods(item)
             items.append(MultipleChoiceItem(context: "It is \(word)", choices: [" the", "zzqx", "\u{1}\u{2}"], gold: scorer.argmax(ll)))
         }
-        let task = MultipleChoiceTask(name: "t", items: items, fewShotPool: [])
+        let task = MultipleChoiceTask(name: "t", items: items)
         let r = try scorer.score(task, shots: 0, seed: 1)
         #expect(r.acc == 1 && r.items == 6 && r.accStderr == 0)
         #expect(abs(MultipleChoiceResult.stderr(0.5, 101) - 0.05) < 1e-12)
     }
 
     @Test func fewShotPromptsJoinSolvedExamplesWithBlankLines() throws {
-        let pool = [MultipleChoiceItem(context: "Q1", choices: ["a1", "b1"], gold: 1),
-                    MultipleChoiceItem(context: "Q2", choices: ["a2", "b2"], gold: 0)]
-        let item = MultipleChoiceItem(context: "Q3", choices: ["x", "y"], gold: 0)
-        let two = MultipleChoiceTasks.withShots(item, index: 0, pool: pool, shots: 2, seed: 5)
+        let task = MultipleChoiceTask(name: "t", items: [MultipleChoiceItem(context: "Q3", choices: ["x", "y"], gold: 0),
+                                                         MultipleChoiceItem(context: "Q1", choices: ["a1", "b1"], gold: 1),
+                                                         MultipleChoiceItem(context: "Q2", choices: ["a2", "b2"], gold: 0)])
+        let two = try MultipleChoiceTasks.prompt(task, index: 0, shots: 2, seed: 5)
         let ctx = two.requests[0].context
         #expect(ctx == "Q1 b1\n\nQ2 a2\n\nQ3" || ctx == "Q2 a2\n\nQ1 b1\n\nQ3")
         #expect(two.requests.map(\.continuation) == [" x", " y"])
-        #expect(MultipleChoiceTasks.withShots(item, index: 0, pool: pool, shots: 2, seed: 5) == two)
+        #expect(try MultipleChoiceTasks.prompt(task, index: 0, shots: 2, seed: 5) == two)
+        #expect(try MultipleChoiceTasks.prompt(task, index: 0, shots: 0, seed: 5) == task.items[0])
+        // two other items: a third shot does not exist, and the error says how many do
+        let e = #expect(throws: TensorError.self) { try MultipleChoiceTasks.prompt(task, index: 0, shots: 3, seed: 5) }
+        #expect("\(e.map { "\($0)" } ?? "")".contains("only 2 are available"))
     }
 
     /// An independent numpy forward (Tests/Oracles/mc_oracle.py) of the same safetensors agrees
@@ -118,18 +122,7 @@ func fullForwardLogLikelihood(_ model: LlamaModel, context: [Int32], continuatio
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("qat-mc-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: json) }
         try JSONSerialization.data(withJSONObject: requests).write(to: json)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", root.appendingPathComponent("Tests/Oracles/mc_oracle.py").path, root.appendingPathComponent("Data/tiny").path, json.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0, let theirs = try JSONSerialization.jsonObject(with: data) as? [Double] else {
-            Issue.record("mc_oracle.py failed (status \(p.terminationStatus)); it needs python3 with numpy: run `bash setup.sh`"); return
-        }
+        guard let theirs = try MCOracle.run([json.path]) as? [Double] else { return }
         #expect(theirs.count == ours.count && ours.count == 80)
         for (a, b) in zip(ours, theirs) { #expect(abs(a - b) < 1e-3 * max(1, abs(b)), "\(a) vs numpy \(b)") }
     }

@@ -72,22 +72,22 @@ import Testing
         #expect(africa.facts.contains(["The Gambia", "Banjul"]))
     }
 
-    @Test func capitalsTaskIsSeededAndSplit() throws {
+    @Test func capitalsTaskIsSeededAndScoresEveryFact() throws {
         guard FileManager.default.fileExists(atPath: Quiz.directory + "/europe") else {
             Issue.record("bsdgames is not installed: run `bash setup.sh`"); return
         }
         let a = try MultipleChoiceTasks.load("capitals", seed: 1), b = try MultipleChoiceTasks.load("capitals", seed: 1)
         let c = try MultipleChoiceTasks.load("capitals", seed: 2)
-        #expect(a.items == b.items && a.fewShotPool == b.fewShotPool)
-        #expect(a.items != c.items)
-        #expect(a.items.count + a.fewShotPool.count == 221)
+        #expect(a.items == b.items && a.items != c.items)
+        // no split of its own: all 221 facts are scored, shots come from the other items
+        #expect(a.items.count == 221 && a.fewShotSplit.isEmpty && a.fewShotSource == nil)
         for item in a.items {
             #expect(item.requests.count == 4)
             #expect(Set(item.requests.map(\.continuation)).count == 4, "distractors must differ from the answer and each other")
             #expect(item.requests[0].context.hasPrefix("The capital of "))
         }
         // an item about Austria has Vienna as its gold continuation
-        let austria = (a.items + a.fewShotPool).first { $0.requests[0].context == "The capital of Austria is" }
+        let austria = a.items.first { $0.requests[0].context == "The capital of Austria is" }
         #expect(austria.map { $0.requests[$0.gold].continuation } == " Vienna")
     }
 }

@@ -1,10 +1,6 @@
 // GPTQ, native and dequantized checkpoints: export -> import round trips on a small random model
-// with HardQuantizers, malformed directories, atomic writing, tokenizer lookup, and the golden GPTQ
-// directories that Tests/Oracles/gptq_unpack_check.py unpacked independently (pinned byte for byte).
-//
-// QAT_WRITE_GOLDEN=1 rewrites Golden/pack_* and writes the oracle's inputs (GPTQ directories with
-// dequantized F32 exports beside them) under /tmp/qat_pack_oracle; then run
-//   python3 Tests/Oracles/gptq_unpack_check.py Tests/QATQuantTests/Golden /tmp/qat_pack_oracle
+// with HardQuantizers, malformed directories, atomic writing and tokenizer lookup. The GPTQ layout
+// itself is checked against an independent unpacker in GPTQOracleTests.swift.
 import Foundation
 import QATIO
 import QATModel
@@ -334,60 +330,5 @@ func bitPatterns(_ t: Tensor) -> [UInt32] { t.toArray().map(\.bitPattern) }
 
         #expect(QuantCheckpoint.kind(tmp.sub("gptq")) == .gptq && QuantCheckpoint.kind(tmp.sub("gone")) == .native)
         #expect(!QuantCheckpoint.isCheckpoint(source) && !QuantCheckpoint.isCheckpoint(tmp.sub("nothing")))
-    }
-}
-
-/// GPTQ directories that Tests/Oracles/gptq_unpack_check.py unpacked with the documented layout
-/// and matched against QATLab's dequantized F32 export; re-exporting must give the same bytes.
-@Suite struct GoldenGPTQTests {
-    struct Case { let name: String; let bits: Int; let group: Int; let format: GPTQFormat; let actOrder: Bool }
-    static let golden = [Case(name: "pack_w3g48_gptq", bits: 3, group: 48, format: .v1, actOrder: true),
-                         Case(name: "pack_w4g32_gptq_v2", bits: 4, group: 32, format: .v2, actOrder: false)]
-    /// Checked by the oracle once, not committed.
-    static let extra = [Case(name: "w2g32_gptq", bits: 2, group: 32, format: .v1, actOrder: false),
-                        Case(name: "w8g-1_gptq_v2", bits: 8, group: -1, format: .v2, actOrder: false),
-                        Case(name: "w3g128_gptq_v2", bits: 3, group: 128, format: .v2, actOrder: false),
-                        Case(name: "w4g48_gptq", bits: 4, group: 48, format: .v1, actOrder: true)]
-    static let goldenDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden").path
-    static let oracleDir = "/tmp/qat_pack_oracle"
-    static var writing: Bool { ProcessInfo.processInfo.environment["QAT_WRITE_GOLDEN"] == "1" }
-
-    /// vocab 64, one block, MLP 96 (3-bit rows pad nothing; g48 gives a ragged group on 64 inputs).
-    static func model(_ c: Case) throws -> LlamaModel {
-        let model = try TinyModels.model(seed: 2024, vocab: 64, blocks: 1, ffn: 96, tied: true)
-        let spec = try QuantSpec(bits: c.bits, groupSize: c.group)
-        try TinyModels.quantize(model, seed: UInt64(c.bits * 1000 + c.group + 7), actOrder: c.actOrder) { _, _ in spec }
-        return model
-    }
-
-    @Test func writeGoldenWhenAsked() throws {
-        guard Self.writing else { return }
-        for c in Self.golden { try GPTQCheckpoint.write(Self.model(c), to: Self.goldenDir + "/" + c.name, format: c.format, overwrite: true) }
-        for c in Self.golden + Self.extra {
-            let m = try Self.model(c)
-            let dir = Self.oracleDir + "/" + c.name.replacingOccurrences(of: "pack_", with: "")
-            try FileManager.default.createDirectory(atPath: Self.oracleDir, withIntermediateDirectories: true)
-            try GPTQCheckpoint.write(m, to: dir, format: c.format, overwrite: true)
-            try NativeCheckpoint.writeDequantized(m, to: dir + "_fp", overwrite: true)
-        }
-    }
-
-    @Test func exportMatchesTheOracleCheckedBytes() throws {
-        guard !Self.writing else { return }
-        let tmp = try ScratchDir()
-        for c in Self.golden {
-            let dir = tmp.sub(c.name), ref = Self.goldenDir + "/" + c.name
-            try GPTQCheckpoint.write(Self.model(c), to: dir, format: c.format)
-            let a = try Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors"))
-            let b = try Data(contentsOf: URL(fileURLWithPath: ref + "/model.safetensors"))
-            #expect(a == b, "\(c.name): model.safetensors differs from the golden bytes")
-            // JSON is compared as values: the formatting of numbers may vary with Foundation
-            for f in ["config.json", "quantize_config.json"] {
-                let x = try readJSONObject(dir + "/" + f) as NSDictionary, y = try readJSONObject(ref + "/" + f) as NSDictionary
-                #expect(x.isEqual(y), "\(c.name)/\(f) differs from the golden file")
-            }
-            let back = try QuantCheckpoint.read(ref)
-            #expect(back.quantized.count == 7 && back.format == c.format.rawValue)
-        }
     }
 }

@@ -1,8 +1,7 @@
 // Fuzz target `gptq`: GPTQCheckpoint.read (the GPTQ importer: quantization_config, packed
 // qweight / qzeros / scales / g_idx of both checkpoint formats) over a directory of config.json,
 // quantize_config.json and model.safetensors (the input holds the three, split at partMarker).
-// Seeds: the golden packed directories of the quantization tests and the tiny model exported
-// by GPTQCheckpoint.write as gptq (v1) and gptq_v2.
+// Seeds: the tiny model exported by GPTQCheckpoint.write as gptq (v1) and gptq_v2.
 import QATIO
 import QATQuant
 
@@ -14,11 +13,6 @@ func fuzzOne(_ data: [UInt8]) {
 }
 
 func makeSeeds(into dir: String) {
-    for g in ["pack_w3g48_gptq", "pack_w4g32_gptq_v2"] {
-        let d = "\(repoRoot)/Tests/QATQuantTests/Golden/\(g)"
-        let parts = files.map { readFile("\(d)/\($0)") }
-        if parts.allSatisfy({ !$0.isEmpty }), parts[2].count <= 1 << 20 { writeFile("\(dir)/\(g)", joinParts(parts)) }
-    }
     guard let model = try? tinyQuantizedModel() else { return }
     for format in [GPTQFormat.v1, .v2] {
         let parts = checkpointFiles(files) { try GPTQCheckpoint.write(model, to: $0, format: format) }
