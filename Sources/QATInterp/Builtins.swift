@@ -45,6 +45,7 @@ enum Builtins {
         }
     }
 
+    // The setters' Int(d) are safe: `set` checks each value against its row's .int kind and range first.
     static var options: [OptionSpec] {
         [
             OptionSpec(name: "threads", kind: .int, range: 1...64, help: "threads for OpenBLAS and QATLab's loops",

@@ -129,7 +129,7 @@ extension Interpreter {
         case (.any, _), (.number, .number), (.string, .string), (.tensor, .tensor), (.list, .list):
             return v
         case (.int, .number(let d)):
-            return d == d.rounded() && abs(d) <= 9e15 ? v : nil
+            return d == d.rounded() && abs(d) <= largestExactWholeNumber ? v : nil
         case (.string, .number(let d)):
             return .string(Value.format(d))
         case (.bool, .number(let d)) where d == 0 || d == 1:

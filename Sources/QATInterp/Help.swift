@@ -1,4 +1,5 @@
 // The text of `help`: the verb list, one verb's page, and the language summary.
+import QATTensor
 
 enum Help {
     static let topics: Set<String> = ["language", "syntax", "for", "if", "else"]
@@ -7,9 +8,10 @@ enum Help {
 
     /// `d` with exactly `digits` decimals (no Foundation here).
     static func fixed(_ d: Double, _ digits: Int) -> String {
-        guard d.isFinite else { return "\(d)" }
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
+        // beyond 1e15 (or 9e18 scaled), Int64 would trap: exponent form, as for non-finite numbers
+        guard d.isFinite, abs(d) < 1e15, abs(d) * scale < 9e18 else { return exponentForm(d) }
         let n = Int64((abs(d) * scale).rounded())
         let whole = n / Int64(scale), frac = String(n % Int64(scale))
         let sign = d < 0 && n != 0 ? "-" : ""

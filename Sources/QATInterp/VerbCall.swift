@@ -63,8 +63,8 @@ public struct VerbCall {
 
     public func int(_ name: String, default d: Int? = nil) throws -> Int {
         if values[name] == nil, let d { return d }
-        guard case .number(let x) = try required(name), x == x.rounded(), abs(x) <= 9e15 else { throw kindError(name, .int) }
-        return Int(x)
+        guard case .number(let x) = try required(name), x == x.rounded(), abs(x) <= largestExactWholeNumber else { throw kindError(name, .int) }
+        return try checkedInt(x, name + "=")
     }
 
     public func bool(_ name: String, default d: Bool? = nil) throws -> Bool {
@@ -96,8 +96,8 @@ public struct VerbCall {
     /// A list (or variadic) argument of whole numbers, e.g. a shape.
     public func ints(_ name: String) throws -> [Int] {
         try list(name).map { v in
-            guard case .number(let x) = v, x == x.rounded(), abs(x) <= 9e15 else { throw kindError(name, .int) }
-            return Int(x)
+            guard case .number(let x) = v, x == x.rounded(), abs(x) <= largestExactWholeNumber else { throw kindError(name, .int) }
+            return try checkedInt(x, name + "=")
         }
     }
 

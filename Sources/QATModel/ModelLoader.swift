@@ -128,9 +128,16 @@ public enum ModelLoader {
         guard let tokens = m["tokenizer.ggml.tokens"]?.strings, let merges = m["tokenizer.ggml.merges"]?.strings else {
             throw FormatError(file: f.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing")
         }
-        let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { Int32(truncatingIfNeeded: $0.int ?? 1) }
+        // ids and types are 32-bit: a larger value in the file is an error, not silently wrapped
+        func int32(_ v: Int, _ key: String) throws -> Int32 {
+            guard let n = Int32(exactly: v) else {
+                throw FormatError(file: f.path, "\(key) holds \(v), outside Int32's range; the tokenizer metadata is damaged: re-export the GGUF")
+            }
+            return n
+        }
+        let types = try (m["tokenizer.ggml.token_type"]?.array ?? []).map { try int32($0.int ?? 1, "tokenizer.ggml.token_type") }
         let pre = m["tokenizer.ggml.pre"]?.string ?? "default"
-        func id(_ k: String) -> Int32? { m["tokenizer.ggml.\(k)"]?.int.map { Int32(truncatingIfNeeded: $0) } }
+        func id(_ k: String) throws -> Int32? { try m["tokenizer.ggml.\(k)"]?.int.map { try int32($0, "tokenizer.ggml.\(k)") } }
         let defaultBOS = (try? PreTokenizer(ggufName: pre).addsBOSByDefault) ?? false
         let addBOS = m["tokenizer.ggml.add_bos_token"]?.bool ?? defaultBOS
         do {

@@ -229,7 +229,7 @@ public func quantizeCodes(_ w: UnsafePointer<Float>, scales s: UnsafePointer<Flo
                 let p = row * l.groups + gi, sp = effectiveScale(s[p]), zp = effectiveZero(z[p], qmax: l.qmax)
                 for col in l.columns(ofGroup: gi) {
                     let c = min(max((w[row * l.cols + col] / sp).rounded(.toNearestOrEven) + zp, 0), qmax)
-                    codes[row * l.cols + col] = UInt8(c)
+                    codes[row * l.cols + col] = UInt8(c)   // safe: c in 0...qmax, inputs finite (hardQuantize checks)
                 }
             }
         }

@@ -70,6 +70,12 @@ public func hardQuantize(weight: Tensor, scales: Tensor, zeros: Tensor, spec: Qu
     }
     let rows = weight.shape[0], cols = weight.shape[1]
     let l = try checkedLayout(rows: rows, cols: cols, scales: scales.shape, zeros: zeros.shape, spec: spec, op: "hard quant")
+    // a NaN has no code (UInt8(NaN) traps): diverged training or a damaged file is an error here
+    for (name, t) in [("weight", weight), ("scales", scales), ("zeros", zeros)] {
+        if let i = (0..<t.count).first(where: { !t.data[$0].isFinite }) {
+            throw TensorError.invalidArgument(op: "hard quant", message: "\(name) holds \(t.data[i]) at flat index \(i); expected finite values (did training diverge? lower lr= or start from a finite model)")
+        }
+    }
     var codes = [UInt8](repeating: 0, count: rows * cols)
     codes.withUnsafeMutableBufferPointer { q in
         if let qp = q.baseAddress { quantizeCodes(weight.data, scales: scales.data, zeros: zeros.data, qp, layout: l) }

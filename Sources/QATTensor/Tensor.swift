@@ -155,7 +155,8 @@ extension Tensor {
         guard step != 0, step.isFinite, start.isFinite, end.isFinite else {
             throw TensorError.invalidArgument(op: "arange", message: "step must be finite and non-zero (got \(step))")
         }
-        let n = max(0, Int(((end - start) / step).rounded(.up)))
+        // (end - start) / step overflows to inf for a huge span or a tiny step: an error, not a trap
+        let n = max(0, try checkedInt(Double((end - start) / step), rounding: .up, "arange's element count (end - start) / step"))
         let t = Tensor(uninitialized: [n])
         for i in 0..<n { t.data[i] = start + Float(i) * step }
         return t

@@ -113,7 +113,7 @@ enum QFAVerbs {
             return items.map { v -> String in
                 switch v {
                 case .string(let s): return s
-                case .number(let d): return d == d.rounded() ? String(Int(d)) : String(d)
+                case .number(let d): return (try? checkedInt(d, key)).map(String.init) ?? String(d)   // 1e19, inf: intList names it
                 default: return v.kindName
                 }
             }
@@ -124,7 +124,7 @@ enum QFAVerbs {
 
     static func intList(_ call: VerbCall, _ key: String) throws -> [Int] {
         try wordList(call, key).map { w in
-            guard let v = Int(w) else { throw InterpError.verb("\(key)= holds '\(w)', not a whole number", hint: "e.g. \(key)=[2 3 4] or \(key)=2,3,4") }
+            guard let v = Int(w) else { throw InterpError.verb("\(key)= holds '\(w)', not a whole number that fits an Int", hint: "e.g. \(key)=[2 3 4] or \(key)=2,3,4") }
             return v
         }
     }

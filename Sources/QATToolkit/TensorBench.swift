@@ -75,13 +75,15 @@ public func benchTensor(batch: Int = 4, seq: Int = 512, repeats: Int = 3, log: (
     return r
 }
 
-/// Fixed-point text for a number (no Foundation).
+/// Fixed-point text for a number (no Foundation). Non-finite numbers, and numbers of 1e15 or
+/// more (or whose scaled digits would not fit an Int), print in exponent form (1e+19):
+/// a broken model's perplexity can be anything up to inf, and must print, not trap.
 public func fmt(_ x: Double, digits: Int = 1) -> String {
-    guard x.isFinite else { return "\(x)" }
     var p = 1.0
     for _ in 0..<digits { p *= 10 }
     let v = (abs(x) * p).rounded()
-    let whole = Int(v / p), frac = Int(v - Double(whole) * p)
+    guard x.isFinite, abs(x) < 1e15, v < 9e18 else { return exponentForm(x) }
+    let whole = Int(v / p), frac = Int(v - Double(whole) * p)   // safe: 0 <= v < 9e18 (checked above)
     var fs = String(frac)
     while fs.count < digits { fs = "0" + fs }
     return (x < 0 && v != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")

@@ -48,7 +48,9 @@ enum QFACheckpoint {
         let c = try f.tensor("history.configs")
         let units = c.shape.count == 2 ? c.shape[1] : 0
         let flat = c.toArray()
-        r.configurations = (0..<(units > 0 ? flat.count / units : 0)).map { i in flat[(i * units)..<((i + 1) * units)].map { Int($0) } }
+        r.configurations = try (0..<(units > 0 ? flat.count / units : 0)).map { i in
+            try flat[(i * units)..<((i + 1) * units)].map { try checkedInt($0, "a width in history.configs of \(statePath(dir))") }
+        }
         return step
     }
 

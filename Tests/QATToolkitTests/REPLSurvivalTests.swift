@@ -10,7 +10,8 @@
 // thread count is process-wide and other suites run beside this one), `set steplimit=` (it
 // would lift the limit that keeps generated loops short), make-tiny (writes
 // Data/tiny by default), bench (minutes of measured work), notebook (writes FILE.md beside any
-// script), qfa (`qfa sample period=1e8` is valid and takes minutes), sweep-task. No generated
+// script), qfa (`qfa sample period=1e8` is valid and takes minutes: its typed numbers are driven
+// by hugeTypedNumbersGiveErrors instead), sweep-task. No generated
 // value names a real model, so model verbs fail at their first argument instead of working;
 // every out=/FILE path points into a scratch directory.
 import Foundation
@@ -194,5 +195,32 @@ struct LineGenerator {
         #expect(errors > lines / 4, "most generated lines should be refused with an error (\(errors) of \(lines))")
         // informational only: a wall-clock bound would flake on a shared machine
         print("repl-survival: lines=\(lines) refused=\(errors) seconds=\(clock.now - start)")
+    } }
+
+    /// Issue 24.3: numbers too large, infinite or NaN for an integer, typed where one is expected.
+    /// Each line must be refused with an error naming the value, and the session must go on.
+    /// Before the checked conversion, the qfa lines stopped the process (SIGILL in Int(d)).
+    static let hugeNumberLines: [(line: String, named: String)] = [
+        ("qfa sample widths=[1e19]", "1e+19"), ("qfa sample widths=[-1e19] units=4", "-1e+19"),
+        ("qfa sample widths=[2 1e19] units=4", "1e+19"), ("qfa sample widths=[(1e308*10)]", "inf"),
+        ("qfa sample widths=[(0-1e308*10)]", "-inf"), ("qfa sample units=1e19", "1e+19"),
+        ("qfa sample units=(0-1e19)", "-1e+19"), ("qfa sample bins=(1e308*10)", "inf"), ("qfa sample period=1e19", "1e+19"),
+        ("randn 1e19", "1e+19"), ("randn 2 (1e308*10)", "inf"), ("range 1e19", "1e+19"), ("range (0-1e19) 3", "-1e+19"),
+        ("arange 0 1 step=1e-30", "1e8"), ("slice $keep_t axis=1e19", "1e+19"), ("slice $keep_t end=(1e308*10)", "inf"),
+        ("set threads=1e19", "1e+19"), ("set seed=-1e19", "-1e+19"), ("set verbosity=(1e308*10)", "inf"),
+        ("zeros (1e308*10)", "inf"), ("quit 1e19", "1e+19"), ("generate nosuch \"a\" max=1e19", "1e+19"),
+        ("ppl nosuch devil ctx=1e19", "1e+19"), ("ppl nosuch devil max_windows=(1e308*10)", "inf"),
+        ("randn 2 3 seed=1e19", "1e+19"),
+    ]
+
+    @Test func hugeTypedNumbersGiveErrors() throws { try Interrupt.exclusively {
+        let s = Session()
+        try s.run(Self.setup)
+        let t0 = s.tensor("keep_t")
+        for (line, named) in Self.hugeNumberLines {
+            guard let e = s.error(line) else { Issue.record("'\(line)' ran instead of being refused"); continue }
+            #expect(e.message.contains(named), "'\(line)': the error should name \(named): \(e.message)")
+            #expect(Value.same(try s.run("$keep_n + 1"), .number(43)) && Self.intact(s, tensor: t0), "session damaged by '\(line)'")
+        }
     } }
 }
