@@ -44,11 +44,11 @@ FIGURES = {
     "qfa_sampling": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "sampler", True)],
     "qfa_adapters": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "adapters", True)],
     "qfa_period": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "period_fraction", True)],
-    "qfa_search": [("", "budget", "average-bit budget", ["searched_ppl", "random_median_ppl", "random_best_ppl"], None, True)],
+    "qfa_search": [("", "budget", "mean-width budget", ["picked_heldout_ppl", "random_best_heldout_ppl", "uniform_heldout_ppl"], None, True)],
     "inspect": [("", "count", "elements in the tensor", ["std"], "tensor", True)],
 }
 YLABEL = {"ppl_devil": PPL, "rel_gap": "(validation - training loss) / training loss (%)", "std": "standard deviation",
-          "searched_ppl": "validation perplexity on fortunes (lower is better)", "ppl_gnu_standards": "perplexity"}
+          "picked_heldout_ppl": "held-out perplexity on fortunes (lower is better)", "ppl_gnu_standards": "perplexity"}
 
 
 def label(v):

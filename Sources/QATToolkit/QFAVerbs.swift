@@ -2,7 +2,7 @@
 // sub-commands, as `bench WHAT`:
 //   qfa train MODEL ...      build the bases, train the adapters, write DIR/qfa.safetensors
 //   qfa sample ...           preview a sampling schedule without a model (table, plot, mean/std)
-//   qfa search DIR budget=B  coarse/fine random search under an average-bit budget
+//   qfa search DIR budget=B  coarse/fine random search under a mean-width budget, then held-out scoring
 //   qfa subnet DIR bits=[..] | budget=B   export a mixed-bit checkpoint with merged adapters
 // Each sub-command accepts only its own keys (listed in the help); each ends with a key=value line.
 import Foundation
@@ -22,8 +22,9 @@ enum QFAVerbs {
                   "sampler", "period", "start", "tau", "warmup", "clip", "calib", "samples", "val", "seqlen", "seed",
                   "out", "resume", "overwrite", "checkpoint_every", "max_steps", "memory"],
         "sample": ["widths", "units", "period", "sampler", "start", "tau", "seed", "bins", "out"],
-        "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items", "out", "record_units"],
-        "subnet": ["bits", "budget", "metric", "coarse", "fine", "pin", "calib", "val", "seqlen", "seed", "task", "shots", "items",
+        "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "heldout", "seqlen", "seed", "task", "shots", "items", "heldout_items",
+                   "out", "record_units"],
+        "subnet": ["bits", "budget", "metric", "coarse", "fine", "pin", "calib", "val", "heldout", "seqlen", "seed", "task", "shots", "items", "heldout_items",
                    "out", "overwrite"],
     ]
 
@@ -56,13 +57,13 @@ enum QFAVerbs {
                  ] + TrainVerbs.dataKeys(val: 16) + [
                     seedKey(42, "sampler, windows and search"),
                     .key("out", .string, help: "train/subnet: the directory to write; sample: the plot (.svg/.png); search: the table (.csv/.md/.h5)"),
-                    .key("record_units", .string, help: "search: append one row per unit (budget, unit, sensitivity, best_bits: the width the best subnet gives it) to this table variable, for the per-block sensitivity plot"),
+                    .key("record_units", .string, help: "search: append one row per unit (budget, unit, sensitivity, best_bits: the width the picked subnet gives it) to this table variable, for the per-block sensitivity plot"),
                     .key("resume", .bool, default: .number(0), help: "train: continue from out=DIR.work"),
                     .key("overwrite", .bool, default: .number(0), help: "train/subnet: replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "train: steps between resumable checkpoints"),
                     .key("max_steps", .int, range: 1...10_000_000, help: "train: stop after this many steps (the schedule stays that of steps=)"),
                     .key("memory", .either([.string, .number]), help: "train: refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M"),
-                    .key("budget", .number, range: 1...16, help: "search/subnet: the average-bit budget"),
+                    .key("budget", .number, range: 1...16, help: "search/subnet: the mean-width budget: the mean code width over units (no scales or zeros counted, so not avg_bits)"),
                     .key("bits", .either([.list, .number, .string]), help: "subnet: one width per unit, or one width for all"),
                     .key("metric", .choice(["ppl", "mc"]), default: .string("ppl"), help: "search/subnet: validation perplexity or multiple-choice accuracy"),
                     .key("coarse", .int, default: .number(100), range: 1...100_000, help: "search: random subnets of the coarse stage"),
@@ -70,13 +71,15 @@ enum QFAVerbs {
                     .key("pin", .number, default: .number(0.25), range: 0...0.5, help: "search: fraction of units pinned high and low"),
                     .key("task", .string, default: .string("capitals"), help: "metric=mc: the task (capitals, quiz:PATH, a .jsonl)"),
                     .key("shots", .int, default: .number(0), range: 0...64, help: "metric=mc: few-shot examples"),
-                    .key("items", .int, default: .number(100), range: 1...1_000_000, help: "metric=mc: items scored per subnet (from the end of the task's items)"),
+                    .key("items", .int, default: .number(100), range: 1...1_000_000, help: "metric=mc: selection items scored per subnet (the first of the task's items shuffled with seed=)"),
+                    .key("heldout_items", .int, range: 1...1_000_000, help: "metric=mc: held-out items (the next ones after the selection items; never seen by the search); default: all the remaining items"),
+                    .key("heldout", .int, default: .number(16), range: 1...100_000, help: "search/subnet metric=ppl: held-out windows, disjoint from the val= selection windows and never seen by the search"),
                  ],
                  help: """
                  qfa train MODEL widths=[2 3 4] base=gptq group=32 rank=16 steps=N sampler=balanced period=N adapters=decoupled calib=... out=DIR: GPTQ (or RTN, or bases=[DIR...]) bases per width, QA-LoRA adapters per (linear, width), one sampled configuration per step; checkpoints into DIR.work (resume=1), log in DIR.work/train_log.h5; ends `qfa_train steps=... widths=... sampler=... val_loss_wB=... tok_per_s=... seconds=... out=...`.
                  qfa sample widths=[2 3 4] units=30 period=1000 sampler=balanced|uniform [out=PLOT.svg]: the histogram of average bits over one period, without a model; ends `mean=<m> std=<s>`.
-                 qfa search DIR budget=B [metric=ppl|mc] [coarse=100 fine=50 pin=0.25]: returns the best subnet's widths; prints every evaluated subnet and ends `qfa_search budget=... best=... random_median=... random_best=... fine_best=... widths=...`.
-                 qfa subnet DIR bits=[...] | bits=3 | budget=B out=DIR2: merges the chosen adapters into the zero points and writes a mixed-bit checkpoint (ppl, eval, kl, export accept it); returns the model; ends `qfa_subnet avg_bits=... widths=... out=...`.
+                 qfa search DIR budget=B [metric=ppl|mc] [coarse=100 fine=50 pin=0.25] [val=16 heldout=16 seqlen=256 calib=fortunes | items=100 heldout_items=REST]: budget is the mean code width over units (not avg_bits). The search scores candidates on selection samples only (ppl: val= windows; mc: items=), cut disjoint from held-out samples (heldout= windows from the same text's last 10%, non-overlapping, seeded; mc: heldout_items= other items). It returns the pick (the best selection score of both stages); then the held-out set scores the pick, the best random (coarse) subnet and the uniform subnet of the budget (lower width everywhere, the units the budget allows at the next width spread evenly by depth: unit i is up when floor((i+1)k/L) > floor(ik/L)). A fine stage that runs out of new subnets says so. Prints every evaluated subnet and ends `qfa_search budget=... picked_selection=... random_median_selection=... fine_evaluated=... widths=... picked_heldout=... picked_heldout_se=... random_best_heldout=... uniform_heldout=... picked_vs_random_best=... picked_vs_random_best_se=... picked_beats_random_best=0|1 ...`. SEs come from the per-sample spread, s/sqrt(n): ppl on log scale (SE of ln ppl; picked_vs_X = ln(ppl_picked/ppl_X), paired per window, < 0 means the pick is better); mc on accuracy (picked_vs_X = acc difference, > 0 means better).
+                 qfa subnet DIR bits=[...] | bits=3 | budget=B out=DIR2: merges the chosen adapters into the zero points and writes a mixed-bit checkpoint (ppl, eval, kl, export accept it); returns the model; budget=B searches as `qfa search` does and exports the pick; ends `qfa_subnet mean_width=... widths=... out=...`.
                  Layouts: Sources/QATTrain/QFASupernet.swift (supernet file), QFATrain.swift (checkpoint and log).
                  """,
                  examples: ["qfa sample widths=[2 3 4] units=30 period=1000 sampler=uniform",
@@ -274,31 +277,64 @@ enum QFAVerbs {
 
     // ---- search
 
-    /// The score of the model at the applied configuration, and whether lower is better.
-    static func scorer(_ call: VerbCall, _ net: QFASupernet, _ loaded: LoadedModel) throws -> (score: (LlamaModel) throws -> Double, lowerIsBetter: Bool, name: String) {
+    /// The scorer of `metric=`: selection and held-out sets drawn disjoint with the seed
+    /// (QFAHeldout.swift), and the metric's name in the table and summary.
+    static func scorer(_ call: VerbCall, _ loaded: LoadedModel) throws -> (scorer: QFAScorer, name: String, selection: Int, heldout: Int) {
+        let s = try seed(call)
         if try call.string("metric") == "ppl" {
-            // the held-aside split: validation windows from the last 10% of the calibration text
-            let windows = try TrainVerbs.windows(call, loaded, seed: try seed(call)).validation
-            guard !windows.isEmpty else { throw InterpError.verb("metric=ppl needs val= windows > 0", hint: "val=16") }
-            return (QFASearch.pplScore(windows: windows), true, "val_ppl")
+            let (selection, heldout) = try QFAEvalWindows.split(tokens: try searchTokens(call, loaded), seqlen: try call.int("seqlen"),
+                                                                selection: try call.int("val"), heldout: try call.int("heldout"), seed: s)
+            return (QFAScorer.perplexity(selection: selection, heldout: heldout), "ppl", selection.count, heldout.count)
         }
-        return (try multipleChoiceScore(call, tokenizer: loaded.tokenizer), false, "acc")
+        return try multipleChoiceScorer(call, tokenizer: loaded.tokenizer)
+    }
+
+    /// The token stream the search windows come from: calib= as a text name or path, or a text dataset.
+    static func searchTokens(_ call: VerbCall, _ loaded: LoadedModel) throws -> [Int32] {
+        guard let d = call.dataset("calib") else {
+            return loaded.tokenizer.encode(try TextCorpus.load(try call.string("calib")), addSpecial: true, parseSpecial: false)
+        }
+        guard case let .text(t, tokens) = d.content else {
+            throw InterpError.verb("calib=\(d.name) holds windows already drawn; qfa search draws its own disjoint selection and held-out windows from a text",
+                                   hint: "give calib=TEXT (a name or path), e.g. calib=fortunes, with val=, heldout= and seqlen=")
+        }
+        return tokens ?? loaded.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
     }
 
     // ==== SEAM (metric=mc): the lead's multiple-choice scorer (Sources/QATEval/MultipleChoice.swift).
-    // Scores the last `items` items of the task (the lead's `eval` reports on the whole task: keep the
-    // search items out of a final comparison, or pass a separate task file). Returns accuracy.
-    static func multipleChoiceScore(_ call: VerbCall, tokenizer: any TextTokenizer) throws -> (LlamaModel) throws -> Double {
-        let task = try MultipleChoiceTasks.load(try call.string("task"), seed: try seed(call))
-        var searchTask = task
-        searchTask.items = Array(task.items.suffix(try call.int("items")))
-        let shots = try call.int("shots"), s = try seed(call)
-        return { model in try MultipleChoiceScorer(model: model, tokenizer: tokenizer).score(searchTask, shots: shots, seed: s).acc }
+    // The task's items are shuffled with the seed; the first `items` are the selection items, the
+    // next `heldout_items` the held-out items (disjoint). Per item: 1 when the highest-likelihood
+    // choice is the gold one (lm-eval's acc), else 0.
+    static func multipleChoiceScorer(_ call: VerbCall, tokenizer: any TextTokenizer) throws -> (scorer: QFAScorer, name: String, selection: Int, heldout: Int) {
+        let s = try seed(call)
+        let task = try MultipleChoiceTasks.load(try call.string("task"), seed: s)
+        let nSelection = try call.int("items")
+        let nHeldout = call.has("heldout_items") ? try call.int("heldout_items") : task.items.count - nSelection
+        guard nHeldout > 0, nSelection + nHeldout <= task.items.count else {
+            throw InterpError.verb("task \(task.name) has \(task.items.count) items; items=\(nSelection) selection + heldout_items=\(nHeldout) held-out items need at least one held-out item and at most \(task.items.count) in all",
+                                   hint: "lower items= (e.g. items=\(max(1, task.items.count / 2))) or heldout_items=")
+        }
+        var order = Array(task.items.indices)
+        var rng = SeededRandom(seed: s ^ 0xBB67_AE85_84CA_A73B)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var selection = task, heldout = task
+        selection.items = order.prefix(nSelection).map { task.items[$0] }
+        heldout.items = order.dropFirst(nSelection).prefix(nHeldout).map { task.items[$0] }
+        let shots = try call.int("shots")
+        let scorer = QFAScorer.accuracy { model, set in
+            let t = set == .selection ? selection : heldout
+            let r = try MultipleChoiceScorer(model: model, tokenizer: tokenizer).score(t, shots: shots, seed: s)
+            return zip(r.logLikelihoods, t.items).map { ll, item in
+                let top = ll.indices.first { i in ll.allSatisfy { $0 <= ll[i] } }
+                return top == item.gold ? 1 : 0
+            }
+        }
+        return (scorer, "acc", nSelection, nHeldout)
     }
 
     static func searchOptions(_ call: VerbCall) throws -> QFASearchOptions {
         var o = QFASearchOptions()
-        guard call.has("budget") else { throw InterpError.verb("qfa \(try call.string("SUB")) needs budget=B (average bits)", hint: "e.g. budget=2.5") }
+        guard call.has("budget") else { throw InterpError.verb("qfa \(try call.string("SUB")) needs budget=B (the mean code width over units)", hint: "e.g. budget=2.5") }
         o.budget = try call.number("budget"); o.coarse = try call.int("coarse"); o.fine = try call.int("fine")
         o.pin = try call.number("pin"); o.seed = try seed(call)
         return o
@@ -309,23 +345,43 @@ enum QFAVerbs {
         return try call.string("TARGET")
     }
 
+    static func widthList(_ c: [Int]?) -> String { (c ?? []).map(String.init).joined(separator: ",") }
+
     static func runSearch(_ call: VerbCall, _ net: QFASupernet, _ loaded: LoadedModel) throws -> QFASearchReport {
         let o = try searchOptions(call)
         // Resolved before the search so a name that is not a table is refused before minutes of work.
         let unitsTable = call.has("record_units") ? try ResultVerbs.sessionTable(try call.string("record_units"), call) : nil
-        let (score, lower, name) = try scorer(call, net, loaded)
-        let r = try QFASearch.run(net, options: o, lowerIsBetter: lower, score: score, log: { call.out($0) })
+        let (scorer, name, nSelection, nHeldout) = try scorer(call, loaded)
+        let r = try QFASearch.run(net, options: o, scorer: scorer, log: { call.out($0) })
         let table = ResultsTable(name: "qfa_search")
         for (i, e) in r.evaluated.enumerated() {
-            table.record([("n", .number(Double(i))), ("stage", .text(e.stage)), ("avg_bits", .number(e.averageBits)),
-                          (name, .number(e.score)), ("widths", .text(e.configuration.map(String.init).joined(separator: " ")))])
+            table.record([("n", .number(Double(i))), ("stage", .text(e.stage)), ("mean_width", .number(e.meanWidth)),
+                          ("selection_\(name)", .number(e.score)), ("widths", .text(widthList(e.configuration)))])
         }
         call.out(table.render())
         if call.has("out"), try call.string("SUB") == "search" { try table.save(path: try call.string("out")) }
         if let unitsTable { recordUnits(r, budget: o.budget, into: unitsTable) }
-        let w = r.best?.configuration.map(String.init).joined(separator: ",") ?? ""
-        call.out("qfa_search budget=\(fmt(o.budget, digits: 3)) metric=\(name) best=\(fmt(r.best?.score ?? .nan, digits: 4)) best_bits=\(fmt(r.best?.averageBits ?? .nan, digits: 3)) random_median=\(fmt(r.randomMedian, digits: 4)) random_best=\(fmt(r.randomBest?.score ?? .nan, digits: 4)) fine_best=\(fmt(r.fineBest?.score ?? .nan, digits: 4)) evaluated=\(r.evaluated.count) seconds=\(fmt(r.seconds)) widths=\(w)")
+        call.out(summaryLine(r, options: o, name: name, selection: nSelection, heldout: nHeldout))
         return r
+    }
+
+    /// `qfa_search ...`: what the search did (counted from the report), then the held-out numbers.
+    static func summaryLine(_ r: QFASearchReport, options o: QFASearchOptions, name: String, selection: Int, heldout: Int) -> String {
+        func f(_ x: Double?) -> String { fmt(x ?? .nan, digits: 4) }
+        let h = r.heldout
+        var parts = ["qfa_search budget=\(fmt(o.budget, digits: 3)) metric=\(name)",
+                     "selection_n=\(selection) heldout_n=\(heldout)",
+                     "picked_stage=\(r.best?.stage ?? "none") picked_mean_width=\(fmt(r.best?.meanWidth ?? .nan, digits: 3))",
+                     "picked_selection=\(f(r.best?.score)) random_best_selection=\(f(r.randomBest?.score)) random_median_selection=\(f(r.randomMedian))",
+                     "coarse_evaluated=\(r.distinct("coarse")) fine_evaluated=\(r.distinct("fine")) fine_asked=\(o.fine) evaluated=\(r.evaluated.count)",
+                     "seconds=\(fmt(r.seconds)) widths=\(widthList(r.best?.configuration)) uniform_widths=\(widthList(h.uniform?.configuration))",
+                     "picked_heldout=\(f(h.picked?.score)) picked_heldout_se=\(f(h.picked?.standardError))",
+                     "random_best_heldout=\(f(h.randomBest?.score)) random_best_heldout_se=\(f(h.randomBest?.standardError))",
+                     "uniform_heldout=\(f(h.uniform?.score)) uniform_heldout_se=\(f(h.uniform?.standardError))"]
+        parts.append("picked_vs_random_best=\(f(h.pickedVsRandomBest?.difference)) picked_vs_random_best_se=\(f(h.pickedVsRandomBest?.standardError))")
+        parts.append("picked_vs_uniform=\(f(h.pickedVsUniform?.difference)) picked_vs_uniform_se=\(f(h.pickedVsUniform?.standardError))")
+        parts.append("picked_beats_random_best=\(h.pickedVsRandomBest.map { $0.aWins ? 1 : 0 } ?? 0) picked_beats_uniform=\(h.pickedVsUniform.map { $0.aWins ? 1 : 0 } ?? 0)")
+        return parts.joined(separator: " ")
     }
 
     /// One row per unit: its sensitivity (the search's correlation of width with the score over the
@@ -366,7 +422,7 @@ enum QFAVerbs {
         do { try net.apply(config) } catch { throw InterpError.verb("\(error)", hint: "bits= needs \(net.unitCount) widths from \(net.options.widths)") }
         try QFAExport.write(net, config: config, to: out, overwrite: try call.bool("overwrite"), metadata: ["supernet": sourceSpec(dir)])
         let ck = try QuantCheckpoint.load(out)
-        call.out("qfa_subnet avg_bits=\(fmt(averageBits(config), digits: 3)) widths=\(config.map(String.init).joined(separator: ",")) out=\(out)")
-        return .object(ModelObject(ck.loaded, reloadSpec: out, origin: net.source, method: "qfa \(fmt(averageBits(config), digits: 3)) bits"))
+        call.out("qfa_subnet mean_width=\(fmt(meanWidth(config), digits: 3)) widths=\(widthList(config)) out=\(out)")
+        return .object(ModelObject(ck.loaded, reloadSpec: out, origin: net.source, method: "qfa mean width \(fmt(meanWidth(config), digits: 3))"))
     }
 }

@@ -46,7 +46,7 @@ public enum QFAExport {
         defer { try? restore(net, config: config) }
         var meta = metadata
         meta["qfa_widths"] = config.map(String.init).joined(separator: ",")
-        meta["qfa_avg_bits"] = fmt2(averageBits(config))
+        meta["qfa_mean_width"] = fmt2(meanWidth(config))
         meta["qfa_unit"] = net.options.unit.rawValue
         try NativeCheckpoint.write(net.model, to: dir, method: NativeCheckpoint.qfaMethod, source: net.source, metadata: meta, overwrite: overwrite)
     }

@@ -130,8 +130,9 @@ public struct QFASampler: Sendable {
     static func oneHot(_ n: Int, _ i: Int) -> [Double] { (0..<n).map { $0 == i ? 1 : 0 } }
 }
 
-/// The average bits of a configuration: (1/L) sum_l b_l.
-public func averageBits(_ config: [Int]) -> Double {
+/// The mean code width of a configuration, (1/L) sum_l b_l: QFA's budget. No scales or zero points
+/// are counted, so this is not a model's avg_bits.
+public func meanWidth(_ config: [Int]) -> Double {
     config.isEmpty ? 0 : Double(config.reduce(0, +)) / Double(config.count)
 }
 
@@ -160,7 +161,7 @@ extension QFASampler {
     /// The configurations' average bits over steps start..<start+period.
     public func preview(start: Int = 0) -> QFASchedulePreview {
         let steps = start..<(start + period)
-        return QFASchedulePreview(averages: steps.map { averageBits(configuration(step: $0)) },
+        return QFASchedulePreview(averages: steps.map { meanWidth(configuration(step: $0)) },
                                   targets: steps.map { targetMean(step: $0) })
     }
 }

@@ -129,13 +129,13 @@ public enum QFATrain {
             let norm = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "qfa step \(step)")
             opt.step()
             report.losses.append(stepLoss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
-            report.averageBits.append(Float(averageBits(config))); report.targets.append(Float(sampler.targetMean(step: step)))
+            report.averageBits.append(Float(meanWidth(config))); report.targets.append(Float(sampler.targetMean(step: step)))
             report.configurations.append(config)
             step += 1
             progress.update(step, loss: stepLoss)
             report.trainTokens += perStep * (t - 1)
             if step % 8 == 0 || step == lastStep {
-                log("qfa step \(step)/\(o.steps) loss \(fmtE(Double(stepLoss))) avg bits \(fmt2(averageBits(config))) (target \(fmt2(sampler.targetMean(step: step - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
+                log("qfa step \(step)/\(o.steps) loss \(fmtE(Double(stepLoss))) avg bits \(fmt2(meanWidth(config))) (target \(fmt2(sampler.targetMean(step: step - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
             }
             if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
                 try QFACheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)

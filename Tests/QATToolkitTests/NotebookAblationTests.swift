@@ -25,7 +25,8 @@ let ablationColumns: [String: [String]] = [
     "qfa_sampling": ["sampler", "wbits", "ppl_devil"],
     "qfa_adapters": ["adapters", "wbits", "ppl_devil"],
     "qfa_period": ["period_fraction", "period", "wbits", "ppl_devil"],
-    "qfa_search": ["budget", "searched_ppl", "random_median_ppl", "widths"],
+    "qfa_search": ["budget", "picked_heldout_ppl", "picked_heldout_se_ln", "random_best_heldout_ppl", "random_best_heldout_se_ln",
+                   "uniform_heldout_ppl", "uniform_heldout_se_ln", "ln_picked_over_random_best", "ln_picked_over_random_best_se", "widths"],
     "inspect": ["tensor", "step", "count", "mean", "std", "absmax"],
 ]
 

@@ -1,5 +1,6 @@
 // The `qfa` verb end to end on the embedded tiny model: sample previews a schedule with the CLT
-// spread for uniform sampling, train writes a supernet, search returns a subnet within the budget,
+// spread for uniform sampling, train writes a supernet, search returns a subnet within the budget
+// and ends with the held-out numbers,
 // subnet writes a checkpoint that `ppl` and `export` accept, and each sub-command refuses the
 // keys of the others.
 import Foundation
@@ -51,6 +52,22 @@ import Testing
         let bits = widths.compactMap { v -> Double? in if case .number(let d) = v { return d }; return nil }
         #expect(bits.count == 4 && bits.reduce(0, +) <= 12)
         #expect(lastLine(s).hasPrefix("qfa_search budget=3"))
+        // the summary ends with held-out numbers: the pick, the best random and the uniform subnet, with SEs
+        let kv = keyValues(lastLine(s))
+        #expect(kv["selection_n"] == "4" && kv["heldout_n"] == "16" && kv["uniform_widths"] == "3,3,3,3")
+        for key in ["picked_heldout", "picked_heldout_se", "random_best_heldout", "uniform_heldout", "uniform_heldout_se", "picked_vs_uniform"] {
+            #expect(Double(kv[key] ?? "").map(\.isFinite) == true, "\(key)=\(kv[key] ?? "missing")")
+        }
+        #expect(lastLine(s).split(separator: " ").last?.hasPrefix("picked_beats_") == true)
+        // metric=mc: items= selection items, then by default the task's remaining items (capitals: 177 - 100) held out
+        try s.run("wm = qfa search \"\(net)\" budget=3 metric=mc coarse=2 fine=0")
+        #expect(keyValues(lastLine(s))["selection_n"] == "100" && keyValues(lastLine(s))["heldout_n"] == "77")
+        #expect(Double(keyValues(lastLine(s))["picked_heldout"] ?? "").map { (0...1).contains($0) } == true)
+        #expect(s.error("qfa search \"\(net)\" budget=3 metric=mc coarse=2 fine=0 items=177").map { "\($0)" }?.contains("at least one held-out item") == true)
+        // too many held-out windows for the text's last 10%, and drawn windows, are refused with advice
+        #expect(s.error("qfa search \"\(net)\" budget=3 coarse=2 fine=0 val=4 heldout=100000 seqlen=32").map { "\($0)" }?.contains("disjoint windows") == true)
+        try s.run("d = calib tiny fortunes samples=4 val=4 seqlen=32")
+        #expect(s.error("qfa search \"\(net)\" budget=3 coarse=2 fine=0 calib=$d").map { "\($0)" }?.contains("draws its own disjoint") == true)
 
         // record_units: one row per unit (4 blocks) with the search's sensitivity and the best's widths
         try s.run("qfa search \"\(net)\" budget=3 coarse=4 fine=2 val=4 seqlen=32 record_units=units")
@@ -75,7 +92,7 @@ import Testing
             Issue.record("ppl did not return numbers"); return
         }
         #expect(p.isFinite && abs(p - q) < 1e-3 * p)
-        #expect(s.output.contains("qfa_subnet avg_bits=2.750"))
+        #expect(s.output.contains("qfa_subnet mean_width=2.750"))
         #expect(s.error("qfa subnet \"\(net)\" bits=[2 3] out=\"\(dir.sub("bad"))\"") != nil)
         #expect(s.error("qfa search \"\(net)\" steps=3 budget=3") != nil)
     }

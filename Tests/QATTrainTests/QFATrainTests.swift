@@ -151,7 +151,7 @@ func trainOptions(steps: Int, dir: String? = nil) -> QFATrainOptions {
         #expect(try log.readTensor("/qfa/avg_bits").count == 6)
     }
 
-    @Test func trainingLowersTheLossAndSearchFindsAGoodSubnet() throws {
+    @Test func trainingLowersTheLossAndSearchRunsOnTheTrainedSupernet() throws {
         let (net, data) = try tinySupernet()
         // the tiny model's 16 windows are too few for validation to move in a few steps: the loss on
         // the training windows themselves at every width is what must drop
@@ -169,14 +169,18 @@ func trainOptions(steps: Int, dir: String? = nil) -> QFATrainOptions {
         for i in 0..<3 { #expect(after[i] < before[i], "w\(i + 2): \(before) -> \(after)") }
         var so = QFASearchOptions()
         so.budget = 3; so.coarse = 8; so.fine = 4; so.pin = 0.25
-        let s = try QFASearch.run(net, options: so, score: QFASearch.pplScore(windows: data.validation), log: { _ in })
+        let scorer = QFAScorer.perplexity(selection: Array(data.validation.prefix(2)), heldout: Array(data.validation.suffix(2)))
+        let s = try QFASearch.run(net, options: so, scorer: scorer, log: { _ in })
         // 4 block units at 3 bits: the pinned space is small, so the fine stage stops when it runs out of new subnets
         #expect(s.evaluated.filter { $0.stage == "coarse" }.count == 8)
         #expect((1...4).contains(s.evaluated.filter { $0.stage == "fine" }.count))
         #expect(Set(s.evaluated.map(\.configuration)).count == s.evaluated.count)
-        #expect(s.evaluated.allSatisfy { $0.averageBits <= 3 + 1e-9 })
+        #expect(s.evaluated.allSatisfy { $0.meanWidth <= 3 + 1e-9 })
         let best = try #require(s.best)
-        #expect(best.score <= s.randomMedian)
+        // the pick's held-out perplexity is that of the held-out windows at its configuration
+        try net.apply(best.configuration)
+        let heldout = try E2EQP.validationLoss(model: net.model, windows: Array(data.validation.suffix(2)))
+        #expect(abs((s.heldout.picked?.score ?? 0) - qexpD(heldout)) < 1e-9 * qexpD(heldout))
         #expect(s.pinnedHigh.count + s.pinnedLow.count == 2)
         #expect(s.evaluated.filter { $0.stage == "fine" }.allSatisfy { c in
             s.pinnedHigh.allSatisfy { c.configuration[$0] == 4 } && s.pinnedLow.allSatisfy { c.configuration[$0] == 2 } })
