@@ -25,6 +25,12 @@
 //      best max_val clamps W in place.
 //   5. Quantize with AWQ's quantizer and install HardQuantizers. The folded norm gains and the
 //      scaled, clipped weights stay in the model (Linear.weight, attn_norm, ffn_norm).
+// Per-linear policy: each linear is searched, clipped and quantized with its own spec. A
+// full-precision (fp) linear gets no quantizer and no clipping; in a norm-fed group it enters the
+// search unquantized, and the fold multiplies its input columns by s while the norm divides by s,
+// which leaves what it computes unchanged (up to float rounding). A group is skipped when all its
+// members are fp, or when its `prev` (v or up) is fp, since the fold would rescale that fp
+// linear's output rows. A block with no quantized linear is only run to produce the next inputs.
 // Quantizer: min/max of the group as is (0 not forced in), s = max(max - min, 1e-5) / qmax,
 // z = clamp(-round(min / s), 0, qmax), round half to even. As GPTQ.swift, s is also clamped to
 // [1e-4, 1e4], QATLab's quantizer range, so the installed HardQuantizer reproduces the weights.
@@ -129,10 +135,11 @@ private extension Optional where Wrapped == [Float] {
     }
 }
 
-/// AWQ on the linears of `options.blocks` (all by default); see the header. Quantizers already on
-/// those blocks' linears are removed first.
+/// AWQ on the linears of `options.blocks` (all by default); see the header. Each linear gets
+/// `policy.precision(block:linear:)`, with the rules for full-precision linears in the header.
+/// Quantizers already on those blocks' linears are removed first.
 @discardableResult
-public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: QuantSpec, options: AWQOptions = AWQOptions(),
+public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, policy: QuantPolicy, options: AWQOptions = AWQOptions(),
                         log: (String) -> Void = { _ in }) throws -> [AWQScaleReport] {
     let range = options.blocks ?? model.blocks.indices
     guard range.lowerBound >= 0, range.upperBound <= model.blocks.count else {
@@ -141,6 +148,7 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: Qu
     guard options.grid >= 1, options.clipSteps >= 1, options.clipTokens >= 1, (options.searchWindows ?? 1) >= 1 else {
         throw TensorError.invalidArgument(op: "awq", message: "grid=\(options.grid) clipSteps=\(options.clipSteps) clipTokens=\(options.clipTokens) searchWindows=\(options.searchWindows.map(String.init) ?? "all"): each must be at least 1")
     }
+    try policy.validateKeys(blockCount: model.blocks.count)
     let rope = model.ropeTable(positions: calibration.seqlen)
     var x = try Calibration.blockInputs(model: model, calibration: calibration)
     var reports: [AWQScaleReport] = []
@@ -148,13 +156,19 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: Qu
         let block = model.blocks[bi]
         guard range.contains(bi) else { x = try Calibration.outputs(block: block, inputs: x, rope: rope); continue }
         for l in BlockLinear.allCases { l.linear(in: block).quantizer = nil }
+        var specs: [BlockLinear: QuantSpec] = [:]
+        for role in BlockLinear.allCases {
+            if case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) { specs[role] = s }
+        }
+        guard !specs.isEmpty else { x = try Calibration.outputs(block: block, inputs: x, rope: rope); continue }
         try withoutActuallyEscaping(log) { log in
-            var run = AWQBlockRun(block: block, index: bi, rope: rope, spec: spec, options: options, log: log)
+            var run = AWQBlockRun(block: block, index: bi, rope: rope, specs: specs, options: options, log: log)
             reports += try run.scale(inputs: x)
             x = try Calibration.outputs(block: block, inputs: x, rope: rope)
             if options.clip { try run.clipAll() }
         }
         for role in BlockLinear.allCases {
+            guard let spec = specs[role] else { continue }
             let lin = role.linear(in: block)
             lin.quantizer = try HardQuantizer(try awqQuantize(weight: lin.weight.value, spec: spec), name: "blocks.\(bi).\(lin.name)")
         }
@@ -162,43 +176,62 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: Qu
     return reports
 }
 
+/// The same with one spec for every block linear.
+@discardableResult
+public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: QuantSpec, options: AWQOptions = AWQOptions(),
+                        log: (String) -> Void = { _ in }) throws -> [AWQScaleReport] {
+    try quantizeAWQ(model: model, calibration: calibration, policy: QuantPolicy(spec), options: options, log: log)
+}
+
 /// The scaling and clipping of one block, over its cached linear inputs (micro-batches).
 struct AWQBlockRun {
-    let block: DecoderBlock, index: Int, rope: RopeTable, spec: QuantSpec, options: AWQOptions
+    let block: DecoderBlock, index: Int, rope: RopeTable, options: AWQOptions
+    /// The spec of every quantized linear of the block; a role not in it stays full precision.
+    let specs: [BlockLinear: QuantSpec]
     let log: (String) -> Void
     var sites: [BlockSite: [Tensor]] = [:]
 
-    init(block: DecoderBlock, index: Int, rope: RopeTable, spec: QuantSpec, options: AWQOptions, log: @escaping (String) -> Void) {
-        self.block = block; self.index = index; self.rope = rope; self.spec = spec; self.options = options; self.log = log
+    init(block: DecoderBlock, index: Int, rope: RopeTable, specs: [BlockLinear: QuantSpec], options: AWQOptions, log: @escaping (String) -> Void) {
+        self.block = block; self.index = index; self.rope = rope; self.specs = specs; self.options = options; self.log = log
     }
 
     mutating func scale(inputs x: [Tensor]) throws -> [AWQScaleReport] {
         let acts = try x.map { try Calibration.activations(block: block, input: $0, rope: rope) }
         for site in [BlockSite.attentionIn, .attentionOut, .mlpIn, .mlpHidden] { sites[site] = acts.map { $0[site] } }
         let b = block
-        var reports = [try scaleGroup("attn_norm -> q,k,v", site: .attentionIn, linears: [b.q, b.k, b.v], norm: b.attnNorm.value, prev: nil) { h, w in
+        var reports: [AWQScaleReport?] = [try scaleGroup("attn_norm -> q,k,v", site: .attentionIn, roles: [.q, .k, .v], norm: b.attnNorm.value, prev: nil) { h, w in
             try attentionModule(h, q: w[0], k: w[1], v: w[2])
         }]
         if b.v.weight.shape == b.o.weight.shape {
-            reports.append(try scaleGroup("v -> o", site: .attentionOut, linears: [b.o], norm: nil, prev: b.v) { a, w in
+            reports.append(try scaleGroup("v -> o", site: .attentionOut, roles: [.o], norm: nil, prev: .v) { a, w in
                 try Tensor.matmul(a, w[0], transB: true)
             })
         } else {
             log("awq blocks.\(index): v -> o skipped (GQA: v \(b.v.weight.shape), o \(b.o.weight.shape))")
         }
-        reports.append(try scaleGroup("ffn_norm -> gate,up", site: .mlpIn, linears: [b.gate, b.up], norm: b.ffnNorm.value, prev: nil) { h, w in
+        reports.append(try scaleGroup("ffn_norm -> gate,up", site: .mlpIn, roles: [.gate, .up], norm: b.ffnNorm.value, prev: nil) { h, w in
             try mlpModule(h, gate: w[0], up: w[1])
         })
-        reports.append(try scaleGroup("up -> down", site: .mlpHidden, linears: [b.down], norm: nil, prev: b.up) { m, w in
+        reports.append(try scaleGroup("up -> down", site: .mlpHidden, roles: [.down], norm: nil, prev: .up) { m, w in
             try Tensor.matmul(m, w[0], transB: true)
         })
-        return reports
+        return reports.compactMap { $0 }
     }
 
     /// Searches alpha for one group (module(x, candidate weights) against its full-precision
-    /// output) and folds the best scales in.
-    func scaleGroup(_ name: String, site: BlockSite, linears: [Linear], norm: Tensor?, prev: Linear?,
-                             module: (Tensor, [Tensor]) throws -> Tensor) throws -> AWQScaleReport {
+    /// output) and folds the best scales in. A full-precision member enters the search as it is
+    /// (only quantized members are fake-quantized, each with its own spec). The group is skipped
+    /// (nil) when no member is quantized, or when `prev` is full precision: folding would
+    /// rescale prev's output rows, changing what that linear computes.
+    func scaleGroup(_ name: String, site: BlockSite, roles: [BlockLinear], norm: Tensor?, prev: BlockLinear?,
+                    module: (Tensor, [Tensor]) throws -> Tensor) throws -> AWQScaleReport? {
+        let fpMembers = roles.filter { specs[$0] == nil }, fpPrev = prev.flatMap { specs[$0] == nil ? $0 : nil }
+        guard fpMembers.count < roles.count, fpPrev == nil else {
+            let names = (fpMembers + (fpPrev.map { [$0] } ?? [])).map { $0.linear(in: block).name }
+            log("awq blocks.\(index) \(name): skipped (full precision: \(names.joined(separator: ", ")))")
+            return nil
+        }
+        let linears = roles.map { $0.linear(in: block) }
         let xs = sites[site] ?? []
         let fp = linears.map { $0.weight.value }
         let searched = try options.searchWindows.map { try awqLeadingWindows(xs, windows: $0) } ?? xs
@@ -208,7 +241,7 @@ struct AWQBlockRun {
         for i in 0..<options.grid {
             let alpha = Double(i) / Double(options.grid)
             let s = awqCandidateScales(stats, alpha: Float(alpha))
-            let cand = fp.map { awqFakeQuantize(weight: $0, spec: spec, scales: s) }
+            let cand = zip(roles, fp).map { role, w in specs[role].map { awqFakeQuantize(weight: w, spec: $0, scales: s) } ?? w }
             var sum = 0.0, count = 0
             for (x, ref) in zip(searched, reference) {
                 let out = try module(x, cand)
@@ -219,7 +252,7 @@ struct AWQBlockRun {
             if i == 0 { base = loss }
             if loss < best.loss { best = (loss, alpha, s) }
         }
-        fold(best.scales, into: linears, norm: norm, prev: prev, inputs: xs)
+        fold(best.scales, into: linears, norm: norm, prev: prev?.linear(in: block), inputs: xs)
         let on = options.searchWindows == nil ? "" : ", searched on \(searched.reduce(0) { $0 + $1.shape[0] }) windows"
         log("awq blocks.\(index) \(name): alpha \(best.alpha), loss \(best.loss) (no scaling \(base))\(on)")
         return AWQScaleReport(block: index, group: name, alpha: best.alpha, loss: best.loss, lossWithoutScaling: base)
@@ -259,9 +292,10 @@ struct AWQBlockRun {
         }
     }
 
-    /// The clipping search and in-place clamp of v, o, gate, up and down.
+    /// The clipping search and in-place clamp of v, o, gate, up and down (the quantized ones).
     func clipAll() throws {
         for role in [BlockLinear.v, .o, .gate, .up, .down] {
+            guard let spec = specs[role] else { continue }
             let lin = role.linear(in: block)
             let xs = awqSubsample(sites[role.site] ?? [], features: lin.inFeatures, tokens: options.clipTokens)
             let maxVal = awqClipSearch(weight: lin.weight.value, inputs: xs, spec: spec, steps: options.clipSteps)
@@ -383,5 +417,18 @@ func awqApplyClip(_ weight: Tensor, maxVal: [Float], spec: QuantSpec) {
             let m = maxVal[r * groups + gi]
             for c in spec.columns(ofGroup: gi, inFeatures: cols) { weight.data[r * cols + c] = min(max(weight.data[r * cols + c], -m), m) }
         }
+    }
+}
+
+extension QuantMethod {
+    /// AWQ's row of the method table.
+    public static let awq = QuantMethod(
+        name: "awq", summary: "AWQ: activation-aware per-channel scaling and clipping", needsCalibration: true,
+        options: [.init(name: "search_windows", kind: .int(1...100_000), defaultValue: nil,
+                        help: "run the scale search's loss on the first N windows (default: all; mean |x| and clipping still use all)")]
+    ) { model, policy, calibration, options, log in
+        guard let calibration else { throw TensorError.invalidArgument(op: "awq", message: "awq needs calibration windows") }
+        try quantizeAWQ(model: model, calibration: calibration, policy: policy,
+                        options: AWQOptions(searchWindows: options["search_windows"]), log: log)
     }
 }

@@ -289,14 +289,18 @@ public func quantizationOutputError(gram: [Double], weight: Tensor, quantized: T
 }
 
 /// GPTQ on the linears of `options.blocks` (all blocks by default) with HardQuantizers installed;
-/// see the header for the order. Quantizers already on those blocks' linears are removed first.
+/// see the header for the order. Each linear gets `policy.precision(block:linear:)`: its own bits
+/// and group; a full-precision linear is left as it is (no quantizer, weight untouched, and a stage
+/// with no quantized linear collects no Hessian). Quantizers already on those blocks' linears are
+/// removed first.
 @discardableResult
-public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy spec: QuantSpec, options: GPTQOptions = GPTQOptions(),
+public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy: QuantPolicy, options: GPTQOptions = GPTQOptions(),
                          log: (String) -> Void = { _ in }) throws -> [GPTQLayerReport] {
     let range = options.blocks ?? model.blocks.indices
     guard range.lowerBound >= 0, range.upperBound <= model.blocks.count else {
         throw TensorError.invalidArgument(op: "gptq", message: "blocks \(range) outside the model's 0..<\(model.blocks.count)")
     }
+    try policy.validateKeys(blockCount: model.blocks.count)
     let rope = model.ropeTable(positions: calibration.seqlen)
     var x = try Calibration.blockInputs(model: model, calibration: calibration)
     var reports: [GPTQLayerReport] = []
@@ -306,7 +310,12 @@ public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy 
         if range.contains(bi) {
             for l in BlockLinear.allCases { l.linear(in: block).quantizer = nil }
             for stage in stages {
-                reports += try quantizeStage(stage, block: block, index: bi, inputs: x, rope: rope, spec: spec, options: options, log: log)
+                let planned = stage.compactMap { role -> (BlockLinear, QuantSpec)? in
+                    guard case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) else { return nil }
+                    return (role, s)
+                }
+                guard !planned.isEmpty else { continue }
+                reports += try quantizeStage(planned, site: stage[0].site, block: block, index: bi, inputs: x, rope: rope, options: options, log: log)
             }
         }
         x = try Calibration.outputs(block: block, inputs: x, rope: rope)
@@ -314,14 +323,22 @@ public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy 
     return reports
 }
 
-/// One true-sequential sub-group: collect its shared input's Hessian, then quantize each linear.
-func quantizeStage(_ stage: [BlockLinear], block: DecoderBlock, index bi: Int, inputs: [Tensor], rope: RopeTable,
-                   spec: QuantSpec, options: GPTQOptions, log: (String) -> Void) throws -> [GPTQLayerReport] {
-    let acc = HessianAccumulator(features: stage[0].linear(in: block).inFeatures)
-    for xb in inputs { try acc.add(Calibration.activation(at: stage[0].site, block: block, input: xb, rope: rope)) }
+/// The same with one spec for every block linear.
+@discardableResult
+public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy spec: QuantSpec, options: GPTQOptions = GPTQOptions(),
+                         log: (String) -> Void = { _ in }) throws -> [GPTQLayerReport] {
+    try quantizeGPTQ(model: model, calibration: calibration, policy: QuantPolicy(spec), options: options, log: log)
+}
+
+/// One true-sequential sub-group: collect its shared input's Hessian, then quantize each
+/// planned linear with its own spec.
+func quantizeStage(_ stage: [(role: BlockLinear, spec: QuantSpec)], site: BlockSite, block: DecoderBlock, index bi: Int, inputs: [Tensor],
+                   rope: RopeTable, options: GPTQOptions, log: (String) -> Void) throws -> [GPTQLayerReport] {
+    let acc = HessianAccumulator(features: stage[0].role.linear(in: block).inFeatures)
+    for xb in inputs { try acc.add(Calibration.activation(at: site, block: block, input: xb, rope: rope)) }
     let h = acc.hessian
     var reports: [GPTQLayerReport] = []
-    for role in stage {
+    for (role, spec) in stage {
         let lin = role.linear(in: block), name = "blocks.\(bi).\(lin.name)"
         let start = ContinuousClock.now
         let result: GPTQResult
@@ -338,4 +355,16 @@ func quantizeStage(_ stage: [BlockLinear], block: DecoderBlock, index bi: Int, i
         log("gptq \(name) \(spec): output error \(err) (rtn \(rtnErr)), \((seconds * 100).rounded() / 100) s")
     }
     return reports
+}
+
+extension QuantMethod {
+    /// GPTQ's row of the method table.
+    public static let gptq = QuantMethod(
+        name: "gptq", summary: "GPTQ: error-feedback rounding with the calibration Hessian", needsCalibration: true,
+        options: [.init(name: "act_order", kind: .bool, defaultValue: 0, help: "quantize columns in order of decreasing Hessian diagonal")]
+    ) { model, policy, calibration, options, log in
+        guard let calibration else { throw TensorError.invalidArgument(op: "gptq", message: "gptq needs calibration windows") }
+        try quantizeGPTQ(model: model, calibration: calibration, policy: policy,
+                         options: GPTQOptions(actOrder: options["act_order"] == 1), log: log)
+    }
 }

@@ -19,7 +19,8 @@
 //   3. qatlab.json: {"format": "qatlab", "version": 1, "method": "rtn" | "gptq" | ...,
 //      "source": the MODEL spec the weights came from (a name such as "smollm2" or a path),
 //      "linears": {M: {"bits": b, "group_size": g}} for every quantized linear,
-//      "metadata": {string: string} (training settings, seeds, ...)}.
+//      "metadata": {string: string} (training settings, seeds, ...; the writer always adds
+//      "avg_bits", AverageBits.blockLinears of the written model as a decimal, e.g. "2.28125")}.
 //   4. tokenizer.json (+ tokenizer_config.json, special_tokens_map.json) copied from the source
 //      when the source is a Hugging Face directory that has them.
 // Rows are in Hugging Face order: the Q and K rows of a model loaded from a LLaMA GGUF (whose
@@ -110,6 +111,8 @@ public enum NativeCheckpoint {
             if let g = w.groupIndex { try st.addInt32(slot.module + ".g_idx", shape: [w.cols], g) }
             linears[slot.module] = Manifest.Entry(bits: w.spec.bits, group_size: w.spec.groupSize)
         }
+        var metadata = metadata
+        metadata["avg_bits"] = "\(AverageBits.blockLinears(model))"
         let manifest = Manifest(format: "qatlab", version: version, method: method, source: src, linears: linears, metadata: metadata)
         try CheckpointIO.writeDirectory(dir, overwrite: overwrite) { tmp in
             try st.write(to: tmp + "/model.safetensors")

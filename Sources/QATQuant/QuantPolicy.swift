@@ -1,4 +1,4 @@
-// Which linears are quantized, with which bits and group size, and what that costs in bits.
+// Which linears are quantized, with which bits and group size.
 //
 // Default (EfficientQAT, spec section 1): q/k/v/o/gate/up/down of every block get `spec`;
 // embeddings, norms and the LM head stay full precision. Overrides are keyed by name, the most
@@ -7,10 +7,8 @@
 // Text form (the CLI and REPL): "w3g128" or "w3g128,blocks.0=w4g128,down_proj=fp" ("none" as the
 // default leaves everything full precision unless overridden).
 //
-// Bits per parameter: a quantized (out, in) linear stores out*in N-bit codes plus an fp16 scale and
-// an N-bit zero per group: exactly N + (N + 16) * groups / in per weight, which is the papers'
-// N + (N + 16) / g when g divides in (SmolLM2's 576 inputs at g=128 store 5 groups, not 4.5). The
-// report gives both; whole-model bits count every other parameter at 16.
+// What a quantized model costs in bits is counted from its installed quantizers, not from a
+// policy: AverageBits.swift.
 import QATModel
 import QATTensor
 
@@ -42,16 +40,6 @@ extension QuantSpec {
         guard let g = Int(parts[1]) else { throw bad }
         try self.init(bits: bits, groupSize: g)
     }
-}
-
-/// Bits per parameter of a quantized model.
-public struct QuantBits: Sendable, Equatable {
-    /// Weights in quantized linears, and their exact average bits (codes + per-group fp16 scale and N-bit zero).
-    public var quantizedParameters = 0, quantizedBits = 0.0
-    /// The papers' N + (N + 16) / g over the same weights, weighted by parameter count.
-    public var paperBits = 0.0
-    /// Every parameter of the model (tied embeddings once) and its average bits, the rest at 16.
-    public var totalParameters = 0, wholeModelBits = 0.0
 }
 
 public struct QuantPolicy: Sendable, Equatable {
@@ -154,27 +142,5 @@ public struct QuantPolicy: Sendable, Equatable {
             installed[full] = linear.quantizer
         }
         return installed
-    }
-
-    /// Average bits per parameter of the model under this policy.
-    public func bits(for model: LlamaModel) throws -> QuantBits {
-        var r = QuantBits()
-        var codeBits = 0.0, paper = 0.0, quantizedIDs = Set<ObjectIdentifier>()
-        for (_, linear, s) in try plan(for: model) {
-            let rows = linear.outFeatures, cols = linear.inFeatures, n = rows * cols
-            let groups = s.groupCount(inFeatures: cols)
-            codeBits += Double(n * s.bits + rows * groups * (s.bits + 16))
-            paper += Double(n) * s.averageBits(inFeatures: cols)
-            r.quantizedParameters += n
-            quantizedIDs.insert(ObjectIdentifier(linear.weight))
-        }
-        let rest = model.parameters.filter { !quantizedIDs.contains(ObjectIdentifier($0.1)) }.reduce(0) { $0 + $1.1.value.count }
-        r.totalParameters = r.quantizedParameters + rest
-        if r.quantizedParameters > 0 {
-            r.quantizedBits = codeBits / Double(r.quantizedParameters)
-            r.paperBits = paper / Double(r.quantizedParameters)
-        }
-        if r.totalParameters > 0 { r.wholeModelBits = (codeBits + 16 * Double(rest)) / Double(r.totalParameters) }
-        return r
     }
 }

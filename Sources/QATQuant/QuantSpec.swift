@@ -41,12 +41,6 @@ public struct QuantSpec: Sendable, Equatable, Hashable, CustomStringConvertible 
         return (group * g)..<min((group + 1) * g, inFeatures)
     }
 
-    /// Average bits per weight of a quantized linear: N + (N + 16) / g (an fp16 scale and an
-    /// N-bit zero per group), the papers' accounting. For g = -1 pass the layer's input size.
-    public func averageBits(inFeatures: Int) -> Double {
-        Double(bits) + Double(bits + 16) / Double(effectiveGroupSize(inFeatures: inFeatures))
-    }
-
     /// "w3g128", or "w4" for whole-row groups.
     public var description: String { groupSize == -1 ? "w\(bits)" : "w\(bits)g\(groupSize)" }
 }

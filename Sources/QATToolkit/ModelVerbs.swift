@@ -47,7 +47,7 @@ enum ModelVerbs {
     static var info: VerbSpec {
         VerbSpec(name: "info", summary: "Describe a model: configuration, parameters, quantizers per linear, average bits.",
                  arguments: [.positional("MODEL", modelKind, help: ModelVerbs.modelHelp)],
-                 help: "Blocks whose seven linears are quantized alike are shown as one range. avg_bits counts a quantized linear's code bits plus a 16-bit scale and a zero per group, and 16 bits for a full-precision one.",
+                 help: "Blocks whose seven linears are quantized alike are shown as one range. avg_bits is the average bits per weight of the block linears as installed (\(QuantVerbs.averageBitsHelp)); quantize prints the same figure and checkpoints record it as metadata avg_bits.",
                  examples: ["info m", "info Models/rtn-w2g64"]) { call in
             let m = try call.model("MODEL")
             call.out(describe(m))

@@ -40,26 +40,8 @@ public final class ModelObject: InterpObject {
         return "source=\(loaded.name) blocks=\(model.blocks.count) params=\(p) avg_bits=\(fmt(averageBits, digits: 3)) method=\(method)"
     }
 
-    /// Bits per weight of the block linears: a quantized linear counts its code bits plus a
-    /// 16-bit scale and a code-width zero per group (the paper's count), or a 16-bit zero when
-    /// E2E-QP trained fractional zeros (EfficientQAT Table 6: 2.50 bits at w2g64); a
-    /// full-precision linear counts 16 (it would be stored as fp16). Merged QFA zeros keep the
-    /// QFA paper's count (code-width zeros).
-    public var averageBits: Double {
-        var bits = 0.0, n = 0.0
-        for b in model.blocks {
-            for l in b.linears {
-                let count = Double(l.outFeatures * l.inFeatures)
-                var perWeight = quantSpec(l).map { $0.averageBits(inFeatures: l.inFeatures) } ?? 16
-                if let h = l.quantizer as? HardQuantizer, h.fractionalZeros {
-                    perWeight += Double(16 - h.spec.bits) / Double(h.spec.effectiveGroupSize(inFeatures: l.inFeatures))
-                }
-                bits += count * perWeight
-                n += count
-            }
-        }
-        return n > 0 ? bits / n : 16
-    }
+    /// Average bits per weight of the block linears as installed (QATQuant's AverageBits).
+    public var averageBits: Double { AverageBits.blockLinears(model) }
 
     /// A model to change without touching this one: loaded again from its source when it has one,
     /// otherwise copied through a temporary QATLab checkpoint.
@@ -76,12 +58,7 @@ public final class ModelObject: InterpObject {
 }
 
 /// The quantization spec a linear's quantizer uses, if any.
-func quantSpec(_ l: Linear) -> QuantSpec? {
-    if let q = l.quantizer as? HardQuantizer { return q.spec }
-    if let q = l.quantizer as? FakeQuantizer { return q.spec }
-    if let q = l.quantizer as? MergedZeroQuantizer { return q.stored.spec }
-    return nil
-}
+func quantSpec(_ l: Linear) -> QuantSpec? { AverageBits.installedSpec(l) }
 
 /// Text and token windows: `text devil`, `calib m fortunes samples=32`.
 public final class DatasetObject: InterpObject {

@@ -10,59 +10,92 @@ enum QuantVerbs {
     static var rows: [VerbSpec] { [quantize, export] }
 
     static var quantize: VerbSpec {
-        VerbSpec(name: "quantize", summary: "Quantize a model's block linears with RTN, GPTQ or AWQ (returns the quantized model).",
+        let methods = QuantMethod.all
+        return VerbSpec(name: "quantize", summary: "Quantize a model's block linears with RTN, GPTQ or AWQ (returns the quantized model).",
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp + " (an object is not changed: a copy is quantized)"),
-                    .key("method", .choice(["rtn", "rtn0", "gptq", "awq"]), default: .string("rtn"),
-                         help: "rtn: min/max per group; rtn0: min/max with 0 in range (GPTQ's); gptq/awq use calib="),
+                    .key("method", .choice(methods.map(\.name)), default: .string("rtn"),
+                         help: methods.map { "\($0.name): \($0.summary)" }.joined(separator: "; ")),
                     .key("bits", .int, default: .number(4), range: 2...8, help: "bits per weight"),
                     .key("group", .int, default: .number(128), range: -1...65536, help: "columns per group (-1: one group per row)"),
                     .key("out", .string, help: "write a QATLab checkpoint to this directory (default: nothing is written)"),
-                    .key("calib", textKind, default: .string("fortunes"), help: "gptq/awq: a text name or path, or a `calib` dataset"),
-                    .key("samples", .int, default: .number(128), range: 1...100_000, help: "gptq/awq: calibration windows (from a text)"),
-                    .key("seqlen", .int, default: .number(256), range: 2...32768, help: "gptq/awq: tokens per window (from a text)"),
+                    .key("calib", textKind, default: .string("fortunes"), help: "\(calibratedNames): a text name or path, or a `calib` dataset"),
+                    .key("samples", .int, default: .number(128), range: 1...100_000, help: "\(calibratedNames): calibration windows (from a text)"),
+                    .key("seqlen", .int, default: .number(256), range: 2...32768, help: "\(calibratedNames): tokens per window (from a text)"),
                     seedKey(0, "calibration windows"),
-                    .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,blocks.0=w4g128,down_proj=fp\""),
-                    .key("act_order", .bool, default: .number(0), help: "gptq: quantize columns in order of decreasing Hessian diagonal"),
-                    .key("search_windows", .int, range: 1...100_000, help: "awq: run the scale search's loss on the first N windows (default: all; mean |x| and clipping still use all)"),
+                    .key("policy", .string, help: "per-block/linear precision, replacing bits=/group=, e.g. \"w2g64,blocks.0=w4g128,down_proj=fp\" (every method honours it)"),
+                 ] + methodOptionKeys + [
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                  ],
-                 help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
+                 help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`: spec is the policy text (or wNgG), avg_bits is counted from the installed quantizers over the block linears (\(averageBitsHelp)), the same figure `info` prints. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
                  examples: ["q = quantize m method=rtn bits=2 group=64", "q = quantize m method=gptq bits=3 group=128 calib=fortunes samples=64",
                             "quantize smollm2 method=rtn bits=3 group=128 out=Models/rtn-w3g128"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
+            let method = try QuantMethod.named(try call.string("method"))
+            let options = try methodOptions(call, for: method)
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
-            let method = try call.string("method")
-            for (key, owner) in [("act_order", "gptq"), ("search_windows", "awq")] where call.has(key) && method != owner {
-                throw InterpError.verb("\(key)= applies to method=\(owner), not method=\(method)", hint: "drop \(key)= or use method=\(owner)")
-            }
             let policy = call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec)
+            let specText = call.has("policy") ? try call.string("policy") : "\(qspec)"
             let clock = ContinuousClock(), start = clock.now
-            switch method {
-            case "rtn": try policy.apply(to: loaded.model, mode: .hard, init: .minMax)
-            case "rtn0": try policy.apply(to: loaded.model, mode: .hard, init: .includeZero)
-            default:
-                let calib = try calibration(call, loaded)
-                if method == "gptq" {
-                    let o = GPTQOptions(actOrder: try call.bool("act_order"))
-                    try quantizeGPTQ(model: loaded.model, calibration: calib, policy: qspec, options: o, log: { call.out($0) })
-                } else {
-                    let o = AWQOptions(searchWindows: call.has("search_windows") ? try call.int("search_windows") : nil)
-                    try quantizeAWQ(model: loaded.model, calibration: calib, spec: qspec, options: o, log: { call.out($0) })
-                }
-            }
+            let calib = method.needsCalibration ? try calibration(call, loaded) : nil
+            try method.apply(model: loaded.model, policy: policy, calibration: calib, options: options, log: { call.out($0) })
             let secs = seconds(clock.now - start)
             let out = call.has("out") ? try call.string("out") : nil
             if let out {
-                try NativeCheckpoint.write(loaded.model, to: out, method: method, source: source.origin,
-                                           metadata: ["spec": "\(qspec)", "seconds": fmt(secs)], overwrite: try call.bool("overwrite"))
+                try NativeCheckpoint.write(loaded.model, to: out, method: method.name, source: source.origin,
+                                           metadata: ["spec": specText, "seconds": fmt(secs)], overwrite: try call.bool("overwrite"))
             }
-            let bits = try policy.bits(for: loaded.model)
-            let specText = call.has("policy") ? try call.string("policy") : "\(qspec)"
-            call.out("method=\(method) spec=\(specText) avg_bits=\(fmt(bits.paperBits, digits: 3)) out=\(out ?? "none") seconds=\(fmt(secs))")
-            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "\(method) \(specText)"))
+            let bits = AverageBits.blockLinears(loaded.model)
+            call.out("method=\(method.name) spec=\(specText) avg_bits=\(fmt(bits, digits: 3)) out=\(out ?? "none") seconds=\(fmt(secs))")
+            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "\(method.name) \(specText)"))
         }
+    }
+
+    /// The one-paragraph definition `help quantize` and `help info` show.
+    static let averageBitsHelp = "a quantized weight costs N + (N + 16)/g bits, N + 32/g with E2E-QP's fractional zeros, a full-precision block linear 16; embeddings, norms and the LM head are not counted"
+
+    /// "gptq/awq": the methods that read calibration windows.
+    static var calibratedNames: String { QuantMethod.all.filter(\.needsCalibration).map(\.name).joined(separator: "/") }
+
+    /// Every method's own options as quantize keys (an option two methods share appears once).
+    static var methodOptionKeys: [ArgSpec] {
+        var seen = Set<String>(), keys: [ArgSpec] = []
+        for method in QuantMethod.all {
+            for option in method.options where seen.insert(option.name).inserted {
+                let help = "\(owners(of: option.name)): \(option.help)"
+                let value = option.defaultValue.map { Value.number(Double($0)) }
+                switch option.kind {
+                case .bool: keys.append(.key(option.name, .bool, default: value, help: help))
+                case .int(let r): keys.append(.key(option.name, .int, default: value, range: Double(r.lowerBound)...Double(r.upperBound), help: help))
+                }
+            }
+        }
+        return keys
+    }
+
+    /// The methods that take option `name`, as "gptq" or "gptq/awq".
+    static func owners(of name: String) -> String {
+        QuantMethod.all.filter { $0.options.contains { $0.name == name } }.map(\.name).joined(separator: "/")
+    }
+
+    /// The given options of `method`; an option of another method is refused before anything runs.
+    static func methodOptions(_ call: VerbCall, for method: QuantMethod) throws -> [String: Int] {
+        var values: [String: Int] = [:]
+        for other in QuantMethod.all {
+            for option in other.options where call.has(option.name) {
+                guard method.options.contains(where: { $0.name == option.name }) else {
+                    let owner = owners(of: option.name)
+                    throw InterpError.verb("\(option.name)= applies to method=\(owner), not method=\(method.name)",
+                                           hint: "drop \(option.name)= or use method=\(owner)")
+                }
+                switch option.kind {
+                case .bool: values[option.name] = try call.bool(option.name) ? 1 : 0
+                case .int: values[option.name] = try call.int(option.name)
+                }
+            }
+        }
+        return values
     }
 
     /// GPTQ/AWQ calibration windows from calib=: a dataset's training windows, or a text.

@@ -173,7 +173,7 @@ public enum QFABases {
             switch o.base {
             case .gptq:
                 guard let calibration else { throw TrainingError("qfa: base=gptq needs calibration windows") }
-                try quantizeGPTQ(model: model, calibration: calibration, policy: spec)
+                try quantizeGPTQ(model: model, calibration: calibration, policy: QuantPolicy(spec))
             case .rtn, .rtn0:
                 for b in model.blocks { for l in b.linears {
                     l.quantizer = try HardQuantizer(try roundToNearest(weight: l.weight.value, spec: spec, range: o.base == .rtn ? .minMax : .includeZero))

@@ -64,44 +64,29 @@ func randomModel(vocab: Int, hidden: Int, ffn: Int, layers: Int, heads: Int, kvH
         #expect(model.blocks.allSatisfy { $0.linears.allSatisfy { $0.quantizer == nil } })
     }
 
-    /// w2g64 on layers whose inputs are multiples of 64: exactly 2 + 18/64 = 2.28125.
+    /// w2g64 on layers whose inputs are multiples of 64: exactly 2 + 18/64 = 2.28125, counted from
+    /// the installed quantizers (embeddings and norms are not counted).
     @Test func averageBitsW2G64() throws {
         let model = try randomModel(vocab: 32, hidden: 64, ffn: 128, layers: 2, heads: 2, kvHeads: 1, headDim: 32)
-        let b = try QuantPolicy(try QuantSpec(bits: 2, groupSize: 64)).bits(for: model)
-        // per block: q 64x64, k 32x64, v 32x64, o 64x64, gate 128x64, up 128x64, down 64x128
-        let perBlock = 64 * 64 * 2 + 32 * 64 * 2 + 128 * 64 * 3
-        #expect(b.quantizedParameters == 2 * perBlock)
-        #expect(b.quantizedBits == 2.28125 && b.paperBits == 2.28125)
-        // rest at 16: tied embedding 32x64, 2 norms per block, final norm
-        let rest = 32 * 64 + 2 * 2 * 64 + 64
-        #expect(b.totalParameters == 2 * perBlock + rest)
-        #expect(abs(b.wholeModelBits - (2.28125 * Double(2 * perBlock) + 16 * Double(rest)) / Double(2 * perBlock + rest)) < 1e-12)
+        try QuantPolicy(try QuantSpec(bits: 2, groupSize: 64)).apply(to: model, mode: .hard)
+        #expect(AverageBits.blockLinears(model) == 2.28125)
     }
 
-    /// w3g128 on SmolLM2's block shapes: six linears of 576 inputs store 5 groups per row (the last
-    /// of 64), down_proj (1536 inputs) 12; the paper's formula gives 3 + 19/128 for all of them.
+    /// w3g128 on SmolLM2's block shapes: the papers' formula gives 3 + 19/128 for every linear,
+    /// also the six whose 576 inputs store a shorter fifth group.
     @Test func averageBitsW3G128OnSmolLM2Shapes() throws {
         let model = try randomModel(vocab: 16, hidden: 576, ffn: 1536, layers: 1, heads: 9, kvHeads: 3, headDim: 64)
-        let b = try QuantPolicy(try QuantSpec(bits: 3, groupSize: 128)).bits(for: model)
-        let rows576 = 576 + 192 + 192 + 576 + 1536 + 1536            // rows of the linears with 576 inputs
-        let params = rows576 * 576 + 576 * 1536                       // 3,538,944
-        let groups = rows576 * 5 + 576 * 12                           // 29,952
-        #expect(b.quantizedParameters == params)
-        #expect(abs(b.quantizedBits - (3 + 19.0 * Double(groups) / Double(params))) < 1e-12)   // 3.16081
-        #expect(abs(b.quantizedBits - 3.160807) < 1e-6)
-        #expect(b.paperBits == 3 + 19.0 / 128)                                                 // 3.1484375
-        // per-layer formula for the ragged case: 576 inputs, 5 groups
-        #expect(try QuantSpec(bits: 3, groupSize: 128).averageBits(inFeatures: 576) == 3.1484375)
-        let fp = 16 * 576 + 2 * 576 + 576
-        #expect(b.totalParameters == params + fp)
+        try QuantPolicy(try QuantSpec(bits: 3, groupSize: 128)).apply(to: model, mode: .hard)
+        #expect(AverageBits.blockLinears(model) == 3 + 19.0 / 128)                            // 3.1484375
+        #expect(AverageBits.perWeight(model.blocks[0].q) == 3.1484375)
     }
 
     @Test func overridesChangeTheBits() throws {
         let model = try randomModel(vocab: 32, hidden: 64, ffn: 128, layers: 2, heads: 2, kvHeads: 1, headDim: 32)
-        let b = try QuantPolicy(parsing: "w2g64,blocks.1=fp,down_proj=w4").bits(for: model)
-        // block 0 only: six linears at w2g64 (2.28125), down_proj at w4 (g = 128 inputs: 4 + 20/128)
+        try QuantPolicy(parsing: "w2g64,blocks.1=fp,down_proj=w4").apply(to: model, mode: .hard)
+        // block 0: six linears at w2g64 (2.28125), down_proj at w4 (g = 128 inputs: 4 + 20/128); block 1 at 16
         let six = 64 * 64 * 2 + 32 * 64 * 2 + 128 * 64 * 2, down = 64 * 128
-        #expect(b.quantizedParameters == six + down)
-        #expect(abs(b.quantizedBits - (2.28125 * Double(six) + (4 + 20.0 / 128) * Double(down)) / Double(six + down)) < 1e-12)
+        let expected = (2.28125 * Double(six) + (4 + 20.0 / 128) * Double(down) + 16 * Double(six + down)) / Double(2 * (six + down))
+        #expect(abs(AverageBits.blockLinears(model) - expected) < 1e-12)
     }
 }

@@ -1,0 +1,49 @@
+// The one definition of a model's average bits (`avg_bits` in quantize, info, dump, eval's `bits`
+// column and checkpoint metadata). It is counted from what is INSTALLED on the model (each
+// linear's quantizer), never from a policy, so it reports what was done.
+//
+// Over the weights of every block linear (q/k/v/o/gate/up/down of every block), weighted by
+// parameter count, one linear of N-bit codes in groups of g = min(group, in) input columns costs:
+//   integer zeros (RTN, GPTQ, AWQ, Block-AP, merged QFA adapters):   N + (N + 16) / g
+//      (the codes, plus an fp16 scale and an N-bit zero per group: the papers' accounting; a
+//      ragged last group is not counted separately, so SmolLM2's 576 inputs at g=128 give
+//      3 + 19/128, not the 5 stored groups' exact 3.1608)
+//   fractional zeros trained by E2E-QP (stored as fp16):            N + (16 + 16) / g
+//      (EfficientQAT Table 6: 2.50 bits at w2g64)
+//   full precision (no quantizer):                                  16 (it would be stored as fp16)
+// Embeddings, norms and the LM head are not counted: every method keeps them in full precision.
+// QFA's supernet search budgets use their own figure, the mean code width per unit (QFASampler).
+import QATModel
+
+public enum AverageBits {
+    /// Average bits per weight over every block linear of `model` (see the header); 16 when the
+    /// model has no block linears.
+    public static func blockLinears(_ model: LlamaModel) -> Double {
+        var bits = 0.0, weights = 0.0
+        for block in model.blocks {
+            for linear in block.linears {
+                let count = Double(linear.outFeatures * linear.inFeatures)
+                bits += count * perWeight(linear)
+                weights += count
+            }
+        }
+        return weights > 0 ? bits / weights : 16
+    }
+
+    /// Bits per weight of one linear as installed (see the header).
+    public static func perWeight(_ linear: Linear) -> Double {
+        guard let spec = installedSpec(linear) else { return 16 }
+        let g = Double(min(spec.effectiveGroupSize(inFeatures: linear.inFeatures), linear.inFeatures))
+        let fractional = (linear.quantizer as? HardQuantizer)?.fractionalZeros == true
+        let zeroBits = fractional ? 16 : Double(spec.bits)
+        return Double(spec.bits) + (zeroBits + 16) / g
+    }
+
+    /// The spec of the quantizer installed on `linear`, if it is one of QATLab's quantizers.
+    public static func installedSpec(_ linear: Linear) -> QuantSpec? {
+        if let q = linear.quantizer as? HardQuantizer { return q.spec }
+        if let q = linear.quantizer as? FakeQuantizer { return q.spec }
+        if let q = linear.quantizer as? MergedZeroQuantizer { return q.stored.spec }
+        return nil
+    }
+}
