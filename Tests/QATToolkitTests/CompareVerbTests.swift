@@ -34,6 +34,18 @@ import Testing
         #expect((Double(field(s, "ratio") ?? "") ?? 0) > 1)
     }
 
+    @Test func accuracyIsPairedOverItems() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qat-compare-\(getpid()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let items = (0..<12).map { #"{"context": "Item \#($0): the sky is", "choices": [" blue", " green"], "gold": \#($0 % 2)}"# }
+        try items.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let s = Session()
+        try s.run("m = load tiny\ncompare m m devil ctx=64 max_windows=2 resamples=100 mc=\"\(path)\"")
+        // 12 items: 5 go to the few-shot pool (1 in 5, at least 5), 7 are scored by both models
+        #expect(field(s, "items") == "7" && field(s, "acc_diff") == "0.0000" && field(s, "acc_significant") == "0", "\(s.output)")
+        #expect(field(s, "acc_a") == field(s, "acc_b") && field(s, "acc_diff_lo") == "0.0000" && field(s, "acc_diff_hi") == "0.0000")
+    }
+
     @Test func oneWindowIsAClearError() throws {
         let s = Session()
         let e = s.error("m = load tiny\ncompare m m devil ctx=64 max_windows=1")
