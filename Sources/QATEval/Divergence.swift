@@ -5,7 +5,8 @@
 //   KL(ref || model) = sum_v p_ref(v) (log p_ref(v) - log p_model(v))
 // and whether both argmaxes agree. One window's logits of the model are held at a time; the
 // reference's come from (and go to) a ReferenceLogitsCache, so repeated calls against one
-// reference run only the model's forward.
+// reference run only the model's forward. Both models' per-window mean NLLs are kept for the
+// perplexity standard error (QATModel/PerplexitySpread.swift) and paired comparisons.
 import QATModel
 import QATTensor
 
@@ -14,8 +15,12 @@ public struct DivergenceResult: Sendable {
     public var top1Agreement: Double
     public var modelNLL: Double, referenceNLL: Double
     public var tokens: Int, windows: Int, seconds: Double
+    /// Per window, in order: the mean NLL of its ctx-1 scored tokens under each model.
+    public var modelWindowNLL: [Double], referenceWindowNLL: [Double]
     public var modelPerplexity: Double { qexpD(modelNLL) }
     public var referencePerplexity: Double { qexpD(referenceNLL) }
+    public var modelPerplexityStderr: Double { PerplexitySpread.perplexityStderr(perplexity: modelPerplexity, windowMeanNLL: modelWindowNLL) }
+    public var referencePerplexityStderr: Double { PerplexitySpread.perplexityStderr(perplexity: referencePerplexity, windowMeanNLL: referenceWindowNLL) }
 }
 
 /// Per row statistics of one window.
@@ -36,14 +41,17 @@ public enum Divergence {
         }
         let clock = ContinuousClock(), start = clock.now
         let fingerprint = cache.fingerprint(reference)   // nil: the reference runs every window
-        var rows: [RowDivergence] = []
+        var rows: [RowDivergence] = [], modelWindows: [Double] = [], refWindows: [Double] = []
         rows.reserveCapacity(windows * (ctx - 1))
         for w in 0..<windows {
             try Interrupt.check()
             let window = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
             let ref = try cache.logits(fingerprint: fingerprint, window: window) { try reference.logits(window) }
             let mod = try model.logits(window)
-            rows += compare(reference: ref, model: mod, targets: window, vocab: model.vocabSize)
+            let windowRows = compare(reference: ref, model: mod, targets: window, vocab: model.vocabSize)
+            modelWindows.append(windowRows.reduce(0) { $0 + $1.modelNLL } / Double(ctx - 1))
+            refWindows.append(windowRows.reduce(0) { $0 + $1.refNLL } / Double(ctx - 1))
+            rows += windowRows
             progress?(w + 1, windows)
         }
         let d = clock.now - start
@@ -52,7 +60,8 @@ public enum Divergence {
                                 top1Agreement: Double(rows.filter(\.agree).count) / n,
                                 modelNLL: rows.reduce(0) { $0 + $1.modelNLL } / n, referenceNLL: rows.reduce(0) { $0 + $1.refNLL } / n,
                                 tokens: rows.count, windows: windows,
-                                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
+                                modelWindowNLL: modelWindows, referenceWindowNLL: refWindows)
     }
 
     /// The value below which a fraction q of the sorted values lie (linear interpolation, numpy's default).

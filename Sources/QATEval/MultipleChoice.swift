@@ -22,6 +22,8 @@ public struct MultipleChoiceResult: Sendable {
     public var seconds: Double
     /// Per item: the log-likelihood of each choice.
     public var logLikelihoods: [[Double]]
+    /// Per item: whether acc counted it (the best total log-likelihood is the gold choice's).
+    public var correct: [Bool]
 
     public var itemsPerSecond: Double { Double(items) / max(seconds, 1e-9) }
 
@@ -41,12 +43,13 @@ public struct MultipleChoiceScorer {
         let items = Array(task.items.prefix(limit ?? task.items.count))
         guard !items.isEmpty else { throw TensorError.invalidArgument(op: "mc", message: "the task \(task.name) has no items to score") }
         let clock = ContinuousClock(), start = clock.now
-        var correct = 0, correctNorm = 0, all: [[Double]] = []
+        var correct = 0, correctNorm = 0, all: [[Double]] = [], perItem: [Bool] = []
         for i in items.indices {
             try Interrupt.check()
             let item = try MultipleChoiceTasks.prompt(task, index: i, shots: shots, seed: seed)
             let ll = try logLikelihoods(item)
             all.append(ll)
+            perItem.append(argmax(ll) == item.gold)
             if argmax(ll) == item.gold { correct += 1 }
             let norm = zip(ll, item.requests).map { $0 / Double(max(1, $1.continuation.utf8.count)) }
             if argmax(norm) == item.gold { correctNorm += 1 }
@@ -57,7 +60,7 @@ public struct MultipleChoiceScorer {
         return MultipleChoiceResult(acc: acc, accNorm: accNorm, items: n,
                                     accStderr: MultipleChoiceResult.stderr(acc, n), accNormStderr: MultipleChoiceResult.stderr(accNorm, n),
                                     seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
-                                    logLikelihoods: all)
+                                    logLikelihoods: all, correct: perItem)
     }
 
     /// The first index of the largest value (numpy's argmax).

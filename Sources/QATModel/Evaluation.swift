@@ -4,7 +4,8 @@
 // (one BOS at its start when the tokenizer adds one), cut into non-overlapping windows of `ctx`
 // tokens (a last partial window is dropped), each window run on its own; the NLL of every
 // predicted token (positions 1..ctx-1 of each window, predicted from the tokens before it) is
-// averaged, and ppl = exp(mean NLL).
+// averaged, and ppl = exp(mean NLL). Each window's own mean NLL is kept too, for the standard
+// error over windows (PerplexitySpread.swift).
 import QATAutograd
 import QATTensor
 import QATTokenizer
@@ -15,7 +16,11 @@ public struct PerplexityResult: Sendable {
     public var windows: Int
     public var ctx: Int
     public var seconds: Double
+    /// Mean NLL of each window's ctx-1 scored tokens, in window order.
+    public var windowMeanNLL: [Double]
     public var perplexity: Double { qexpD(meanNLL) }
+    /// Standard error of `perplexity` over windows (PerplexitySpread); nan with one window.
+    public var perplexityStderr: Double { PerplexitySpread.perplexityStderr(perplexity: perplexity, windowMeanNLL: windowMeanNLL) }
     /// Tokens run through the model per second (every token of every window).
     public var tokensPerSecond: Double { Double(windows * ctx) / seconds }
 }
@@ -58,16 +63,19 @@ extension LlamaModel {
             throw TensorError.invalidArgument(op: "ppl", message: "token \(t) at position \(i) is outside the vocabulary 0..<\(vocabSize)")
         }
         let clock = ContinuousClock(), start = clock.now
-        var total = 0.0
+        var total = 0.0, windowMeans: [Double] = []
         for w in 0..<windows {
             try Interrupt.check()   // Ctrl-C in the REPL stops between windows
-            total += try windowNLL(Array(tokens[(w * ctx)..<((w + 1) * ctx)]))
+            let sum = try windowNLL(Array(tokens[(w * ctx)..<((w + 1) * ctx)]))
+            total += sum   // summed in window order as before: the perplexity is unchanged to the bit
+            windowMeans.append(sum / Double(ctx - 1))
             progress?(w + 1, windows)
         }
         let d = clock.now - start
         let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         let scored = windows * (ctx - 1)
-        return PerplexityResult(meanNLL: total / Double(scored), scoredTokens: scored, windows: windows, ctx: ctx, seconds: secs)
+        return PerplexityResult(meanNLL: total / Double(scored), scoredTokens: scored, windows: windows, ctx: ctx, seconds: secs,
+                                windowMeanNLL: windowMeans)
     }
 
     /// Greedy continuation of `prompt` by `maxTokens` tokens (stops early at EOS), recomputing the

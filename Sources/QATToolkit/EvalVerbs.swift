@@ -8,9 +8,11 @@ import QATModel
 import QATTensor
 
 enum EvalVerbs {
-    static var rows: [VerbSpec] { [kl, mc, eval] }
+    static var rows: [VerbSpec] { [kl, mc, eval, CompareVerbs.compare] }
 
     static let refCacheHelp = "The reference's logits are kept per window (up to QAT_REF_CACHE_MB MiB, default 2048; 0 turns it off), so later calls against the same unchanged full-precision reference run only MODEL's forward, with the same numbers."
+
+    static let pplStderrHelp = "ppl_se, the perplexity's standard error over windows, is ppl * sd(per-window mean NLL) / sqrt(windows) (delta method, sd with windows - 1; nan with one window): windows, not tokens, are the sampling unit."
 
     static let taskHelp = "capitals (the bsdgames country/capital quiz, 4 choices), quiz:PATH (any bsdgames quiz file), or a .jsonl file (generic context/choices/gold, PIQA, HellaSwag, ARC or WinoGrande fields: see Data/README.md)"
 
@@ -23,7 +25,7 @@ enum EvalVerbs {
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (non-overlapping, as ppl)"),
                     .key("max_windows", .int, range: 1...1_000_000, help: "at most this many windows (default: all)"),
                  ],
-                 help: "Runs both models over the same windows, one window at a time, and prints `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> ref_ppl=<reference> tokens=<scored>`. Returns the mean KL. \(refCacheHelp)",
+                 help: "Runs both models over the same windows, one window at a time, and prints `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> ppl_se=<its standard error> ref_ppl=<reference> tokens=<scored>`. Returns the mean KL. \(pplStderrHelp) \(refCacheHelp)",
                  examples: ["kl q m devil ctx=512 max_windows=16", "kl /tmp/q-w4 smollm2 devil"]) { call in
             let m = try call.model("MODEL"), ref = try call.model("REF")
             let (label, text) = try call.text("TEXT")
@@ -32,7 +34,7 @@ enum EvalVerbs {
             call.out("model=\(m.loaded.name) ref=\(ref.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try Divergence.measure(model: m.model, reference: ref.model, tokens: tokens, ctx: ctx,
                                            maxWindows: call.has("max_windows") ? try call.int("max_windows") : nil)
-            call.out("kl=\(fmt(r.meanKL, digits: 5)) kl_p99=\(fmt(r.p99KL, digits: 5)) kl_max=\(fmt(r.maxKL, digits: 4)) top1=\(fmt(r.top1Agreement, digits: 4)) ppl=\(fmt(r.modelPerplexity, digits: 4)) ref_ppl=\(fmt(r.referencePerplexity, digits: 4)) tokens=\(r.tokens)")
+            call.out("kl=\(fmt(r.meanKL, digits: 5)) kl_p99=\(fmt(r.p99KL, digits: 5)) kl_max=\(fmt(r.maxKL, digits: 4)) top1=\(fmt(r.top1Agreement, digits: 4)) ppl=\(fmt(r.modelPerplexity, digits: 4)) ppl_se=\(fmt(r.modelPerplexityStderr, digits: 4)) ref_ppl=\(fmt(r.referencePerplexity, digits: 4)) tokens=\(r.tokens)")
             return .number(r.meanKL)
         }
     }
@@ -76,7 +78,7 @@ enum EvalVerbs {
                     .key("limit", .int, range: 1...1_000_000, help: "at most this many items per task"),
                     .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "the tasks' seed (see mc)"),
                  ],
-                 help: "Returns a one-row table (columns: model, bits = average bits per weight of the linears, ppl_TEXT per text, kl_TEXT and top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the shell the last line is the row as key=value pairs. \(refCacheHelp)",
+                 help: "Returns a one-row table (columns: model, bits = average bits per weight of the linears, ppl_TEXT and its standard error ppl_TEXT_se per text, kl_TEXT and top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the shell the last line is the row as key=value pairs. \(pplStderrHelp) stderr_TASK is acc's, sqrt(acc (1 - acc) / (n - 1)). Two rows differ beyond noise only by more than about 2 standard errors; `compare` tests a perplexity or accuracy difference paired over the same windows or items. \(refCacheHelp)",
                  examples: ["eval q ref=m", "eval q texts=[devil] mc=[capitals] ctx=256 max_windows=8 limit=40", "record results (eval q ref=m) method=gptq"]) { call in
             let row = try evaluate(call)
             let table = ResultsTable(name: "eval")
@@ -107,12 +109,13 @@ enum EvalVerbs {
             let name = columnName(spec)
             if let ref {
                 let r = try Divergence.measure(model: m.model, reference: ref.model, tokens: tokens, ctx: ctx, maxWindows: maxWindows)
-                row += [("ppl_\(name)", .number(r.modelPerplexity)), ("kl_\(name)", .number(r.meanKL)), ("top1_\(name)", .number(r.top1Agreement))]
-                call.out("text=\(spec) ppl=\(fmt(r.modelPerplexity, digits: 4)) ref_ppl=\(fmt(r.referencePerplexity, digits: 4)) kl=\(fmt(r.meanKL, digits: 5)) top1=\(fmt(r.top1Agreement, digits: 4))")
+                row += [("ppl_\(name)", .number(r.modelPerplexity)), ("ppl_\(name)_se", .number(r.modelPerplexityStderr)),
+                        ("kl_\(name)", .number(r.meanKL)), ("top1_\(name)", .number(r.top1Agreement))]
+                call.out("text=\(spec) ppl=\(fmt(r.modelPerplexity, digits: 4)) ppl_se=\(fmt(r.modelPerplexityStderr, digits: 4)) windows=\(r.windows) ref_ppl=\(fmt(r.referencePerplexity, digits: 4)) kl=\(fmt(r.meanKL, digits: 5)) top1=\(fmt(r.top1Agreement, digits: 4))")
             } else {
                 let r = try m.model.perplexity(tokens: tokens, ctx: ctx, maxWindows: maxWindows)
-                row.append(("ppl_\(name)", .number(r.perplexity)))
-                call.out("text=\(spec) ppl=\(fmt(r.perplexity, digits: 4)) tok_per_s=\(fmt(r.tokensPerSecond, digits: 1))")
+                row += [("ppl_\(name)", .number(r.perplexity)), ("ppl_\(name)_se", .number(r.perplexityStderr))]
+                call.out("text=\(spec) ppl=\(fmt(r.perplexity, digits: 4)) ppl_se=\(fmt(r.perplexityStderr, digits: 4)) windows=\(r.windows) tok_per_s=\(fmt(r.tokensPerSecond, digits: 1))")
             }
         }
         let scorer = MultipleChoiceScorer(model: m.model, tokenizer: m.loaded.tokenizer)

@@ -107,7 +107,7 @@ enum ModelVerbs {
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (non-overlapping windows)"),
                     .key("max_windows", .int, range: 1...1_000_000, help: "score at most this many windows (default: all)"),
                  ],
-                 help: "Prints `model=... text=... tokens_in_text=... ctx=... threads=...` then `ppl=<value> tokens=<scored> tok_per_s=<rate>`, and returns the perplexity, so `record results ppl=(ppl q devil)` works.",
+                 help: "Prints `model=... text=... tokens_in_text=... ctx=... threads=...` then `ppl=<value> ppl_se=<standard error> windows=<n> tokens=<scored> tok_per_s=<rate>`, and returns the perplexity, so `record results ppl=(ppl q devil)` works. \(EvalVerbs.pplStderrHelp)",
                  examples: ["ppl m devil ctx=512", "ppl q \"/usr/share/common-licenses/GPL-3\" ctx=512 max_windows=8",
                             "record results ppl=(ppl q devil ctx=512)"]) { call in
             let m = try call.model("MODEL")
@@ -117,7 +117,7 @@ enum ModelVerbs {
             let maxWindows = call.has("max_windows") ? try call.int("max_windows") : nil
             call.out("model=\(m.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try m.model.perplexity(tokens: tokens, ctx: ctx, maxWindows: maxWindows)
-            call.out("ppl=\(fmt(r.perplexity, digits: 4)) tokens=\(r.scoredTokens) tok_per_s=\(fmt(r.tokensPerSecond, digits: 1))")
+            call.out("ppl=\(fmt(r.perplexity, digits: 4)) ppl_se=\(fmt(r.perplexityStderr, digits: 4)) windows=\(r.windows) tokens=\(r.scoredTokens) tok_per_s=\(fmt(r.tokensPerSecond, digits: 1))")
             return .number(r.perplexity)
         }
     }

@@ -13,18 +13,18 @@ import Testing
 
 /// Columns each notebook's table must hold (Notebooks/README.md, "Columns"); `eval` adds its own.
 let ablationColumns: [String: [String]] = [
-    "phases": ["method", "wbits", "group", "bits", "ppl_devil", "kl_devil", "acc_capitals"],
-    "blockap_trainables": ["train", "norms", "bits", "ppl_devil", "final_val_mse"],
-    "e2eqp_params": ["train", "bits", "bits_paper", "ppl_devil"],
-    "samples": ["phase", "windows", "epochs", "train_loss", "val_loss", "gap", "rel_gap", "ppl_devil"],
-    "group_size": ["wbits", "group", "bits", "ppl_devil"],
-    "calibration_source": ["calib", "calib_n", "wbits", "ppl_fortunes", "ppl_devil", "ppl_gnu_standards"],
-    "same_budget": ["method", "windows", "ppl_devil"],
-    "full_model_qat": ["method", "wbits", "train_seconds", "ppl_devil"],
-    "e2eqp_init": ["init", "stage", "e2eqp", "ppl_devil"],
-    "qfa_sampling": ["sampler", "wbits", "ppl_devil"],
-    "qfa_adapters": ["adapters", "wbits", "ppl_devil"],
-    "qfa_period": ["period_fraction", "period", "wbits", "ppl_devil"],
+    "phases": ["method", "wbits", "group", "bits", "ppl_devil", "ppl_devil_se", "kl_devil", "acc_capitals", "stderr_capitals"],
+    "blockap_trainables": ["train", "norms", "bits", "ppl_devil", "ppl_devil_se", "final_val_mse"],
+    "e2eqp_params": ["train", "bits", "bits_paper", "ppl_devil", "ppl_devil_se"],
+    "samples": ["phase", "windows", "epochs", "train_loss", "val_loss", "gap", "rel_gap", "ppl_devil", "ppl_devil_se"],
+    "group_size": ["wbits", "group", "bits", "ppl_devil", "ppl_devil_se"],
+    "calibration_source": ["calib", "calib_n", "wbits", "ppl_fortunes", "ppl_devil", "ppl_devil_se", "ppl_gnu_standards"],
+    "same_budget": ["method", "windows", "ppl_devil", "ppl_devil_se"],
+    "full_model_qat": ["method", "wbits", "train_seconds", "ppl_devil", "ppl_devil_se"],
+    "e2eqp_init": ["init", "stage", "e2eqp", "ppl_devil", "ppl_devil_se"],
+    "qfa_sampling": ["sampler", "wbits", "ppl_devil", "ppl_devil_se"],
+    "qfa_adapters": ["adapters", "wbits", "ppl_devil", "ppl_devil_se"],
+    "qfa_period": ["period_fraction", "period", "wbits", "ppl_devil", "ppl_devil_se"],
     "qfa_search": ["budget", "picked_heldout_ppl", "picked_heldout_se_ln", "random_best_heldout_ppl", "random_best_heldout_se_ln",
                    "uniform_heldout_ppl", "uniform_heldout_se_ln", "ln_picked_over_random_best", "ln_picked_over_random_best_se", "widths"],
     "inspect": ["tensor", "step", "count", "mean", "std", "absmax"],
@@ -47,7 +47,7 @@ let ablationColumns: [String: [String]] = [
             text.split(separator: "\n").filter { $0.hasPrefix("| `\(name)` |") }
                 .map { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map(String.init) }
         }
-        let evalColumns: Set<String> = ["bits", "ppl_devil", "kl_devil", "acc_capitals", "ppl_fortunes", "ppl_gnu_standards"]
+        let evalColumns: Set<String> = ["bits", "ppl_devil", "ppl_devil_se", "kl_devil", "acc_capitals", "stderr_capitals", "ppl_fortunes", "ppl_gnu_standards"]
         for (name, columns) in ablationColumns {
             let index = rows(parts[0], name), own = rows(parts[1], name)
             #expect(index.count == 1 && index.first?.count == 6, "\(name): index rows \(index.map(\.count))")
@@ -82,6 +82,11 @@ let ablationColumns: [String: [String]] = [
             Issue.record("\(name): no numeric fp_ppl_devil attribute"); return
         }
         #expect(fp.isFinite && fp > 1, "\(name): fp_ppl_devil \(fp)")
+        // and its standard error over the evaluation windows
+        guard case .double(let se)? = try f.attribute("fp_ppl_devil_se", on: g) else {
+            Issue.record("\(name): no numeric fp_ppl_devil_se attribute"); return
+        }
+        #expect(se.isFinite && se > 0 && se < fp, "\(name): fp_ppl_devil_se \(se)")
         #expect(FileManager.default.fileExists(atPath: dir.sub(name + ".csv")))
         // Plots/plot_notebooks.py redraws the notebook's figure(s) from the .h5 alone
         let (status, drawn) = try runPython3(["Plots/plot_notebooks.py", name, "--dir", dir.path, "--out", dir.sub("py")])
