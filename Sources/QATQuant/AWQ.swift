@@ -26,11 +26,13 @@
 //   5. Quantize with AWQ's quantizer and install HardQuantizers. The folded norm gains and the
 //      scaled, clipped weights stay in the model (Linear.weight, attn_norm, ffn_norm).
 // Per-linear policy: each linear is searched, clipped and quantized with its own spec. A
-// full-precision (fp) linear gets no quantizer and no clipping; in a norm-fed group it enters the
-// search unquantized, and the fold multiplies its input columns by s while the norm divides by s,
-// which leaves what it computes unchanged (up to float rounding). A group is skipped when all its
-// members are fp, or when its `prev` (v or up) is fp, since the fold would rescale that fp
-// linear's output rows. A block with no quantized linear is only run to produce the next inputs.
+// full-precision (fp) linear gets no quantizer, no clipping and no scale fold: its weights stay
+// bit for bit what they were. So a scale group is skipped when any member is fp (a norm-fed group
+// shares one s: folding it into the quantized members alone would change what the norm feeds the
+// fp one, and folding it into the fp one too would move its weights by float rounding), and when
+// its `prev` (v or up) is fp, since the fold would rescale that linear's output rows. A skipped
+// group's quantized members are still clipped and quantized. A block with no quantized linear is
+// only run to produce the next inputs.
 // Quantizer: min/max of the group as is (0 not forced in), s = max(max - min, 1e-5) / qmax,
 // z = clamp(-round(min / s), 0, qmax), round half to even. As GPTQ.swift, s is also clamped to
 // [1e-4, 1e4], QATLab's quantizer range, so the installed HardQuantizer reproduces the weights.
@@ -219,14 +221,13 @@ struct AWQBlockRun {
     }
 
     /// Searches alpha for one group (module(x, candidate weights) against its full-precision
-    /// output) and folds the best scales in. A full-precision member enters the search as it is
-    /// (only quantized members are fake-quantized, each with its own spec). The group is skipped
-    /// (nil) when no member is quantized, or when `prev` is full precision: folding would
-    /// rescale prev's output rows, changing what that linear computes.
+    /// output) and folds the best scales in; each member is fake-quantized with its own spec. The
+    /// group is skipped (nil) when a member or `prev` is full precision: the fold would change
+    /// that linear's weights (see the header).
     func scaleGroup(_ name: String, site: BlockSite, roles: [BlockLinear], norm: Tensor?, prev: BlockLinear?,
                     module: (Tensor, [Tensor]) throws -> Tensor) throws -> AWQScaleReport? {
         let fpMembers = roles.filter { specs[$0] == nil }, fpPrev = prev.flatMap { specs[$0] == nil ? $0 : nil }
-        guard fpMembers.count < roles.count, fpPrev == nil else {
+        guard fpMembers.isEmpty, fpPrev == nil else {
             let names = (fpMembers + (fpPrev.map { [$0] } ?? [])).map { $0.linear(in: block).name }
             log("awq blocks.\(index) \(name): skipped (full precision: \(names.joined(separator: ", ")))")
             return nil

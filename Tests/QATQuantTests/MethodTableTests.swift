@@ -8,11 +8,13 @@ import QATTensor
 import Testing
 
 @Suite struct MethodTableTests {
-    static let mixedPolicy = "w2g32,blocks.0=fp,down_proj=w4g16,blocks.1.q_proj=w3g32"
+    /// blocks.2.k_proj and blocks.3.up_proj: one fp member of a norm-fed AWQ group (q/k/v, gate/up),
+    /// and an fp `prev` of a linear-fed one (up -> down): AWQ must not fold scales into either.
+    static let mixedPolicy = "w2g32,blocks.0=fp,down_proj=w4g16,blocks.1.q_proj=w3g32,blocks.2.k_proj=fp,blocks.3.up_proj=fp"
 
     /// What the mixed policy gives linear `name` of block `block`, written out by hand.
     static func expected(block: Int, linear name: String) throws -> QuantSpec? {
-        if block == 0 { return nil }
+        if block == 0 || (block == 2 && name == "k_proj") || (block == 3 && name == "up_proj") { return nil }
         if block == 1 && name == "q_proj" { return try QuantSpec(bits: 3, groupSize: 32) }
         if name == "down_proj" { return try QuantSpec(bits: 4, groupSize: 16) }
         return try QuantSpec(bits: 2, groupSize: 32)
@@ -77,6 +79,7 @@ import Testing
         var bits = 16 * perBlock                                   // block 0
         for block in 1...3 {
             for (li, n) in sizes.enumerated() {
+                if (block == 2 && li == 1) || (block == 3 && li == 5) { bits += 16 * Double(n); continue }   // k_proj, up_proj fp
                 let (b, g): (Double, Double) = li == 6 ? (4, 16) : (block == 1 && li == 0 ? (3, 32) : (2, 32))
                 bits += Double(n) * (b + (b + 16) / g)
             }

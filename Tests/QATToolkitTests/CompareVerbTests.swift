@@ -41,8 +41,8 @@ import Testing
         try items.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let s = Session()
         try s.run("m = load tiny\ncompare m m devil ctx=64 max_windows=2 resamples=100 mc=\"\(path)\"")
-        // 12 items: 5 go to the few-shot pool (1 in 5, at least 5), 7 are scored by both models
-        #expect(field(s, "items") == "7" && field(s, "acc_diff") == "0.0000" && field(s, "acc_significant") == "0", "\(s.output)")
+        // 12 items, every one scored by both models (0-shot scores all items, as lm-eval)
+        #expect(field(s, "items") == "12" && field(s, "acc_diff") == "0.0000" && field(s, "acc_significant") == "0", "\(s.output)")
         #expect(field(s, "acc_a") == field(s, "acc_b") && field(s, "acc_diff_lo") == "0.0000" && field(s, "acc_diff_hi") == "0.0000")
     }
 

@@ -41,8 +41,8 @@ let ablationColumns: [String: [String]] = [
     /// naming the notebook's own columns (a bulk edit once pasted index rows over Columns rows).
     @Test func readmeIndexAndColumnsTablesHaveOneRowEach() throws {
         let readme = try String(contentsOfFile: "Notebooks/README.md", encoding: .utf8)
-        let parts = readme.components(separatedBy: "## Columns")
-        try #require(parts.count == 2, "Notebooks/README.md needs one '## Columns' section")
+        let parts = [NotebookProvenance.section("Index", of: readme), NotebookProvenance.section("Columns", of: readme)]
+        try #require(parts.allSatisfy { !$0.isEmpty }, "Notebooks/README.md needs an '## Index' and a '## Columns' section")
         func rows(_ text: String, _ name: String) -> [[String]] {
             text.split(separator: "\n").filter { $0.hasPrefix("| `\(name)` |") }
                 .map { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map(String.init) }
@@ -69,6 +69,7 @@ let ablationColumns: [String: [String]] = [
         let t = try ResultsTable.load(path: dir.sub(name + ".h5"))
         #expect(!t.rows.isEmpty)
         for c in ablationColumns[name] ?? [] { #expect(t.columns.contains(c), "\(name): no column \(c)") }
+        try NotebookProvenance.checkColumns(name, quickColumns: t.columns)
         let f = try HDF5File.open(path: dir.sub(name + ".h5"))
         defer { try? f.close() }
         let g = "/tables/res"

@@ -59,11 +59,11 @@ import Testing
             #expect(Double(kv[key] ?? "").map(\.isFinite) == true, "\(key)=\(kv[key] ?? "missing")")
         }
         #expect(lastLine(s).split(separator: " ").last?.hasPrefix("picked_beats_") == true)
-        // metric=mc: items= selection items, then by default the task's remaining items (capitals: 177 - 100) held out
+        // metric=mc: items= selection items, then by default the task's remaining items (capitals: 221 - 100, every item scored since mc follows lm-eval) held out
         try s.run("wm = qfa search \"\(net)\" budget=3 metric=mc coarse=2 fine=0")
-        #expect(keyValues(lastLine(s))["selection_n"] == "100" && keyValues(lastLine(s))["heldout_n"] == "77")
+        #expect(keyValues(lastLine(s))["selection_n"] == "100" && keyValues(lastLine(s))["heldout_n"] == "121")
         #expect(Double(keyValues(lastLine(s))["picked_heldout"] ?? "").map { (0...1).contains($0) } == true)
-        #expect(s.error("qfa search \"\(net)\" budget=3 metric=mc coarse=2 fine=0 items=177").map { "\($0)" }?.contains("at least one held-out item") == true)
+        #expect(s.error("qfa search \"\(net)\" budget=3 metric=mc coarse=2 fine=0 items=221").map { "\($0)" }?.contains("at least one held-out item") == true)
         // too many held-out windows for the text's last 10%, and drawn windows, are refused with advice
         #expect(s.error("qfa search \"\(net)\" budget=3 coarse=2 fine=0 val=4 heldout=100000 seqlen=32").map { "\($0)" }?.contains("disjoint windows") == true)
         try s.run("d = calib tiny fortunes samples=4 val=4 seqlen=32")

@@ -10,7 +10,7 @@
 #      (the array holds only its index, the other results keep their inodes) and the merge is
 #      still identical;
 #   4. stops the daemons it started by process id.
-# Recipe: ../shared/research/slurm_local.md. Usage: bash Tests/Slurm/run_slurm_sweep.sh
+# Recipe: docs/slurm_local.md. Usage: bash Tests/Slurm/run_slurm_sweep.sh
 # (QAT=path/to/qat, default .build/release/qat; KEEP=1 keeps the work directory).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
