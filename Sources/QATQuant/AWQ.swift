@@ -1,4 +1,4 @@
-// AWQ (Lin et al., MLSys 2024), as qfa_baselines.md D specifies it (llm-awq's auto_scale,
+// AWQ (Lin et al., MLSys 2024), as docs/qfa_baselines.md D specifies it (llm-awq's auto_scale,
 // auto_clip and pseudo-quantizer).
 //
 // Per block, with the block's inputs x from the full-precision chain:

@@ -1,4 +1,4 @@
-// Group-wise weight quantization kernels (EfficientQAT spec 2.3-2.5), forward and backward side by
+// Group-wise weight quantization kernels (EfficientQAT, docs/efficientqat.md 2.3-2.5), forward and backward side by
 // side, each fast kernel next to its plain per-element reference (the test oracle).
 //
 //   w, out, g, dw: (rows, cols)   s, z, ds, dz: (rows, groups), groups = ceil(cols / gsize); the
@@ -7,7 +7,7 @@
 // Fake quantization (Block-AP):
 //   s' = clamp(s, 1e-4, 1e4)   z' = clamp(round(z), 0, qmax)   x = w / s'   r = round(x)
 //   u = r + z'   c = clamp(u, 0, qmax)   out = (c - z') * s'        round: half to even
-// Its backward (spec 2.4, LSQ+ form without LSQ's gradient scale). The round of x and the clamps
+// Its backward (docs/efficientqat.md 2.4, LSQ+ form without LSQ's gradient scale). The round of x and the clamps
 // and round of s and z are straight-through; the clamp of u is a true clamp, inclusive inside:
 //   inside (0 <= u <= qmax):  dw += g    ds += g * (r - x)       dz += 0
 //   below  (u < 0):           dw += 0    ds += g * (-z')         dz += g * (-s')
@@ -17,7 +17,7 @@
 //
 // Hard quantization (E2E-QP): codes q = c above, stored as integers; out = (q - z') * s'. Nothing
 // rounds in that forward, so its gradients are ds += g * (q - z') and dz += g * (-s'). E2E-QP
-// trains s only (spec 4.1); dz is there for the paper's "train z too" ablation and matches the
+// trains s only (docs/efficientqat.md 4.1); dz is there for the paper's "train z too" ablation and matches the
 // fake-mode dz outside the range (z' enters out as -z' * s' either way).
 //
 // Fast kernels run in parallel over rows and in SIMD8 lanes over a group (the ds/dz sums are

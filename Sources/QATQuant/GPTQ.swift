@@ -1,4 +1,4 @@
-// GPTQ (Frantar et al., ICLR 2023), as qfa_baselines.md C.1 specifies it.
+// GPTQ (Frantar et al., ICLR 2023), as docs/qfa_baselines.md C.1 specifies it.
 //
 // Per linear W (out, in) with calibration inputs X (N, in):
 //   1. H = 2/N sum_t x_t x_t^T. Each micro-batch's X^T X is one Float sgemm; micro-batches are

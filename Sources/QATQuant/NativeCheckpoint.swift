@@ -229,7 +229,7 @@ public enum NativeCheckpoint {
 }
 
 /// A stored integer weight whose zero points may be fractional (QA-LoRA / LLM-QFA adapters merged
-/// into the zeros, qfa_baselines.md B.1). A HardQuantizer would round them, so the linear keeps the
+/// into the zeros, docs/qfa_baselines.md B.1). A HardQuantizer would round them, so the linear keeps the
 /// exact dequantization s (q - z) as its own frozen weight and checkpoints store codes and zeros.
 public final class MergedZeroQuantizer: LinearQuantizer {
     public let stored: QuantizedWeight

@@ -1,6 +1,6 @@
 // Which linears are quantized, with which bits and group size.
 //
-// Default (EfficientQAT, spec section 1): q/k/v/o/gate/up/down of every block get `spec`;
+// Default (EfficientQAT, docs/efficientqat.md 1): q/k/v/o/gate/up/down of every block get `spec`;
 // embeddings, norms and the LM head stay full precision. Overrides are keyed by name, the most
 // specific key winning:
 //   "blocks.3.q_proj"  one linear      "blocks.3"  every linear of block 3      "down_proj"  that linear in every block

@@ -1,6 +1,6 @@
 // Min/max initialization (RTN), and the two quantizers a Linear can carry.
 //
-// Initialization per group (spec 2.2 and qfa_baselines C/E):
+// Initialization per group (docs/efficientqat.md 2.2 and docs/qfa_baselines.md C/E):
 //   .minMax       xmin, xmax = min, max of the group (EfficientQAT, AWQ and OmniQuant RTN)
 //   .includeZero  xmin = min(min, 0), xmax = max(max, 0); an all-zero group uses [-1, 1] (GPTQ's
 //                 quantizer, the GPTQ repo's --nearest RTN)
