@@ -94,3 +94,26 @@ import Testing
         #expect(AverageBits.perWeight(model.blocks[0].k) == 16)
     }
 }
+
+/// A non-finite weight in a linear the policy quantizes is refused by every method with its name
+/// and position (it used to trap converting NaN to a code in GPTQ and AWQ), and an fp linear's
+/// NaN is not the methods' business.
+@Suite struct NonFiniteWeightTests {
+    @Test(arguments: ["rtn", "rtn0", "gptq", "awq"])
+    func nanWeightIsRefusedWithItsPlace(method name: String) throws {
+        let model = try ModelLoader.load("tiny").model
+        model.blocks[1].linears[2].weight.value.data[3 * model.blocks[1].linears[2].inFeatures + 5] = .nan
+        let method = try QuantMethod.named(name)
+        let calib = try ptqRandomCalibration(vocab: 258, count: 4, seqlen: 32, seed: 5)
+        let policy = QuantPolicy(try QuantSpec(bits: 4, groupSize: 32))
+        do {
+            try method.apply(model: model, policy: policy, calibration: method.needsCalibration ? calib : nil)
+            Issue.record("\(name) accepted a NaN weight")
+        } catch {
+            #expect("\(error)".contains("blocks.1.v_proj.weight[3, 5] is nan"), "\(error)")
+        }
+        // the same NaN in a linear kept at full precision does not stop the others
+        let fp = try QuantPolicy(parsing: "w4g32,blocks.1.v_proj=fp")
+        if name == "rtn" { try method.apply(model: model, policy: fp, calibration: nil) }
+    }
+}
