@@ -113,13 +113,19 @@ import Testing
         #expect(s.lines.last?.hasSuffix("tables=1 rows=1") == true)
     }
 
+    func interpError(_ body: () throws -> Void) -> InterpError? {
+        do { try body() } catch let e as InterpError { return e } catch { return nil }
+        return nil
+    }
+
     @Test func theShellAndSubCommandValuesReachTheSameRows() throws {
         let s = Session()
         try s.interp.runCommandLine(["qfa", "sample", "widths=2,4", "units=4", "period=8", "bins=2"])
         #expect(s.output.components(separatedBy: "\n").last?.hasPrefix("mean=") == true)
         try s.run("n = (qfa sample widths=[2 4] units=4 period=8 bins=2)")
         if case .object(let o)? = s.interp.variables["n"] { #expect(o.kind == "table") } else { Issue.record("n should be a table") }
-        #expect(throws: InterpError.self) { try s.interp.runCommandLine(["qfa", "train", "budget=3"]) }
+        let e = try #require(interpError { try s.interp.runCommandLine(["qfa", "train", "budget=3"]) })
+        #expect(e.message == "qfa train: unknown key 'budget'" && e.position?.column == 11)
     }
 
     @Test func tabCompletesSubCommandsThenTheRowsKeys() throws {
