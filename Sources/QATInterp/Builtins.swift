@@ -10,21 +10,40 @@ enum Builtins {
 
     static var help: VerbSpec {
         VerbSpec(name: "help", summary: "List the verbs, or describe one verb or `help language`.",
-                 arguments: [.positional("VERB", .string, optional: true, help: "a verb name, or `language` for the syntax")],
-                 help: "Without an argument, lists every verb with its summary. With a verb, prints its synopsis, arguments (kinds, defaults, help) and examples.",
-                 examples: ["help", "help quantize", "help language"]) { call in
+                 arguments: [.positional("VERB", .string, optional: true, help: "a verb name, or `language` for the syntax"),
+                             .positional("SUB", .string, optional: true, help: "a sub-command of a group: `help qfa train`")],
+                 help: "Without an argument, lists every verb with its summary. With a verb, prints its synopsis, arguments (kinds, defaults, help) and examples. With a group (qfa, bench, sweep), lists its sub-commands; `help GROUP SUB` describes one.",
+                 examples: ["help", "help quantize", "help qfa", "help qfa train", "help language"]) { call in
             let interp = call.interpreter
             guard call.has("VERB") else { call.out(Help.overview(interp)); return .none }
             let name = try call.string("VERB")
-            if Help.topics.contains(name) { call.out(Help.language); return .none }
-            guard let spec = interp.verb(name) else {
-                var hint = "`help` lists the verbs; `help language` describes the syntax"
-                if let near = nearest(name, in: interp.visibleVerbNames) { hint = "did you mean '\(near)'? " + hint }
-                throw InterpError.verb("no verb named '\(name)'", hint: hint)
+            if Help.topics.contains(name) && !call.has("SUB") { call.out(Help.language); return .none }
+            let full = call.has("SUB") ? name + " " + (try call.string("SUB")) : name
+            if let spec = interp.verb(full) {
+                let subs = interp.subCommands(of: full)
+                call.out(Help.describe(spec) + (subs.isEmpty ? "" : "\n\n" + Help.group(interp, full)))
+            } else if !interp.subCommands(of: full).isEmpty {
+                call.out(Help.group(interp, full))
+            } else {
+                throw unknownTopic(interp, name, sub: call.has("SUB") ? try call.string("SUB") : nil)
             }
-            call.out(Help.describe(spec))
             return .none
         }
+    }
+
+    static func unknownTopic(_ interp: Interpreter, _ name: String, sub: String?) -> InterpError {
+        let subs = interp.subCommands(of: name)
+        if let sub, !subs.isEmpty {
+            var hint = "\(name)'s sub-commands: " + subs.joined(separator: ", ")
+            if let near = nearest(sub, in: subs) { hint = "did you mean 'help \(name) \(near)'? " + hint }
+            return InterpError.verb("\(name) has no sub-command '\(sub)'", hint: hint)
+        }
+        if let sub, interp.verb(name) != nil {
+            return InterpError.verb("\(name) has no sub-commands ('\(sub)')", hint: "help \(name)")
+        }
+        var hint = "`help` lists the verbs; `help language` describes the syntax"
+        if let near = nearest(name, in: interp.visibleFirstWords) { hint = "did you mean '\(near)'? " + hint }
+        return InterpError.verb("no verb named '\(name)'", hint: hint)
     }
 
     static func setRow(_ options: [OptionSpec]) -> VerbSpec {

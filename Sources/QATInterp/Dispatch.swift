@@ -1,6 +1,9 @@
 // The dispatcher: checks a command against its verb's row, then runs it.
 //
 // Order of checks, all before the verb's action runs: the verb exists (else the nearest name);
+// for a group (rows named "qfa train", "qfa search", ...) the first argument, a plain word, names
+// one of its sub-commands and that row is checked from here on (a group with a row of its own,
+// like `sweep NOTEBOOK`, takes any other first argument; else the error lists the sub-commands);
 // every key is one of the row's keys (any key for an `openKeys` verb) and appears once (else the
 // valid keys and the nearest);
 // the number of positionals fits; required arguments are present; then the arguments are
@@ -9,9 +12,9 @@ import QATTensor
 
 extension Interpreter {
     func call(_ cmd: Command) throws -> Value {
-        guard let spec = verbs[cmd.verb] else { throw unknownVerb(cmd) }
+        let (spec, arguments) = try resolve(cmd)
         var positional: [Argument] = [], keyed: [String: Argument] = [:]
-        for a in cmd.arguments {
+        for a in arguments {
             guard let key = a.key else { positional.append(a); continue }
             guard spec.keyNames.contains(key) || spec.openKeys else { throw unknownKey(key, spec, at: a.position) }
             guard keyed[key] == nil else {
@@ -30,12 +33,41 @@ extension Interpreter {
                 call.values[arg.name] = d
             }
         }
-        for a in cmd.arguments {
+        for a in arguments {
             guard let key = a.key, !spec.keyNames.contains(key) else { continue }
             call.extraKeys.append((key, try argumentValue(a.value, .any)))
             call.given.insert(key)
         }
         return try invoke(spec, call)
+    }
+
+    /// The row a command runs and the arguments left for it: a group's sub-command word is
+    /// consumed by the choice of row.
+    func resolve(_ cmd: Command) throws -> (VerbSpec, [Argument]) {
+        guard let subs = groups[cmd.verb] else {
+            guard let spec = verbs[cmd.verb] else { throw unknownVerb(cmd) }
+            return (spec, cmd.arguments)
+        }
+        let first = cmd.arguments.first
+        let word = first.flatMap { $0.key == nil ? Self.plainWord($0.value) : nil }
+        if let word, subs.contains(word), let spec = verbs[cmd.verb + " " + word] {
+            return (spec, Array(cmd.arguments.dropFirst()))
+        }
+        if let bare = verbs[cmd.verb] { return (bare, cmd.arguments) }
+        var hint = "\(cmd.verb)'s sub-commands: " + subCommands(of: cmd.verb).joined(separator: ", ") + " (`help \(cmd.verb)`)"
+        guard let word else {
+            throw InterpError(at: first?.position ?? cmd.position, "\(cmd.verb) needs a sub-command first", hint: hint)
+        }
+        if let near = nearest(word, in: subCommands(of: cmd.verb)) { hint = "did you mean '\(cmd.verb) \(near)'? " + hint }
+        throw InterpError(at: first?.position ?? cmd.position, "\(cmd.verb): unknown sub-command '\(word)'", hint: hint)
+    }
+
+    /// The text of a bare word or a shell word (`qat qfa train ...`); nil for anything computed.
+    static func plainWord(_ node: Node) -> String? {
+        switch node {
+        case .word(let w, _), .string(let w, _): return w
+        default: return nil
+        }
     }
 
     func checkArity(_ spec: VerbSpec, _ positional: [Argument], _ keyed: [String: Argument], at p: SourcePos) throws {
@@ -178,7 +210,7 @@ extension Interpreter {
 
     func unknownVerb(_ cmd: Command) -> InterpError {
         var hint = "`help` lists the verbs"
-        if let near = nearest(cmd.verb, in: visibleVerbNames) { hint = "did you mean '\(near)'? " + hint }
+        if let near = nearest(cmd.verb, in: visibleFirstWords) { hint = "did you mean '\(near)'? " + hint }
         if variables[cmd.verb] != nil { hint = "to use the variable, write $\(cmd.verb)" }
         return InterpError(at: cmd.position, "unknown verb '\(cmd.verb)'", hint: hint)
     }

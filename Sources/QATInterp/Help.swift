@@ -21,8 +21,28 @@ enum Help {
     static func overview(_ interp: Interpreter) -> String {
         let names = interp.visibleVerbNames
         let width = (names.map(\.count).max() ?? 0) + 2
-        var lines = ["QATLab verbs (`help VERB` for one verb, `help language` for the syntax):"]
-        for n in names { if let v = interp.verb(n) { lines.append("  " + pad(n, width) + v.summary) } }
+        var lines = ["QATLab verbs (`help VERB` for one verb, `help GROUP SUB` for a sub-command, `help language` for the syntax):"]
+        // a group's rows together where the group first appears: its own row, then its sub-commands
+        var listed: Set<String> = []
+        for n in names {
+            let first = VerbSpec.split(n)?.group ?? n
+            let rows = [first] + interp.subCommands(of: first).map { first + " " + $0 }
+            for r in rows where !listed.contains(r) && interp.verb(r)?.hidden == false {
+                listed.insert(r)
+                if let v = interp.verb(r) { lines.append("  " + pad(r, width) + v.summary) }
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `help qfa`: the group's sub-commands, one line each.
+    static func group(_ interp: Interpreter, _ name: String) -> String {
+        let subs = interp.subCommands(of: name)
+        let width = (subs.map { name.count + 1 + $0.count }.max() ?? 0) + 2
+        var lines = ["\(name) sub-commands (`help \(name) SUB` for one):"]
+        for sub in subs {
+            if let v = interp.verb(name + " " + sub) { lines.append("  " + pad(name + " " + sub, width) + v.summary) }
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -69,6 +89,8 @@ enum Help {
                               tensor, model or other object: there a bare word names a
                               variable, so `show x` is `show $x` and `quantize m` is `quantize $m`
       Sub-commands:           record results ppl=(ppl q devil ctx=512)
+      Verb groups:            qfa train ..., bench tensor, sweep status DIR: the second word
+                              picks the row; `help qfa` lists them, `help qfa train` shows one
       Arithmetic:             + - * / on numbers, usual precedence; comparisons == != < <= > >=
                               give 1 or 0; == and != also compare strings and lists
       Command or expression?  after `name =` and inside ( ), a bare word first means a verb:

@@ -66,6 +66,9 @@ public final class Interpreter {
 
     public private(set) var verbs: [String: VerbSpec] = [:]
     public private(set) var verbOrder: [String] = []
+    /// Groups of sub-command rows: a row named "qfa train" makes `qfa` a group with the
+    /// sub-command `train`. Sub-commands are kept in the order their rows were registered.
+    public private(set) var groups: [String: [String]] = [:]
     public private(set) var options: [OptionSpec] = []
 
     var steps = 0
@@ -83,6 +86,9 @@ public final class Interpreter {
         for row in rows {
             if verbs[row.name] == nil { verbOrder.append(row.name) }
             verbs[row.name] = row
+            if let (group, sub) = VerbSpec.split(row.name), groups[group]?.contains(sub) != true {
+                groups[group, default: []].append(sub)
+            }
         }
     }
 
@@ -97,8 +103,19 @@ public final class Interpreter {
 
     public func verb(_ name: String) -> VerbSpec? { verbs[name] }
 
-    /// Names `help` lists and the REPL completes.
+    /// Names `help` lists, sub-command rows by their full name ("qfa train").
     public var visibleVerbNames: [String] { verbOrder.filter { verbs[$0]?.hidden == false } }
+
+    /// The first words of the visible rows, each once: what a command may start with.
+    public var visibleFirstWords: [String] {
+        var seen: Set<String> = []
+        return visibleVerbNames.map { VerbSpec.split($0)?.group ?? $0 }.filter { seen.insert($0).inserted }
+    }
+
+    /// A group's visible sub-commands, in registration order (empty for a plain verb).
+    public func subCommands(of group: String) -> [String] {
+        (groups[group] ?? []).filter { verbs[group + " " + $0]?.hidden == false }
+    }
 
     // MARK: running text
 

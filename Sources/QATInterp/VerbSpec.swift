@@ -101,7 +101,8 @@ public struct ArgSpec {
     }
 }
 
-/// One verb: a row of the table.
+/// One verb: a row of the table. A name of two words ("qfa train") is a sub-command of the
+/// group named by its first word; the dispatcher picks the row from a command's second word.
 public struct VerbSpec {
     public var name: String
     public var synopsis: String
@@ -130,6 +131,12 @@ public struct VerbSpec {
         self.hidden = hidden
         self.openKeys = openKeys
         self.run = run
+    }
+
+    /// "qfa train" -> ("qfa", "train"); nil for a one-word name.
+    public static func split(_ name: String) -> (group: String, sub: String)? {
+        guard let blank = name.firstIndex(of: " ") else { return nil }
+        return (String(name[..<blank]), String(name[name.index(after: blank)...]))
     }
 
     public var keyNames: [String] { arguments.filter { $0.role == .key }.map(\.name) }

@@ -1,10 +1,10 @@
-// The `qfa` verb: LLM-QFA (once-for-all mixed-bit supernet, Sources/QATTrain/QFA*.swift) in four
-// sub-commands, as `bench WHAT`:
+// The `qfa` group's actions: LLM-QFA (once-for-all mixed-bit supernet, Sources/QATTrain/QFA*.swift)
+// in four sub-commands, each its own row (QFARows.swift):
 //   qfa train MODEL ...      build the bases, train the adapters, write DIR/qfa.safetensors
 //   qfa sample ...           preview a sampling schedule without a model (table, plot, mean/std)
 //   qfa search DIR budget=B  coarse/fine random search under a mean-width budget, then held-out scoring
 //   qfa subnet DIR bits=[..] | budget=B   export a mixed-bit checkpoint with merged adapters
-// Each sub-command accepts only its own keys (listed in the help); each ends with a key=value line.
+// Each row accepts only its own keys (the dispatcher checks them); each ends with a key=value line.
 import Foundation
 import QATEval
 import QATInterp
@@ -15,93 +15,6 @@ import QATTokenizer
 import QATTrain
 
 enum QFAVerbs {
-    static var rows: [VerbSpec] { [qfa] }
-
-    static let subKeys: [String: Set<String>] = [
-        "train": ["widths", "base", "bases", "bases_cache", "group", "rank", "alpha", "unit", "adapters", "steps", "lr", "batch", "accum",
-                  "sampler", "period", "start", "tau", "warmup", "clip", "calib", "samples", "val", "seqlen", "seed",
-                  "out", "resume", "overwrite", "checkpoint_every", "max_steps", "memory"],
-        "sample": ["widths", "units", "period", "sampler", "start", "tau", "seed", "bins", "out"],
-        "search": ["budget", "metric", "coarse", "fine", "pin", "calib", "val", "heldout", "seqlen", "seed", "task", "shots", "items", "heldout_items",
-                   "out", "record_units"],
-        "subnet": ["bits", "budget", "metric", "coarse", "fine", "pin", "calib", "val", "heldout", "seqlen", "seed", "task", "shots", "items", "heldout_items",
-                   "out", "overwrite"],
-    ]
-
-    static var qfa: VerbSpec {
-        VerbSpec(name: "qfa", summary: "LLM-QFA: train one mixed-bit supernet, preview its sampler, search and export subnets.",
-                 arguments: [
-                    .positional("SUB", .choice(["train", "sample", "search", "subnet"]), help: "what to do"),
-                    .positional("TARGET", modelKind, optional: true, help: "train: the full-precision MODEL; search/subnet: the supernet DIR (out= of qfa train)"),
-                    .key("widths", .either([.list, .string]), default: .list([.number(2), .number(3), .number(4)]), help: "train/sample: the bit-width choice set; one width = a dedicated QA-LoRA run"),
-                    .key("base", .choice(QFABase.allCases.map(\.rawValue)), default: .string("gptq"), help: "train: base quantizer per width (checkpoint: bases=)"),
-                    .key("bases", .either([.list, .string]), help: "train base=checkpoint: one quantized checkpoint directory per width, e.g. [bap-w2 bap-w3 bap-w4]"),
-                    .key("bases_cache", .string, help: "train base=gptq|rtn|rtn0: a bases file reused when it was built for the same model, widths, group, base and training windows, else built and written there (supernets of one notebook share their GPTQ bases)"),
-                    .key("group", .int, default: .number(32), range: 1...65536, help: "train: quantization group = adapter pooling group"),
-                    .key("rank", .int, default: .number(16), range: 1...4096, help: "train: LoRA rank r"),
-                    .key("alpha", .number, default: .number(16), range: 0...1e6, help: "train: LoRA alpha (scaling alpha/r)"),
-                    .key("unit", .choice(QFAUnit.allCases.map(\.rawValue)), default: .string("block"), help: "train: one width per decoder block or per linear"),
-                    .key("adapters", .choice(QFAAdapterMode.allCases.map(\.rawValue)), default: .string("decoupled"), help: "train: per (linear, width), one per linear, or one of rank r x widths"),
-                    .key("steps", .int, default: .number(200), range: 1...10_000_000, help: "train: optimizer steps"),
-                    .key("lr", .number, default: .number(2e-4), range: 0...1, help: "train: AdamW learning rate (constant after warm-up)"),
-                    .key("batch", .int, default: .number(1), range: 1...4096, help: "train: windows per forward"),
-                    .key("accum", .int, default: .number(4), range: 1...4096, help: "train: forwards per step"),
-                    .key("sampler", .choice(QFASamplerKind.allCases.map(\.rawValue)), default: .string("balanced"), help: "train/sample: balanced (max-entropy tilt), gaussian, uniform"),
-                    .key("period", .int, range: 2...100_000_000, help: "train/sample: triangle period in steps (train: 80% of steps; sample: 1000)"),
-                    .key("start", .choice(["high", "low"]), default: .string("high"), help: "train/sample: where the triangle wave starts"),
-                    .key("tau", .number, default: .number(0.6), range: 0.01...100, help: "train/sample: width of the gaussian sampler in bits"),
-                    .key("warmup", .number, default: .number(0.03), range: 0...1, help: "train: warm-up fraction"),
-                    .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "train: global gradient-norm clip (0: off)"),
-                    .key("units", .int, default: .number(30), range: 1...100_000, help: "sample: number of units L"),
-                    .key("bins", .int, default: .number(10), range: 1...1000, help: "sample: histogram bins over [min, max]"),
-                 ] + TrainVerbs.dataKeys(val: 16) + [
-                    seedKey(42, "sampler, windows and search"),
-                    .key("out", .string, help: "train/subnet: the directory to write; sample: the plot (.svg/.png); search: the table (.csv/.md/.h5)"),
-                    .key("record_units", .string, help: "search: append one row per unit (budget, unit, sensitivity, best_bits: the width the picked subnet gives it) to this table variable, for the per-block sensitivity plot"),
-                    .key("resume", .bool, default: .number(0), help: "train: continue from out=DIR.work"),
-                    .key("overwrite", .bool, default: .number(0), help: "train/subnet: replace an existing out= directory"),
-                    .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "train: steps between resumable checkpoints"),
-                    .key("max_steps", .int, range: 1...10_000_000, help: "train: stop after this many steps (the schedule stays that of steps=)"),
-                    .key("memory", .either([.string, .number]), help: "train: refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M"),
-                    .key("budget", .number, range: 1...16, help: "search/subnet: the mean-width budget: the mean code width over units (no scales or zeros counted, so not avg_bits)"),
-                    .key("bits", .either([.list, .number, .string]), help: "subnet: one width per unit, or one width for all"),
-                    .key("metric", .choice(["ppl", "mc"]), default: .string("ppl"), help: "search/subnet: validation perplexity or multiple-choice accuracy"),
-                    .key("coarse", .int, default: .number(100), range: 1...100_000, help: "search: random subnets of the coarse stage"),
-                    .key("fine", .int, default: .number(50), range: 0...100_000, help: "search: subnets of the fine stage"),
-                    .key("pin", .number, default: .number(0.25), range: 0...0.5, help: "search: fraction of units pinned high and low"),
-                    .key("task", .string, default: .string("capitals"), help: "metric=mc: the task (capitals, quiz:PATH, a .jsonl)"),
-                    .key("shots", .int, default: .number(0), range: 0...64, help: "metric=mc: few-shot examples"),
-                    .key("items", .int, default: .number(100), range: 1...1_000_000, help: "metric=mc: selection items scored per subnet (the first of the task's items shuffled with seed=)"),
-                    .key("heldout_items", .int, range: 1...1_000_000, help: "metric=mc: held-out items (the next ones after the selection items; never seen by the search); default: all the remaining items"),
-                    .key("heldout", .int, default: .number(16), range: 1...100_000, help: "search/subnet metric=ppl: held-out windows, disjoint from the val= selection windows and never seen by the search"),
-                 ],
-                 help: """
-                 qfa train MODEL widths=[2 3 4] base=gptq group=32 rank=16 steps=N sampler=balanced period=N adapters=decoupled calib=... out=DIR: GPTQ (or RTN, or bases=[DIR...]) bases per width, QA-LoRA adapters per (linear, width), one sampled configuration per step; checkpoints into DIR.work (resume=1), log in DIR.work/train_log.h5; ends `qfa_train steps=... widths=... sampler=... val_loss_wB=... tok_per_s=... seconds=... out=...`.
-                 qfa sample widths=[2 3 4] units=30 period=1000 sampler=balanced|uniform [out=PLOT.svg]: the histogram of average bits over one period, without a model; ends `mean=<m> std=<s>`.
-                 qfa search DIR budget=B [metric=ppl|mc] [coarse=100 fine=50 pin=0.25] [val=16 heldout=16 seqlen=256 calib=fortunes | items=100 heldout_items=REST]: budget is the mean code width over units (not avg_bits). The search scores candidates on selection samples only (ppl: val= windows; mc: items=), cut disjoint from held-out samples (heldout= windows from the same text's last 10%, non-overlapping, seeded; mc: heldout_items= other items). It returns the pick (the best selection score of both stages); then the held-out set scores the pick, the best random (coarse) subnet and the uniform subnet of the budget (lower width everywhere, the units the budget allows at the next width spread evenly by depth: unit i is up when floor((i+1)k/L) > floor(ik/L)). A fine stage that runs out of new subnets says so. Prints every evaluated subnet and ends `qfa_search budget=... picked_selection=... random_median_selection=... fine_evaluated=... widths=... picked_heldout=... picked_heldout_se=... random_best_heldout=... uniform_heldout=... picked_vs_random_best=... picked_vs_random_best_se=... picked_beats_random_best=0|1 ...`. SEs come from the per-sample spread, s/sqrt(n): ppl on log scale (SE of ln ppl; picked_vs_X = ln(ppl_picked/ppl_X), paired per window, < 0 means the pick is better); mc on accuracy (picked_vs_X = acc difference, > 0 means better).
-                 qfa subnet DIR bits=[...] | bits=3 | budget=B out=DIR2: merges the chosen adapters into the zero points and writes a mixed-bit checkpoint (ppl, eval, kl, export accept it); returns the model; budget=B searches as `qfa search` does and exports the pick; ends `qfa_subnet mean_width=... widths=... out=...`.
-                 Layouts: Sources/QATTrain/QFASupernet.swift (supernet file), QFATrain.swift (checkpoint and log).
-                 """,
-                 examples: ["qfa sample widths=[2 3 4] units=30 period=1000 sampler=uniform",
-                            "qfa train tiny base=rtn steps=8 samples=16 seqlen=64 out=/tmp/qfa-tiny",
-                            "qfa search /tmp/qfa-tiny budget=3 coarse=8 fine=4",
-                            "q = qfa subnet /tmp/qfa-tiny budget=2.5 coarse=8 fine=4 out=/tmp/qfa-tiny-2.5"]) { call in
-            let sub = try call.string("SUB")
-            let allowed = subKeys[sub] ?? []
-            if let bad = call.spec.keyNames.first(where: { call.has($0) && !allowed.contains($0) }) {
-                throw InterpError.verb("qfa \(sub) does not take \(bad)=", hint: "qfa \(sub) takes: \(allowed.sorted().joined(separator: " "))")
-            }
-            // sample and search write a plot/table, train and subnet a directory: check before any work
-            try OutputCheck.requireWritable(call, keys: ["out"])
-            switch sub {
-            case "sample": return try sample(call)
-            case "train": return try train(call)
-            case "search": return try search(call)
-            default: return try subnet(call)
-            }
-        }
-    }
-
     static func widths(_ call: VerbCall) throws -> [Int] {
         let w = try intList(call, "widths")
         guard !w.isEmpty, w.allSatisfy({ (2...8).contains($0) }) else {
@@ -334,15 +247,14 @@ enum QFAVerbs {
 
     static func searchOptions(_ call: VerbCall) throws -> QFASearchOptions {
         var o = QFASearchOptions()
-        guard call.has("budget") else { throw InterpError.verb("qfa \(try call.string("SUB")) needs budget=B (the mean code width over units)", hint: "e.g. budget=2.5") }
+        guard call.has("budget") else { throw InterpError.verb("\(call.spec.name) needs budget=B (the mean code width over units)", hint: "e.g. budget=2.5") }
         o.budget = try call.number("budget"); o.coarse = try call.int("coarse"); o.fine = try call.int("fine")
         o.pin = try call.number("pin"); o.seed = try seed(call)
         return o
     }
 
     static func supernetDir(_ call: VerbCall) throws -> String {
-        guard call.has("TARGET") else { throw InterpError.verb("qfa \(try call.string("SUB")) needs the supernet DIR", hint: "the out= of `qfa train`") }
-        return try call.string("TARGET")
+        try call.string("DIR")
     }
 
     static func widthList(_ c: [Int]?) -> String { (c ?? []).map(String.init).joined(separator: ",") }
@@ -359,7 +271,7 @@ enum QFAVerbs {
                           ("selection_\(name)", .number(e.score)), ("widths", .text(widthList(e.configuration)))])
         }
         call.out(table.render())
-        if call.has("out"), try call.string("SUB") == "search" { try table.save(path: try call.string("out")) }
+        if call.has("out"), call.spec.name == "qfa search" { try table.save(path: try call.string("out")) }
         if let unitsTable { recordUnits(r, budget: o.budget, into: unitsTable) }
         call.out(summaryLine(r, options: o, name: name, selection: nSelection, heldout: nHeldout))
         return r

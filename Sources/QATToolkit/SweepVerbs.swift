@@ -1,7 +1,8 @@
 // Sweep verbs: `sweep NOTEBOOK grid=... out=DIR` runs a notebook over a grid of settings, here
-// (backend=local jobs=N) or as a Slurm job array (backend=slurm); `sweep status DIR` and
-// `sweep merge DIR` follow and collect it; `sweep-task DIR INDEX` is one task (what both
-// backends run). Directory and manifest layout: SweepManifest.swift; the sbatch script:
+// (backend=local jobs=N) or as a Slurm job array (backend=slurm); the rows `sweep status DIR` and
+// `sweep merge DIR` (sub-commands of the `sweep` group, whose own row is the run) follow and
+// collect it; `sweep-task DIR INDEX` is one task (what both backends run; kept one word so the
+// sbatch scripts and child processes of existing sweeps keep working). Directory and manifest layout: SweepManifest.swift; the sbatch script:
 // SweepSlurm.swift; the shared cache: SweepCache.swift.
 import Foundation
 import QATIO
@@ -9,9 +10,9 @@ import QATInterp
 import QATTensor
 
 enum SweepVerbs {
-    static var rows: [VerbSpec] { [sweep, sweepTask] }
+    static var rows: [VerbSpec] { [sweep, sweepStatus, sweepMerge, sweepTask] }
 
-    /// The sweep row's own keys; any other key is passed to every task as a variable.
+    /// The run row's own keys; any other key is passed to every task as a variable.
     static var sweepKeys: [ArgSpec] {
         [.key("grid", .string, help: "\"name=[v ...] ...\": the product of the lists, the first name varying slowest"),
          .key("points", .string, help: "a CSV file of points: a header of variable names, one line per point (crossed with grid=)"),
@@ -26,26 +27,42 @@ enum SweepVerbs {
          .key("partition", .string, help: "slurm: --partition"),
          .key("account", .string, help: "slurm: --account"),
          .key("array_max", .int, range: 1...100_000, help: "slurm: at most this many array tasks at once (--array=...%N)"),
-         .key("sbatch_extra", .string, help: "slurm: more #SBATCH options, \";\"-separated: \"--qos=normal;--constraint=avx2\""),
-         .key("union", .bool, default: .number(0), help: "merge: allow tasks with different columns (empty cells)"),
-         .key("partial", .bool, default: .number(0), help: "merge: merge the tasks that are done, skip the rest")]
+         .key("sbatch_extra", .string, help: "slurm: more #SBATCH options, \";\"-separated: \"--qos=normal;--constraint=avx2\"")]
     }
 
+    static var directoryArgument: ArgSpec { .positional("DIR", .string, help: "the sweep directory (out= of the sweep)") }
+
     static var sweep: VerbSpec {
-        VerbSpec(name: "sweep", synopsis: "sweep NOTEBOOK|status|merge [DIR] grid=\"name=[v ...] ...\" out=DIR [backend=local|slurm] [jobs=1] [KEY=VALUE ...]",
+        VerbSpec(name: "sweep", synopsis: "sweep NOTEBOOK grid=\"name=[v ...] ...\" out=DIR [backend=local|slurm] [jobs=1] [KEY=VALUE ...]",
                  summary: "Run a notebook over a grid of settings (here or on Slurm), resumable; `sweep status DIR`, `sweep merge DIR`.",
-                 arguments: [.positional("WHAT", .string, help: "the notebook (.qat), or status or merge"),
-                             .positional("DIR", .string, optional: true, help: "status/merge: the sweep directory")] + sweepKeys,
-                 help: "Each grid point is a task: the notebook in a fresh session with the point's variables set (and every KEY=VALUE that is not a sweep option, such as quick=1), its results tables saved atomically as DIR/tasks/NNNN.h5, its log beside it. A task whose result exists is skipped, so running the same sweep again finishes only what is missing or failed. backend=slurm writes DIR/sweep.sbatch (a job array running `qat sweep-task DIR $SLURM_ARRAY_TASK_ID`) and submits it. `sweep status DIR` prints done/running/queued/failed/missing per task; `sweep merge DIR` joins every task's tables into DIR/results.h5 and DIR/results.csv with the task's variables as columns (tasks must record the same columns unless union=1). Ends with a key=value summary line.",
+                 arguments: [.positional("NOTEBOOK", .string, help: "the notebook (.qat)")] + sweepKeys,
+                 help: "Each grid point is a task: the notebook in a fresh session with the point's variables set (and every KEY=VALUE that is not a sweep option, such as quick=1), its results tables saved atomically as DIR/tasks/NNNN.h5, its log beside it. A task whose result exists is skipped, so running the same sweep again finishes only what is missing or failed. backend=slurm writes DIR/sweep.sbatch (a job array running `qat sweep-task DIR $SLURM_ARRAY_TASK_ID`) and submits it. Ends with a key=value summary line. A notebook named `status` or `merge` needs a path (./status).",
                  examples: ["sweep Notebooks/quickstart.qat grid=\"seed=[1 2]\" out=/tmp/qs quick=1 jobs=2",
-                            "sweep ablation.qat grid=\"bits=[2 3] group=[64 128] seed=[1 2 3]\" out=runs/abl backend=slurm cpus=8 mem=8G time=04:00:00",
-                            "sweep status runs/abl", "sweep merge runs/abl"],
+                            "sweep ablation.qat grid=\"bits=[2 3] group=[64 128] seed=[1 2 3]\" out=runs/abl backend=slurm cpus=8 mem=8G time=04:00:00"],
                  openKeys: true) { call in
-            switch try call.string("WHAT") {
-            case "status": try status(call)
-            case "merge": try merge(call)
-            default: try start(call)
-            }
+            try start(call)
+            return .none
+        }
+    }
+
+    static var sweepStatus: VerbSpec {
+        VerbSpec(name: "sweep status", summary: "Show each task of a sweep: done, running, queued, failed or missing.",
+                 arguments: [directoryArgument],
+                 help: "Prints done/running/queued/failed/missing per task (and the Slurm job), records the statuses in DIR, and ends with a key=value summary line.",
+                 examples: ["sweep status runs/abl"]) { call in
+            try status(call)
+            return .none
+        }
+    }
+
+    static var sweepMerge: VerbSpec {
+        VerbSpec(name: "sweep merge", summary: "Join every task's tables of a sweep into DIR/results.h5 and DIR/results.csv.",
+                 arguments: [directoryArgument,
+                             .key("union", .bool, default: .number(0), help: "allow tasks with different columns (empty cells)"),
+                             .key("partial", .bool, default: .number(0), help: "merge the tasks that are done, skip the rest")],
+                 help: "Joins every task's tables into DIR/results.h5 and DIR/results.csv with the task's variables as columns (tasks must record the same columns unless union=1). Ends with merged=... csv=... tables=N rows=N.",
+                 examples: ["sweep merge runs/abl", "sweep merge runs/abl partial=1"]) { call in
+            try merge(call)
             return .none
         }
     }
@@ -71,12 +88,9 @@ enum SweepVerbs {
 
     /// `sweep NOTEBOOK ...`: write or reuse the manifest, then run the backend.
     static func start(_ call: VerbCall) throws {
-        let notebook = try call.string("WHAT")
+        let notebook = try call.string("NOTEBOOK")
         guard call.has("out") else {
             throw InterpError.verb("sweep needs out=DIR, the directory for the sweep's tasks and results", hint: "sweep \(notebook) grid=\"bits=[2 3]\" out=runs/bits")
-        }
-        guard !call.has("DIR") else {
-            throw InterpError.verb("sweep NOTEBOOK takes no second positional ('\(try call.string("DIR"))')", hint: "give the directory as out=DIR; `sweep status DIR` and `sweep merge DIR` take it as a positional")
         }
         try OutputCheck.requireWritable(call, keys: ["out"])
         let dir = SweepDir(try call.string("out"))
@@ -159,13 +173,8 @@ enum SweepVerbs {
         call.out("\(SweepRunner.summary(s)) slurm_job=\(job)")
     }
 
-    static func directoryArgument(_ call: VerbCall, _ what: String) throws -> SweepDir {
-        guard call.has("DIR") else { throw InterpError.verb("sweep \(what) needs the sweep directory", hint: "sweep \(what) runs/abl") }
-        return SweepDir(try call.string("DIR"))
-    }
-
     static func status(_ call: VerbCall) throws {
-        let dir = try directoryArgument(call, "status")
+        let dir = SweepDir(try call.string("DIR"))
         let m = try SweepManifest.read(from: dir)
         let s = SweepRunner.statuses(dir: dir, m)
         call.out(SweepRunner.statusTable(m, s).render().trimmingCharacters(in: .newlines))
@@ -174,7 +183,7 @@ enum SweepVerbs {
     }
 
     static func merge(_ call: VerbCall) throws {
-        let dir = try directoryArgument(call, "merge")
+        let dir = SweepDir(try call.string("DIR"))
         let tables = try SweepRunner.merge(dir: dir, union: try call.bool("union"), partial: try call.bool("partial"))
         for t in tables { call.out(t.render().trimmingCharacters(in: .newlines)) }
         let paths = try SweepRunner.saveMerged(tables, dir: dir)

@@ -7,7 +7,7 @@
 //
 // At the prompt: history in ~/.qat_history (read at start, appended per line; a missing or
 // unwritable file is ignored); Tab completes verb names (first word), variables (after `$`),
-// the current verb's `key=` names, and file names otherwise; `...> ` while a block, bracket,
+// a group's sub-commands (after `qfa `), the current row's `key=` names, and file names otherwise; `...> ` while a block, bracket,
 // parenthesis or string is open; the prompt shows the last status (`qat> ` / `qat [error]> `);
 // Ctrl-D exits; Ctrl-C at the prompt discards the line, during a command interrupts it.
 //
@@ -214,14 +214,18 @@ enum LineEditor {
     static let attemptCompletion: @convention(c) (UnsafePointer<CChar>?, Int32, Int32)
         -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = { text, start, _ in
         guard let interp = completionInterpreter, let before = rl_copy_text(0, start) else { return nil }
-        let context = Interpreter.completionContext(before: String(cString: before))
+        let context = interp.completionContext(before: String(cString: before))
         free(before)
         let prefix = text.map { String(cString: $0) } ?? ""
         completionWords = interp.completionCandidates(context)
         let any = completionWords.contains { $0.hasPrefix(prefix) }
-        if case .key = context {
+        switch context {
+        case .key:
             guard any else { return nil }                     // no key fits: complete a file name
             qat_rl_set_completion_suppress_append(1)          // `bits=` takes its value right after
+        case .subCommand:
+            guard any else { return nil }                     // `sweep NOTEBOOK`: a file name
+        default: break
         }
         if context == .path { return nil }
         qat_rl_set_attempted_completion_over(1)

@@ -8,7 +8,7 @@ extension QATInterpTests {
 @Suite struct VerbTableTests {
     /// (command, expected fragment of the message or hint) for each built-in verb's checks.
     @Test(arguments: [
-        ("help foo=1", "takes no key=value"), ("help [1]", "VERB must be a string, got list"), ("help a b", "too many arguments"),
+        ("help foo=1", "takes no key=value"), ("help [1]", "VERB must be a string, got list"), ("help a b c", "too many arguments"),
         ("help quantise", "no verb named 'quantise'"),
         ("set thread=2", "did you mean 'threads'?"), ("set threads=abc", "threads= must be a whole number, got string \"abc\""),
         ("set threads=0", "outside 1...64"), ("set verbosity=1.5", "must be a whole number"), ("set 3", "too many arguments"),

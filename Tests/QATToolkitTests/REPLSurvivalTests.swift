@@ -9,8 +9,8 @@
 // added. Left out, and why: quit (ends the session by design), threads and `set threads=` (the
 // thread count is process-wide and other suites run beside this one), `set steplimit=` (it
 // would lift the limit that keeps generated loops short), make-tiny (writes
-// Data/tiny by default), bench (minutes of measured work), notebook (writes FILE.md beside any
-// script), qfa (`qfa sample period=1e8` is valid and takes minutes: its typed numbers are driven
+// Data/tiny by default), bench's rows (minutes of measured work), notebook (writes FILE.md beside any
+// script), qfa's rows (`qfa sample period=1e8` is valid and takes minutes: its typed numbers are driven
 // by hugeTypedNumbersGiveErrors instead), sweep-task. No generated
 // value names a real model, so model verbs fail at their first argument instead of working;
 // every out=/FILE path points into a scratch directory.
@@ -46,7 +46,9 @@ struct LineGenerator {
     /// `set threads=` is process-wide; `set steplimit=0` lifts the limit that keeps generated
     /// loops short (found by seed 6: a 10^8-step loop then ran for minutes).
     static let setKeysLeftOut: Set<String> = ["threads", "steplimit"]
-    static let excluded: Set<String> = ["quit", "exit", "threads", "make-tiny", "bench", "notebook", "qfa", "sweep-task"]
+    static let excluded: Set<String> = ["quit", "exit", "threads", "make-tiny", "notebook", "sweep-task",
+                                        "bench tensor", "bench model", "bench quant", "bench train", "bench eval",
+                                        "qfa train", "qfa sample", "qfa search", "qfa subnet"]
 
     static let numbers = ["0", "1", "-1", "2", "3", "3.5", "-0", "1e308", "-1e308", "1e19", "-1e19", "1e10", "9007199254740993",
                           "4294967297", "1e-320", "0.000001", "100000", "7", "-100000", "18446744073709551616"]

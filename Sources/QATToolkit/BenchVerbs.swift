@@ -1,0 +1,74 @@
+// The `bench` group: one row per measurement, each with only the keys it reads. Every benchmark
+// measures the OpenBLAS sgemm rate in the same run and reports its rate against it (the
+// measurements are in TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
+import QATInterp
+import QATQuant
+
+enum BenchVerbs {
+    static var rows: [VerbSpec] { [tensor, model, quant, train, eval] }
+
+    static var repeatsKey: ArgSpec { .key("repeats", .int, default: .number(3), range: 1...100, help: "timed repeats (best is kept; one more warms up)") }
+    static var ctxKey: ArgSpec { .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens in the window") }
+
+    static func modelArgument(default spec: String) -> ArgSpec {
+        .positional("MODEL", .string, default: .string(spec), help: "the model (a name or path)")
+    }
+
+    static func seqKey(default n: Int) -> ArgSpec {
+        .key("seq", .int, default: .number(Double(n)), range: 2...8192, help: "tokens per window")
+    }
+
+    static var tensor: VerbSpec {
+        VerbSpec(name: "bench tensor", summary: "Measure OpenBLAS sgemm GFLOP/s and one SmolLM2-shaped LLaMA block's forward+backward.",
+                 arguments: [.key("batch", .int, default: .number(4), range: 1...64, help: "windows per block forward"), seqKey(default: 512), repeatsKey],
+                 help: "OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run (last line block_vs_sgemm=<ratio>).",
+                 examples: ["bench tensor repeats=2"]) { call in
+            _ = try benchTensor(batch: try call.int("batch"), seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
+            return .none
+        }
+    }
+
+    static var model: VerbSpec {
+        VerbSpec(name: "bench model", summary: "Measure a model's forward tokens/s against the sgemm-bound ideal.",
+                 arguments: [modelArgument(default: "smollm2"), ctxKey, repeatsKey],
+                 help: "Forward tokens/s of a real model over one window of ctx tokens, against the sgemm-bound ideal.",
+                 examples: ["bench model smollm2 ctx=256"]) { call in
+            try benchModel(spec: try call.string("MODEL"), ctx: try call.int("ctx"), repeats: try call.int("repeats"), log: { call.out($0) })
+            return .none
+        }
+    }
+
+    static var quant: VerbSpec {
+        VerbSpec(name: "bench quant", summary: "Measure fake quantization's forward+backward in ns/element against memcpy.",
+                 help: "Fake-quant forward+backward over a 1536x576 weight in ns/element against memcpy.",
+                 examples: ["bench quant"]) { call in
+            try benchQuant(log: { call.out($0) })
+            return .none
+        }
+    }
+
+    static var train: VerbSpec {
+        VerbSpec(name: "bench train", summary: "Measure Block-AP and E2E-QP training tokens/s and their fraction of the sgemm peak.",
+                 arguments: [modelArgument(default: "default"), seqKey(default: 256), repeatsKey],
+                 help: "Block-AP and E2E-QP tokens/s and their fraction of the sgemm peak.",
+                 examples: ["bench train tiny seq=128"]) { call in
+            try benchTrain(spec: try call.string("MODEL"), seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
+            return .none
+        }
+    }
+
+    static var eval: VerbSpec {
+        VerbSpec(name: "bench eval", summary: "Measure perplexity tokens/s and capitals items/s against the sgemm-bound ideal.",
+                 arguments: [modelArgument(default: "smollm2"), ctxKey,
+                             .key("windows", .int, default: .number(4), range: 1...10000, help: "perplexity windows of ctx tokens"),
+                             .key("items", .int, default: .number(40), range: 1...100000, help: "capitals items scored"),
+                             .key("shots", .int, default: .number(0), range: 0...64, help: "few-shot examples per item"),
+                             repeatsKey],
+                 help: "Perplexity tokens/s and capitals items/s (and forward tokens/s) against the sgemm-bound ideal.",
+                 examples: ["bench eval smollm2 items=40"]) { call in
+            try benchEval(spec: try call.string("MODEL"), ctx: try call.int("ctx"), windows: try call.int("windows"),
+                          items: try call.int("items"), shots: try call.int("shots"), repeats: try call.int("repeats"), log: { call.out($0) })
+            return .none
+        }
+    }
+}
