@@ -60,7 +60,7 @@ public enum Divergence {
                                 top1Agreement: Double(rows.filter(\.agree).count) / n,
                                 modelNLL: rows.reduce(0) { $0 + $1.modelNLL } / n, referenceNLL: rows.reduce(0) { $0 + $1.refNLL } / n,
                                 tokens: rows.count, windows: windows,
-                                seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
+                                seconds: d.inSeconds,
                                 modelWindowNLL: modelWindows, referenceWindowNLL: refWindows)
     }
 

@@ -59,7 +59,7 @@ public struct MultipleChoiceScorer {
         let n = items.count, acc = Double(correct) / Double(n), accNorm = Double(correctNorm) / Double(n)
         return MultipleChoiceResult(acc: acc, accNorm: accNorm, items: n,
                                     accStderr: MultipleChoiceResult.stderr(acc, n), accNormStderr: MultipleChoiceResult.stderr(accNorm, n),
-                                    seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18,
+                                    seconds: d.inSeconds,
                                     logLikelihoods: all, correct: perItem)
     }
 

@@ -109,8 +109,7 @@ enum Builtins {
                  examples: ["time (ppl q devil ctx=512)", "time { for b in [2 3 4] { q = quantize m bits=$b } }"]) { call in
             let start = ContinuousClock.now
             let v = try call.run("COMMAND")
-            let d = (ContinuousClock.now - start).components
-            let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+            let seconds = (ContinuousClock.now - start).inSeconds
             call.out("time: \(Help.fixed(seconds, 3)) s")
             return v
         }

@@ -72,7 +72,7 @@ extension LlamaModel {
             progress?(w + 1, windows)
         }
         let d = clock.now - start
-        let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let secs = d.inSeconds
         let scored = windows * (ctx - 1)
         return PerplexityResult(meanNLL: total / Double(scored), scoredTokens: scored, windows: windows, ctx: ctx, seconds: secs,
                                 windowMeanNLL: windowMeans)

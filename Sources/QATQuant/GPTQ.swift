@@ -350,7 +350,7 @@ func quantizeStage(_ stage: [(role: BlockLinear, spec: QuantSpec)], site: BlockS
         let rtn = try roundToNearest(weight: lin.weight.value, spec: spec, range: .includeZero).dequantized()
         let rtnErr = quantizationOutputError(gram: acc.sum, weight: lin.weight.value, quantized: rtn)
         lin.quantizer = try HardQuantizer(result.quantized, name: name)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.inSeconds
         reports.append(GPTQLayerReport(block: bi, linear: lin.name, outputError: err, rtnError: rtnErr, loss: result.loss, seconds: seconds))
         log("gptq \(name) \(spec): output error \(err) (rtn \(rtnErr)), \((seconds * 100).rounded() / 100) s")
     }

@@ -128,7 +128,7 @@ enum EvalVerbs {
             call.out("task=\(spec) acc=\(fmt(r.acc, digits: 4)) acc_norm=\(fmt(r.accNorm, digits: 4)) n=\(r.items) stderr=\(fmt(r.accStderr, digits: 4))")
         }
         let d = clock.now - start
-        row.append(("seconds", .number(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)))
+        row.append(("seconds", .number(d.inSeconds)))
         return row
     }
 

@@ -99,10 +99,7 @@ enum QFAVerbs {
         t.checkpointDir = out.map { $0 + ".work" }
         t.resume = try call.bool("resume")
         guard !t.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
-        // resume=1 continues this same run, whose own finished supernet may be replaced
-        if let out, !t.resume, !(try call.bool("overwrite")), FileManager.default.fileExists(atPath: out + "/qfa.safetensors") {
-            throw InterpError.verb("\(out) already holds a supernet", hint: "add overwrite=1, or choose another out=")
-        }
+        try QFABasesPlan.checkOutput(out, resume: t.resume, overwrite: try call.bool("overwrite"))
         let (net, loaded, data) = try buildSupernet(call, options: o, train: t)
         let r = try QFATrain.run(net, data: data, options: t, log: { call.out($0) })
         if let out {
@@ -123,14 +120,12 @@ enum QFAVerbs {
             try MemoryEstimator.qfa(model: loaded.model, seqlen: data.seqlen, batch: t.batchSize, widths: o.widths.count,
                                     group: o.group, rank: o.rank).check(budget: budget, advice: "lower seqlen=, batch=, rank= or the number of widths")
         }
-        let basesFile = t.checkpointDir.map { $0 + "/qfa/bases.safetensors" }
-        if t.resume, let basesFile, FileManager.default.fileExists(atPath: basesFile) {
-            let (saved, source, bases, _) = try QFASupernet.readFile(basesFile)
-            guard saved == o else { throw InterpError.verb("\(basesFile) was built with other supernet options (\(saved.metadata))", hint: "resume with the same widths/base/group/rank/alpha/unit/adapters/seed") }
+        // which bases, in which order: QFABasesPlan.swift
+        if let (source, bases) = try QFABasesPlan.resumed(train: t, options: o), let dir = t.checkpointDir {
             let loaded = QuantCheckpoint.isCheckpoint(source) ? try QuantCheckpoint.load(source).loaded : try ModelLoader.load(source)
             let data = try TrainVerbs.windows(call, loaded, seed: t.seed)
             try checkMemory(loaded, data)
-            call.out("qfa: bases from \(basesFile)")
+            call.out("qfa: bases from \(QFABasesPlan.resumePath(checkpointDir: dir))")
             return (try QFASupernet(model: loaded.model, source: source, options: o, bases: bases), loaded, data)
         }
         let loaded: LoadedModel, source: String, bases: [String: [Int: QuantizedWeight]]
@@ -150,7 +145,7 @@ enum QFAVerbs {
             let data = try TrainVerbs.windows(call, loaded, seed: t.seed)
             try checkMemory(loaded, data)
             let cache = call.has("bases_cache") ? try call.string("bases_cache") : nil
-            if let cache, let cached = try cachedBases(cache, options: o, source: source, windows: data, call) {
+            if let cache, let cached = try QFABasesPlan.cached(cache, options: o, source: source, windows: data, log: { call.out($0) }) {
                 bases = cached
             } else {
                 bases = try QFABases.build(model: loaded.model, options: o, calibration: try CalibrationSet(windows: data.train), log: { call.out($0) })
@@ -158,34 +153,8 @@ enum QFAVerbs {
             }
         }
         let net = try QFASupernet(model: loaded.model, source: source, options: o, bases: bases)
-        if let (path, fingerprint) = newCache {
-            try net.saveBases(path: path, metadata: ["bases_calib": fingerprint])
-            call.out("qfa: bases written to \(path) for later supernets (bases_cache=)")
-        }
-        if let dir = t.checkpointDir {
-            try net.saveBases(path: dir + "/qfa/bases.safetensors")
-        }
+        try QFABasesPlan.keep(net, newCache: newCache, checkpointDir: t.checkpointDir, log: { call.out($0) })
         return (net, loaded, try TrainVerbs.windows(call, loaded, seed: t.seed))
-    }
-
-    /// The bases in `path` when it was built for this model, widths, group, base and these training
-    /// windows; nil (build them) when the file does not exist or was built for something else.
-    static func cachedBases(_ path: String, options o: QFAOptions, source: String, windows: TrainingWindows,
-                            _ call: VerbCall) throws -> [String: [Int: QuantizedWeight]]? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let (saved, savedSource, file) = try QFASupernet.openFile(path)   // the header first: no bases read on a mismatch
-        var differences: [String] = []
-        if saved.widths != o.widths { differences.append("widths \(saved.widths) (asked \(o.widths))") }
-        if saved.group != o.group { differences.append("group \(saved.group) (asked \(o.group))") }
-        if saved.base != o.base { differences.append("base \(saved.base.rawValue) (asked \(o.base.rawValue))") }
-        if savedSource != source { differences.append("model \(savedSource) (asked \(source))") }
-        if file.metadata["bases_calib"] != windows.trainFingerprint { differences.append("other training windows (calib, samples, seqlen or seed)") }
-        guard differences.isEmpty else {
-            call.out("qfa: \(path) was built for \(differences.joined(separator: ", ")); building the bases again and replacing it")
-            return nil
-        }
-        call.out("qfa: bases from \(path) (same model, widths, group, base and training windows)")
-        return try QFASupernet.readBases(file, options: saved)
     }
 
     // ---- search

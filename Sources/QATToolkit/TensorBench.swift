@@ -18,7 +18,7 @@ public struct TensorBenchResult: Sendable {
 }
 
 func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    d.inSeconds
 }
 
 /// Best-of-`repeats` GFLOP/s of C(m,n) = A(m,k) B(k,n) (or B^T when transB).

@@ -95,10 +95,10 @@ enum TrainVerbs {
                 o.dump = DumpSelection(path: try call.string("dump"), blocks: try intSet(call, "dump_blocks"), steps: try intSet(call, "dump_steps"))
             }
             let data = try windows(call, loaded, seed: o.seed)
-            if let budget {
-                try MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
-                                            batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers,
-                                            blocks: o.blocks?.count).check(budget: budget, advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1")
+            o.memoryBudget = budget
+            try o.loop.checkMemory(advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1") {
+                MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
+                                        batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers, blocks: o.blocks?.count)
             }
             let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
             if let out {
@@ -160,9 +160,10 @@ enum TrainVerbs {
             o.resume = try call.bool("resume")
             guard !o.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
             let data = try windows(call, loaded, seed: 2)
-            if let budget {
-                try MemoryEstimator.endToEnd(model: loaded.model, seqlen: data.seqlen, batch: o.batchSize,
-                                             trained: E2EQP.trainedCount(loaded.model, zeros: o.trainZeros)).check(budget: budget, advice: "lower seqlen= or batch=")
+            o.memoryBudget = budget
+            try o.loop.checkMemory(advice: "lower seqlen= or batch=") {
+                MemoryEstimator.endToEnd(model: loaded.model, seqlen: data.seqlen, batch: o.batchSize,
+                                         trained: E2EQP.trainedCount(loaded.model, zeros: o.trainZeros))
             }
             let r = try E2EQP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
             if let out {

@@ -94,11 +94,3 @@ public final class AdamW {
         return norm
     }
 }
-
-/// Cosine decay from `lr` to `lr / minFactor` over `total` steps, no warm-up (EfficientQAT's schedule).
-public func cosineLR(base lr: Float, step: Int, total: Int, minFactor: Float = 20) -> Float {
-    let minLR = lr / minFactor
-    guard total > 1 else { return lr }
-    let t = Double(min(step, total - 1)) / Double(total - 1)
-    return minLR + (lr - minLR) * Float(0.5 * (1 + qcos(Double.pi * t)))
-}

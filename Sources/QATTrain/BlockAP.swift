@@ -28,39 +28,40 @@ import QATTensor
 import Glibc
 #endif
 
-public struct BlockAPOptions: Sendable {
+public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var policy: QuantPolicy
     public var epochs = 2
-    public var batchSize = 2
     /// W and norm gains; nil = the spec's default for the bit width (2-bit 2e-5, else 1e-5).
     public var weightLR: Float?
     /// s and z.
     public var quantLR: Float = 1e-4
     public var trainWeights = true, trainScales = true, trainZeros = true, trainNorms = true
-    /// Global gradient-norm clip; 0 = off (the reference parses 0.3 but never applies it).
-    public var clipGrad: Float = 0
     public var weightDecay: Float = 0
     /// Hidden-state buffers in Float16.
     public var halfBuffers = false
     public var shuffle = false
-    public var seed: UInt64 = 2
     /// Windows per forward when advancing the chains.
     public var evalBatch = 4
     /// Train only these blocks (the rest stay full precision); nil = all.
     public var blocks: Range<Int>?
-    public var checkpointDir: String?
-    public var resume = false
     /// Activations and gradients to dump (see BlockAPDump.swift).
     public var dump: DumpSelection?
+    /// batch 2, cosine to lr/20 without warm-up, no clip (the reference parses clip 0.3 but never
+    /// applies it), seed 2; the checkpoint (one per finished block, BlockAPCheckpoint.swift) and
+    /// resume act per block, not per step.
+    public var loop = TrainLoopOptions()
 
-    public init(policy: QuantPolicy) { self.policy = policy }
+    public init(policy: QuantPolicy) {
+        self.policy = policy
+        loop.batchSize = 2; loop.schedule = .cosine; loop.seed = 2
+    }
 
     public func weightLR(bits: Int) -> Float { weightLR ?? (bits <= 2 ? 2e-5 : 1e-5) }
 
     /// Everything that changes the numbers (resume refuses a checkpoint made with other options).
     public var fingerprint: String {
-        "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
-            + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(seed)"
+        "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(loop.batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
+            + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(loop.clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(loop.seed)"
     }
 }
 
@@ -81,12 +82,6 @@ public struct BlockAPReport: Sendable {
     /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
     public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(trainSeconds, 1e-9) }
-}
-
-public struct TrainingError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 public enum BlockAP {
@@ -150,8 +145,7 @@ public enum BlockAP {
             try qVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
             if let dir = o.checkpointDir { try BlockAPCheckpoint.save(model: model, block: i, completed: i - blocks.lowerBound + 1, dir: dir, options: o, report: report) }
         }
-        let d = clock.now - start
-        report.totalSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        report.totalSeconds = (clock.now - start).inSeconds
         report.peakRSSMB = ResidentMemory.peakMB
         if let dir = o.checkpointDir { try TrainingLog.writeBlockAP(report, dir: dir) }
         try dumper?.close()
@@ -196,37 +190,37 @@ public enum BlockAP {
         r.rtnValidationMSE = try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch)
         let perEpoch = epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: false, seed: 0).count
         let total = o.epochs * perEpoch
-        var step = 0
-        let progress = Progress(label: "block \(i)/\(model.blocks.count)", total: total)
-        defer { progress.finish() }
-        for epoch in 0..<o.epochs {
-            let seed = o.seed &* 1_000_003 &+ UInt64(i) &* 1009 &+ UInt64(epoch)
-            for idx in epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: o.shuffle, seed: seed) {
-                try Interrupt.check()
-                let input = qTrain.batch(idx), target = fpTrain.batch(idx)
-                let output = try block.forward(Var(input), rope: rope)
-                let loss = try Var.mse(output, Var(target))
-                guard loss.value.scalar.isFinite else {
-                    throw TrainingError("block \(i) step \(step): the loss is \(loss.value.scalar); stopping with the last good state (lower the learning rates)")
-                }
-                opt.groups[0].lr = cosineLR(base: wlr, step: step, total: total)
-                opt.groups[1].lr = cosineLR(base: o.quantLR, step: step, total: total)
-                opt.zeroGrad()
-                try loss.backward()
-                if let dumper, dumper.wants(block: i, step: step) {
-                    try dumper.dump(block: i, step: step, model: model, input: input, target: target, output: output.value,
-                                    loss: loss.value.scalar, rope: rope)
-                }
-                r.gradNorms.append(try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "block \(i) step \(step)"))
-                opt.step()
-                r.stepLosses.append(loss.value.scalar); r.learningRates.append(opt.groups[1].lr)
-                step += 1
-                progress.update(step, loss: loss.value.scalar)
+        // the batches of the current epoch, reshuffled (with shuffle=1) from a seed of the block and epoch
+        var epochOrder: (epoch: Int, batches: [[Int]]) = (-1, [])
+        func batch(step: Int) -> [Int] {
+            let epoch = step / perEpoch
+            if epoch != epochOrder.epoch {
+                let seed = o.seed &* 1_000_003 &+ UInt64(i) &* 1009 &+ UInt64(epoch)
+                epochOrder = (epoch, epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: o.shuffle, seed: seed))
             }
-            r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch))
+            return epochOrder.batches[step % perEpoch]
         }
-        // the gradients of W would otherwise stay with the model: 4 bytes per weight for every trained block
-        opt.zeroGrad()
+        _ = try TrainLoop.run(o.loop, optimizer: opt, steps: 0..<total, progress: "block \(i)/\(model.blocks.count)", place: { "block \(i) step \($0)" },
+                              learningRates: { step in [wlr, o.quantLR].map { o.loop.learningRate(base: $0, step: step, planned: total) } },
+                              loss: { step in
+            let idx = batch(step: step)
+            let input = qTrain.batch(idx), target = fpTrain.batch(idx)
+            let output = try block.forward(Var(input), rope: rope)
+            let loss = try Var.mse(output, Var(target))
+            guard loss.value.scalar.isFinite else {
+                throw TrainingError("block \(i) step \(step): the loss is \(loss.value.scalar); stopping with the last good state (lower the learning rates)")
+            }
+            try loss.backward()
+            if let dumper, dumper.wants(block: i, step: step) {
+                try dumper.dump(block: i, step: step, model: model, input: input, target: target, output: output.value,
+                                loss: loss.value.scalar, rope: rope)
+            }
+            return loss.value.scalar
+        }, after: { done, loss, norm, _ in
+            r.gradNorms.append(norm); r.stepLosses.append(loss); r.learningRates.append(opt.groups[1].lr)
+            if done % perEpoch == 0 { r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch)) }
+        })
+        // (the loop released W's gradients: 4 bytes per weight for every trained block otherwise)
         // finalize: integer codes, frozen
         for l in block.linears {
             guard let fq = l.quantizer as? FakeQuantizer else { continue }
@@ -235,20 +229,9 @@ public enum BlockAP {
         }
         block.attnNorm.requiresGrad = false; block.ffnNorm.requiresGrad = false
         _ = installed
-        let d = clock.now - start
-        r.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        r.seconds = (clock.now - start).inSeconds
         let vals = r.validationMSE.map { fmtE($0) }.joined(separator: " ")
         log("block \(i)/\(model.blocks.count): val mse rtn \(fmtE(r.rtnValidationMSE)) -> \(vals), last loss \(fmtE(Double(r.stepLosses.last ?? 0))), \(Int(r.seconds)) s")
         return r
     }
-}
-
-/// 3 significant digits in scientific notation, without Foundation.
-func fmtE(_ x: Double) -> String {
-    guard x.isFinite, x != 0 else { return "\(x)" }
-    var e = 0, m = abs(x)
-    while m >= 10 { m /= 10; e += 1 }
-    while m < 1 { m *= 10; e -= 1 }
-    let r = (m * 100).rounded() / 100
-    return (x < 0 ? "-" : "") + "\(r)e\(e)"
 }

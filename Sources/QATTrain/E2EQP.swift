@@ -20,27 +20,21 @@ import QATModel
 import QATQuant
 import QATTensor
 
-public struct E2EQPOptions: Sendable {
+public struct E2EQPOptions: Sendable, TrainLoopConfigurable {
     /// nil = the spec's default for the bit width (2-bit 2e-5, else 1e-5).
     public var lr: Float?
     public var epochs = 1
-    /// Windows per forward, and forwards per optimizer step.
-    public var batchSize = 1, accumulation = 4
-    public var warmupRatio: Float = 0.03
-    public var clipGrad: Float = 0.3
     public var trainZeros = false
     /// false: the scales stay frozen (EfficientQAT Table 6 trains z alone as one of its rows).
     public var trainScales = true
-    public var seed: UInt64 = 42
-    public var checkpointDir: String?
-    public var checkpointEvery = 16
-    public var resume = false
-    /// Stop after this many optimizer steps (a time budget; nil = the full schedule).
-    public var maxSteps: Int?
-    public init() {}
+    /// batch 1 x accumulation 4, warm-up 3% then cosine to 0, clip 0.3, seed 42, a checkpoint every 16 steps.
+    public var loop = TrainLoopOptions()
+    public init() {
+        loop.accumulation = 4; loop.warmupRatio = 0.03; loop.schedule = .warmupCosine; loop.clipGrad = 0.3
+    }
 
     public var fingerprint: String {
-        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(batchSize) acc\(accumulation) warm\(warmupRatio) clip\(clipGrad) z\(trainZeros)\(trainScales ? "" : " s0") seed\(seed)"
+        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(loop.batchSize) acc\(loop.accumulation) warm\(loop.warmupRatio) clip\(loop.clipGrad) z\(trainZeros)\(trainScales ? "" : " s0") seed\(loop.seed)"
     }
 }
 
@@ -51,13 +45,6 @@ public struct E2EQPReport: Sendable {
     /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
     public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(seconds, 1e-9) }
-}
-
-/// Warm-up then cosine to 0 (transformers' get_cosine_schedule_with_warmup).
-public func warmupCosineLR(base: Float, step: Int, total: Int, warmup: Int) -> Float {
-    if step < warmup { return base * Float(step + 1) / Float(max(warmup, 1)) }
-    let progress = Double(step - warmup) / Double(max(1, total - warmup))
-    return base * Float(0.5 * (1 + qcos(Double.pi * progress)))
 }
 
 public enum E2EQP {
@@ -94,10 +81,8 @@ public enum E2EQP {
         let lr = o.lr ?? (bits <= 2 ? 2e-5 : 1e-5)
         let opt = AdamW(groups: [ParameterGroup(name: "scales", parameters: params.map(\.1), lr: lr)])
         let perStep = o.batchSize * o.accumulation
-        let stepsPerEpoch = data.train.count / perStep
-        guard stepsPerEpoch > 0 else { throw TrainingError("e2eqp: \(data.train.count) windows are fewer than one step of batch \(o.batchSize) x accumulation \(o.accumulation)") }
-        let total = o.epochs * stepsPerEpoch, warmup = Int((Float(total) * o.warmupRatio).rounded(.up))
-        let lastStep = min(total, o.maxSteps ?? total)
+        let total = o.epochs * (try o.loop.stepsPerEpoch(windows: data.train.count, run: "e2eqp"))
+        let lastStep = o.loop.lastStep(planned: total)
         var report = E2EQPReport()
         var step = 0
         var savedInitial: Double?
@@ -108,33 +93,22 @@ public enum E2EQP {
         // after a resume the model is already trained: the starting loss is the one the state recorded
         report.initialValidationLoss = try savedInitial ?? validationLoss(model: model, windows: data.validation)
         log("e2eqp: \(params.count) tensors trained, lr \(lr), \(total) steps of \(perStep) windows x \(data.seqlen) tokens, val loss \(fmtE(report.initialValidationLoss))")
-        let clock = ContinuousClock(), start = clock.now
-        let t = data.seqlen
-        let progress = Progress(label: "e2e-qp", total: lastStep)
         var order = EpochOrder(windows: data.train.count, seed: o.seed)
-        while step < lastStep {
-            try Interrupt.check()
-            opt.zeroGrad()
-            let stepLoss = try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+        let done = try TrainLoop.run(o.loop, optimizer: opt, steps: step..<lastStep, progress: "e2e-qp", place: { "e2eqp step \($0)" },
+                                     learningRates: { [o.loop.learningRate(base: lr, step: $0, planned: total)] },
+                                     loss: { step in
+            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
                 "e2eqp step \(step): the loss is \($0); stopping with the last good state (checkpoint at the last save)"
             }
-            opt.groups[0].lr = warmupCosineLR(base: lr, step: step, total: total, warmup: warmup)
-            report.gradNorms.append(try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "e2eqp step \(step)"))
-            opt.step()
-            report.stepLosses.append(stepLoss); report.learningRates.append(opt.groups[0].lr)
-            step += 1
-            progress.update(step, loss: stepLoss)
-            report.trainTokens += perStep * (t - 1)
-            if step % 8 == 0 || step == lastStep { log("e2eqp step \(step)/\(total) loss \(fmtE(Double(stepLoss))) lr \(fmtE(Double(opt.groups[0].lr)))") }
-            if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
-                try E2EQPCheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)
-            }
-        }
-        progress.finish()
-        opt.zeroGrad()   // the last step's gradients would otherwise stay allocated with the model
-        let d = clock.now - start
-        report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        report.steps = step
+        }, after: { done, loss, norm, _ in
+            report.stepLosses.append(loss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
+            report.trainTokens += perStep * (data.seqlen - 1)
+            if done % 8 == 0 || done == lastStep { log("e2eqp step \(done)/\(total) loss \(fmtE(Double(loss))) lr \(fmtE(Double(opt.groups[0].lr)))") }
+        }, checkpoint: { dir, done in
+            try E2EQPCheckpoint.save(dir: dir, step: done, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)
+        })
+        report.seconds = done.seconds
+        report.steps = done.steps
         for (_, p) in params { p.requiresGrad = false }
         report.finalValidationLoss = try validationLoss(model: model, windows: data.validation)
         report.peakRSSMB = ResidentMemory.peakMB
@@ -155,14 +129,9 @@ enum E2EQPCheckpoint {
     static func save(dir: String, step: Int, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: E2EQPReport) throws {
         try FileManager.default.createDirectory(atPath: dir + "/e2eqp", withIntermediateDirectories: true)
         var w = SafetensorsWriter()
-        for (name, p) in params {
-            try w.add(name, p.value)
-            if let (m, v, _) = optimizer.moments(of: p) { try w.add(name + ".m", m); try w.add(name + ".v", v) }
-        }
+        try TrainingState.add(params, optimizer: optimizer, to: &w, perTensorSteps: false)
         // the history and the starting loss, so a resumed run's log and summary equal an uninterrupted one's
-        try w.add("history.loss", Tensor(r.stepLosses))
-        try w.add("history.lr", Tensor(r.learningRates))
-        try w.add("history.grad_norm", Tensor(r.gradNorms))
+        try TrainingState.addHistory(loss: r.stepLosses, lr: r.learningRates, gradNorm: r.gradNorms, to: &w)
         w.metadata = ["step": "\(step)", "fingerprint": fingerprint, "initial_val_loss": "\(r.initialValidationLoss)"]
         try w.write(to: dir + "/e2eqp/state.safetensors")
     }
@@ -170,15 +139,8 @@ enum E2EQPCheckpoint {
     /// The step to continue at (0 without a state) and the initial validation loss it recorded.
     static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: inout E2EQPReport) throws -> (Int, Double?) {
         guard let (f, step) = try TrainingState.open(dir + "/e2eqp/state.safetensors", fingerprint: fingerprint) else { return (0, nil) }
-        for (name, p) in params {
-            try TrainingState.restoreValues(of: p, name: name, from: f, owner: "model")
-            if f.info(name + ".m") != nil { optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: step) }
-        }
-        if f.info("history.loss") != nil {
-            r.stepLosses = try f.tensor("history.loss").toArray()
-            r.learningRates = try f.tensor("history.lr").toArray()
-            r.gradNorms = try f.tensor("history.grad_norm").toArray()
-        }
+        try TrainingState.restore(params, from: f, optimizer: optimizer, owner: "model", momentStep: { _ in step })
+        if let h = try TrainingState.history(f) { (r.stepLosses, r.learningRates, r.gradNorms) = h }
         return (step, f.metadata["initial_val_loss"].flatMap(Double.init))
     }
 }

@@ -18,21 +18,20 @@ import QATModel
 import QATQuant
 import QATTensor
 
-public struct FullQATOptions: Sendable {
+public struct FullQATOptions: Sendable, TrainLoopConfigurable {
     public var policy: QuantPolicy
     /// nil = Block-AP's default for the bit width (2-bit 2e-5, else 1e-5).
     public var weightLR: Float?
     public var quantLR: Float = 1e-4
     public var trainWeights = true, trainScales = true, trainZeros = true, trainNorms = true
-    public var batchSize = 1, accumulation = 4
     public var epochs = 1
-    public var warmupRatio: Float = 0.03
-    public var clipGrad: Float = 0.3
-    public var seed: UInt64 = 42
-    /// Stop once this much wall time has passed (checked after each step); nil = no time limit.
-    public var seconds: Double?
-    public var maxSteps: Int?
-    public init(policy: QuantPolicy) { self.policy = policy }
+    /// batch 1 x accumulation 4, warm-up 3% then constant, clip 0.3, seed 42; `seconds` and
+    /// `maxSteps` stop the run early; no checkpoints.
+    public var loop = TrainLoopOptions()
+    public init(policy: QuantPolicy) {
+        self.policy = policy
+        loop.accumulation = 4; loop.warmupRatio = 0.03; loop.schedule = .warmupConstantByFactor; loop.clipGrad = 0.3
+    }
 }
 
 public struct FullQATReport: Sendable {
@@ -65,40 +64,29 @@ public enum FullQAT {
         let opt = AdamW(groups: [ParameterGroup(name: "weights", parameters: weights, lr: wlr),
                                  ParameterGroup(name: "quant", parameters: quant, lr: o.quantLR)])
         let perStep = o.batchSize * o.accumulation
-        let stepsPerEpoch = data.train.count / perStep
-        guard stepsPerEpoch > 0 else { throw TrainingError("fullqat: \(data.train.count) windows are fewer than one step of batch \(o.batchSize) x accumulation \(o.accumulation)") }
+        let stepsPerEpoch = try o.loop.stepsPerEpoch(windows: data.train.count, run: "fullqat")
         var report = FullQATReport()
         report.plannedSteps = min(o.epochs * stepsPerEpoch, o.maxSteps ?? Int.max)
-        let warmup = Int((Float(report.plannedSteps) * o.warmupRatio).rounded(.up))
         report.initialValidationLoss = try E2EQP.validationLoss(model: model, windows: data.validation)
         log("fullqat: \(weights.count + quant.count) tensors trained, lr W \(wlr) s,z \(o.quantLR), at most \(report.plannedSteps) steps of \(perStep) windows x \(data.seqlen) tokens"
             + (o.seconds.map { " or \(Int($0)) s" } ?? "") + ", val loss \(fmtE(report.initialValidationLoss))")
-        let clock = ContinuousClock(), start = clock.now
-        func elapsed() -> Double { let d = clock.now - start; return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
-        let t = data.seqlen
-        var step = 0
         var order = EpochOrder(windows: data.train.count, seed: o.seed)
-        while step < report.plannedSteps {
-            try Interrupt.check()
-            opt.zeroGrad()
-            let stepLoss = try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+        let planned = report.plannedSteps
+        // warm-up, then constant: the run may stop at any step of the time budget
+        let done = try TrainLoop.run(o.loop, optimizer: opt, steps: 0..<planned, progress: "fullqat", place: { "fullqat step \($0)" },
+                                     learningRates: { step in [wlr, o.quantLR].map { o.loop.learningRate(base: $0, step: step, planned: planned) } },
+                                     loss: { step in
+            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
                 "fullqat step \(step): the loss is \($0); lower the learning rates"
             }
-            // warm-up, then constant: the run may stop at any step of the time budget
-            let f: Float = step < warmup ? Float(step + 1) / Float(max(warmup, 1)) : 1
-            opt.groups[0].lr = wlr * f; opt.groups[1].lr = o.quantLR * f
-            _ = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "fullqat step \(step)")
-            opt.step()
-            report.stepLosses.append(stepLoss)
-            step += 1
-            report.trainTokens += perStep * (t - 1)
-            if step % 8 == 0 { log("fullqat step \(step)/\(report.plannedSteps) loss \(fmtE(Double(stepLoss))) \(Int(elapsed())) s") }
-            if let limit = o.seconds, elapsed() >= limit { report.stoppedBy = "time"; break }
-        }
-        if report.stoppedBy != "time", let m = o.maxSteps, step >= m, m < o.epochs * stepsPerEpoch { report.stoppedBy = "max_steps" }
-        opt.zeroGrad()   // the whole model's weight gradients would otherwise stay allocated
-        report.seconds = elapsed()
-        report.steps = step
+        }, after: { done, loss, _, elapsed in
+            report.stepLosses.append(loss)
+            report.trainTokens += perStep * (data.seqlen - 1)
+            if done % 8 == 0 { log("fullqat step \(done)/\(planned) loss \(fmtE(Double(loss))) \(Int(elapsed)) s") }
+        })
+        report.steps = done.steps
+        report.seconds = done.seconds
+        if done.stoppedByTime { report.stoppedBy = "time" } else if let m = o.maxSteps, done.steps >= m, m < o.epochs * stepsPerEpoch { report.stoppedBy = "max_steps" }
         // finalize as Block-AP does: integer codes from the trained W, s, z; everything frozen
         for (i, b) in model.blocks.enumerated() {
             for l in b.linears {
@@ -108,7 +96,7 @@ public enum FullQAT {
         }
         model.freezeAll()
         report.finalValidationLoss = try E2EQP.validationLoss(model: model, windows: data.validation)
-        log("fullqat: \(step) steps in \(Int(report.seconds)) s (stopped by \(report.stoppedBy)), val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss))")
+        log("fullqat: \(report.steps) steps in \(Int(report.seconds)) s (stopped by \(report.stoppedBy)), val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss))")
         return report
     }
 }

@@ -1,6 +1,7 @@
 // Progress of a long phase: on a terminal one line rewritten in place on stderr (block i/N,
 // step, loss, ETA); nothing extra when stderr is not a terminal (the per-block and every-8-steps
 // log lines already go to the output).
+import QATTensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,8 +19,7 @@ public struct Progress {
     /// Rewrites the progress line after `done` of `total` units.
     public func update(_ done: Int, loss: Float) {
         guard interactive else { return }
-        let d = clock.now - start
-        let elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        let elapsed = (clock.now - start).inSeconds
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let bar = String(repeating: "#", count: 20 * done / total) + String(repeating: ".", count: 20 - 20 * done / total)
         var line = "\r\(label) [\(bar)] \(done)/\(total) loss \(fmtE(Double(loss))) eta \(Int(eta)) s   "

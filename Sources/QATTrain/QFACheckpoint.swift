@@ -14,16 +14,8 @@ enum QFACheckpoint {
         try FileManager.default.createDirectory(atPath: dir + "/qfa", withIntermediateDirectories: true)
         var w = SafetensorsWriter()
         w.metadata = ["step": "\(step)", "fingerprint": fingerprint]
-        for (name, p) in params {
-            try w.add(name, p.value)
-            if let (m, v, n) = optimizer.moments(of: p) {
-                try w.add(name + ".m", m); try w.add(name + ".v", v)
-                w.metadata[name + ".step"] = "\(n)"
-            }
-        }
-        try w.add("history.loss", Tensor(r.losses))
-        try w.add("history.lr", Tensor(r.learningRates))
-        try w.add("history.grad_norm", Tensor(r.gradNorms))
+        try TrainingState.add(params, optimizer: optimizer, to: &w, perTensorSteps: true)
+        try TrainingState.addHistory(loss: r.losses, lr: r.learningRates, gradNorm: r.gradNorms, to: &w)
         try w.add("history.avg_bits", Tensor(r.averageBits))
         try w.add("history.target", Tensor(r.targets))
         let units = r.configurations.first?.count ?? 0
@@ -34,15 +26,10 @@ enum QFACheckpoint {
     /// Restores adapters, moments and history; returns the step to continue at (0 without a checkpoint).
     static func restore(dir: String, params: [(String, Var)], optimizer: AdamW, fingerprint: String, report r: inout QFATrainReport) throws -> Int {
         guard let (f, step) = try TrainingState.open(statePath(dir), fingerprint: fingerprint) else { return 0 }
-        for (name, p) in params {
-            try TrainingState.restoreValues(of: p, name: name, from: f, owner: "supernet", hint: "same rank= and adapters= as the interrupted run?")
-            if f.info(name + ".m") != nil, let n = Int(f.metadata[name + ".step"] ?? "") {
-                optimizer.setMoments(of: p, m: try f.tensor(name + ".m"), v: try f.tensor(name + ".v"), step: n)
-            }
-        }
-        r.losses = try f.tensor("history.loss").toArray()
-        r.learningRates = try f.tensor("history.lr").toArray()
-        r.gradNorms = try f.tensor("history.grad_norm").toArray()
+        try TrainingState.restore(params, from: f, optimizer: optimizer, owner: "supernet", hint: "same rank= and adapters= as the interrupted run?",
+                                  momentStep: { Int(f.metadata[$0 + ".step"] ?? "") })
+        guard let h = try TrainingState.history(f) else { throw FormatError(file: statePath(dir), "has no history.loss; it was not written by qfa train") }
+        (r.losses, r.learningRates, r.gradNorms) = h
         r.averageBits = try f.tensor("history.avg_bits").toArray()
         r.targets = try f.tensor("history.target").toArray()
         let c = try f.tensor("history.configs")

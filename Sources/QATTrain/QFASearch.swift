@@ -188,7 +188,7 @@ public enum QFASearch {
         try stage("fine", o.fine, pinned: pinned, net: net, options: o, scorer: scorer, seen: &seen, rng: &rng, report: &report, log: log)
         // selection is over: only now does the held-out set score anything
         report.heldout = try QFAHeldout.score(report, net: net, budget: o.budget, scorer: scorer, log: log)
-        report.seconds = QFABases.seconds(clock.now - start)
+        report.seconds = (clock.now - start).inSeconds
         if let b = report.best { try net.apply(b.configuration) }
         return report
     }

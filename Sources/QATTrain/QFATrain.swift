@@ -30,30 +30,25 @@ import QATModel
 import QATQuant
 import QATTensor
 
-public struct QFATrainOptions: Sendable {
+public struct QFATrainOptions: Sendable, TrainLoopConfigurable {
     public var lr: Float = 2e-4
-    /// Optimizer steps of the schedule.
+    /// Optimizer steps of the schedule (loop.maxSteps stops earlier, keeping this schedule).
     public var steps = 200
-    public var batchSize = 1, accumulation = 4
-    public var warmupRatio: Float = 0.03
-    public var clipGrad: Float = 0.3
     public var sampler = QFASamplerKind.balanced
     /// Triangle period in steps; nil = 80% of the steps (the paper: SL 8K of 10K).
     public var period: Int?
     public var startHigh = true
     public var tau = 0.6
-    public var seed: UInt64 = 42
-    public var checkpointDir: String?
-    public var checkpointEvery = 16
-    public var resume = false
-    /// Stop after this many steps (a time budget; the schedule stays that of `steps`).
-    public var maxSteps: Int?
-    public init() {}
+    /// batch 1 x accumulation 4, warm-up 3% then constant, clip 0.3, seed 42, a checkpoint every 16 steps.
+    public var loop = TrainLoopOptions()
+    public init() {
+        loop.accumulation = 4; loop.warmupRatio = 0.03; loop.schedule = .warmupConstant; loop.clipGrad = 0.3
+    }
 
     public var effectivePeriod: Int { max(2, period ?? (steps * 4 / 5)) }
 
     public var fingerprint: String {
-        "lr\(lr) steps\(steps) bs\(batchSize) acc\(accumulation) warm\(warmupRatio) clip\(clipGrad) \(sampler.rawValue) SL\(effectivePeriod) high\(startHigh) tau\(tau) seed\(seed)"
+        "lr\(lr) steps\(steps) bs\(loop.batchSize) acc\(loop.accumulation) warm\(loop.warmupRatio) clip\(loop.clipGrad) \(sampler.rawValue) SL\(effectivePeriod) high\(startHigh) tau\(tau) seed\(loop.seed)"
     }
 }
 
@@ -67,11 +62,6 @@ public struct QFATrainReport: Sendable {
     /// Peak resident memory of the process at the end of the run, MB (10^6 bytes).
     public var peakRSSMB = 0.0
     public var tokensPerSecond: Double { Double(trainTokens) / max(seconds, 1e-9) }
-}
-
-/// Constant learning rate after a linear warm-up.
-public func warmupConstantLR(base: Float, step: Int, warmup: Int) -> Float {
-    step < warmup ? base * Float(step + 1) / Float(max(warmup, 1)) : base
 }
 
 public enum QFATrain {
@@ -99,10 +89,8 @@ public enum QFATrain {
         defer { for (_, p) in params { p.requiresGrad = false } }
         let opt = AdamW(groups: [ParameterGroup(name: "adapters", parameters: params.map(\.1), lr: o.lr)])
         let perStep = o.batchSize * o.accumulation
-        let stepsPerEpoch = data.train.count / perStep
-        guard stepsPerEpoch > 0 else { throw TrainingError("qfa: \(data.train.count) windows are fewer than one step of batch \(o.batchSize) x accumulation \(o.accumulation); use more samples=") }
-        let warmup = Int((Float(o.steps) * o.warmupRatio).rounded(.up))
-        let lastStep = min(o.steps, o.maxSteps ?? o.steps)
+        _ = try o.loop.stepsPerEpoch(windows: data.train.count, run: "qfa", advice: "; use more samples=")
+        let lastStep = o.loop.lastStep(planned: o.steps)
         var report = QFATrainReport()
         var step = 0
         if o.resume, let dir = o.checkpointDir {
@@ -113,39 +101,29 @@ public enum QFATrain {
         log("qfa: \(params.count) adapter tensors, \(net.unitCount) units, widths \(net.options.widths), \(o.sampler.rawValue) sampling, period \(o.effectivePeriod), lr \(o.lr), \(o.steps) steps of \(perStep) windows x \(data.seqlen) tokens")
         log("qfa: memory \(net.memoryReport)")
         log("qfa: val loss per width before: " + describe(report.initialValidation))
-        let clock = ContinuousClock(), start = clock.now
-        let t = data.seqlen
-        let progress = Progress(label: "qfa", total: lastStep)
         var order = EpochOrder(windows: data.train.count, seed: o.seed)
-        while step < lastStep {
-            try Interrupt.check()
-            let config = sampler.configuration(step: step)
+        var config: [Int] = []
+        let done = try TrainLoop.run(o.loop, optimizer: opt, steps: step..<lastStep, progress: "qfa", place: { "qfa step \($0)" },
+                                     learningRates: { [o.loop.learningRate(base: o.lr, step: $0, planned: o.steps)] },
+                                     loss: { step in
+            config = sampler.configuration(step: step)
             try net.apply(config)
-            opt.zeroGrad()
-            let stepLoss = try accumulatedCrossEntropyStep(model: net.model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+            return try accumulatedCrossEntropyStep(model: net.model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
                 "qfa step \(step): the loss is \($0) at configuration \(config); stopping with the last good state (checkpoint at the last save); lower lr="
             }
-            opt.groups[0].lr = warmupConstantLR(base: o.lr, step: step, warmup: warmup)
-            let norm = try opt.clipFiniteGradients(maxNorm: o.clipGrad, at: "qfa step \(step)")
-            opt.step()
-            report.losses.append(stepLoss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
-            report.averageBits.append(Float(meanWidth(config))); report.targets.append(Float(sampler.targetMean(step: step)))
+        }, after: { done, loss, norm, _ in
+            report.losses.append(loss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
+            report.averageBits.append(Float(meanWidth(config))); report.targets.append(Float(sampler.targetMean(step: done - 1)))
             report.configurations.append(config)
-            step += 1
-            progress.update(step, loss: stepLoss)
-            report.trainTokens += perStep * (t - 1)
-            if step % 8 == 0 || step == lastStep {
-                log("qfa step \(step)/\(o.steps) loss \(fmtE(Double(stepLoss))) avg bits \(fmt2(meanWidth(config))) (target \(fmt2(sampler.targetMean(step: step - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
+            report.trainTokens += perStep * (data.seqlen - 1)
+            if done % 8 == 0 || done == lastStep {
+                log("qfa step \(done)/\(o.steps) loss \(fmtE(Double(loss))) avg bits \(fmt2(meanWidth(config))) (target \(fmt2(sampler.targetMean(step: done - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
             }
-            if let dir = o.checkpointDir, step % o.checkpointEvery == 0 || step == lastStep {
-                try QFACheckpoint.save(dir: dir, step: step, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)
-            }
-        }
-        progress.finish()
-        opt.zeroGrad()   // release the adapters' gradients
-        let d = clock.now - start
-        report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        report.steps = step
+        }, checkpoint: { dir, done in
+            try QFACheckpoint.save(dir: dir, step: done, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)
+        })
+        report.seconds = done.seconds
+        report.steps = done.steps
         report.finalValidation = try uniformValidation(net, windows: data.validation)
         report.peakRSSMB = ResidentMemory.peakMB
         log("qfa: val loss per width after: " + describe(report.finalValidation) + ", \(Int(report.seconds)) s")
@@ -188,7 +166,7 @@ public enum QFABases {
                     l.quantizer = nil
                 }
             }
-            log("qfa: \(o.base.rawValue) base \(spec) in \(fmt2(seconds(clock.now - start))) s")
+            log("qfa: \(o.base.rawValue) base \(spec) in \(fmt2((clock.now - start).inSeconds)) s")
         }
         return out
     }
@@ -218,5 +196,4 @@ public enum QFABases {
         return (first, out)
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 }
