@@ -1,5 +1,5 @@
 // Block-AP: block-wise training of weights, step sizes and zero points (EfficientQAT section 3,
-// /work/shared/research/efficientqat.md), scaled to a CPU.
+// docs/efficientqat.md 3), scaled to a CPU.
 //
 // Data flow, exactly as the reference:
 //   fp chain:  fp = embed(windows); for block i: fp = FPblock_i(fp)        (targets; never sees quant error)

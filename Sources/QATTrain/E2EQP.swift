@@ -1,4 +1,4 @@
-// E2E-QP: end-to-end training of the step sizes of a hard-quantized model (EfficientQAT section 4).
+// E2E-QP: end-to-end training of the step sizes of a hard-quantized model (EfficientQAT section 4; docs/efficientqat.md 4).
 //
 // Every quantized linear keeps its integer codes and zero points frozen; only the scales s
 // (option: the zero points too) train, with next-token cross-entropy on calibration windows.

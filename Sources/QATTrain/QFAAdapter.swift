@@ -1,4 +1,4 @@
-// QA-LoRA adapters (qfa_baselines.md B.1), the per-bit-width adapters of LLM-QFA (A.2).
+// QA-LoRA adapters (docs/qfa_baselines.md B.1), the per-bit-width adapters of LLM-QFA (A.2).
 //
 // The adapter reads the layer's input average-pooled within each quantization group, so its
 // update is constant inside a group and merges exactly into that group's zero point:

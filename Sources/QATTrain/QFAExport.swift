@@ -1,4 +1,4 @@
-// Subnet export (qfa_baselines.md A.2 "Export"): for a configuration, each linear takes its base at
+// Subnet export (docs/qfa_baselines.md A.2 "Export"): for a configuration, each linear takes its base at
 // the chosen width with that width's adapter merged into the zero points (QFAAdapter.merged), and
 // the model is written as a native QATLab checkpoint (NativeCheckpoint.swift): codes U8, scales and
 // fractional zeros F32, one width per linear as recorded in qatlab.json, embedding and norms from

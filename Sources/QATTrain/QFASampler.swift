@@ -1,4 +1,4 @@
-// LLM-QFA's resource-balanced sampling (qfa_baselines.md A.3): which bit width each unit (a decoder
+// LLM-QFA's resource-balanced sampling (docs/qfa_baselines.md A.3): which bit width each unit (a decoder
 // block, or one linear) runs at in a training step.
 //
 // The target mean bits follow a triangle wave of period SL steps between the smallest width b_1

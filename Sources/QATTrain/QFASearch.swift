@@ -1,4 +1,4 @@
-// LLM-QFA subnet search under a mean-width budget (qfa_baselines.md A.5), "[coarse, fine]":
+// LLM-QFA subnet search under a mean-width budget (docs/qfa_baselines.md A.5), "[coarse, fine]":
 //
 //  1. coarse: `coarse` random subnets meeting the budget (default 100), each scored;
 //  2. sensitivity: per unit, the Pearson correlation over the coarse subnets between its width and

@@ -1,4 +1,4 @@
-// The LLM-QFA supernet (qfa_baselines.md A.1, A.2): for every block linear, frozen base weights at
+// The LLM-QFA supernet (docs/qfa_baselines.md A.1, A.2): for every block linear, frozen base weights at
 // each width of the choice set (integer codes, scales and zeros, from GPTQ, RTN or a checkpoint
 // per width) and QA-LoRA adapters, one per (linear, width) ("decoupled"), one per linear for all
 // widths ("shared"), or one per linear of rank r x (number of widths) ("shared_matched", the

@@ -1,4 +1,4 @@
-// LLM-QFA training (qfa_baselines.md A.2-A.4): one supernet, one sampled configuration per step.
+// LLM-QFA training (docs/qfa_baselines.md A.2-A.4): one supernet, one sampled configuration per step.
 //
 // Each optimizer step draws a configuration from the sampler (QFASampler.swift), dequantizes the
 // chosen bases, installs the chosen adapters and runs next-token cross-entropy on calibration
