@@ -17,13 +17,7 @@ import Foundation
 
 extension ModelConfig {
     /// The model_type transformers uses for this architecture.
-    public var huggingFaceModelType: String {
-        switch architecture {
-        case "Qwen2ForCausalLM": return "qwen2"
-        case "MistralForCausalLM": return "mistral"
-        default: return "llama"
-        }
-    }
+    public var huggingFaceModelType: String { (ModelArchitecture.named(architecture) ?? .llama).modelType }
 
     /// config.json fields (items 1-8) as a JSON object.
     public func huggingFaceFields(torchDType: String = "float32") -> [String: Any] {
@@ -35,12 +29,15 @@ extension ModelConfig {
             "max_position_embeddings": maxPositions, "tie_word_embeddings": tieWordEmbeddings,
             "hidden_act": "silu", "mlp_bias": false, "rope_scaling": NSNull(), "torch_dtype": torchDType,
         ]
-        if architecture == "LlamaForCausalLM" { f["attention_bias"] = attentionBias }
+        let row = ModelArchitecture.named(architecture) ?? .llama
+        if row.writesAttentionBias { f["attention_bias"] = attentionBias }
         if let bosTokenId { f["bos_token_id"] = bosTokenId }
         if let eosTokenId { f["eos_token_id"] = eosTokenId }
-        if architecture == "MistralForCausalLM" { f["sliding_window"] = slidingWindow.map { $0 as Any } ?? NSNull() }
-        if architecture == "Qwen2ForCausalLM", let slidingWindow {
-            f["use_sliding_window"] = true; f["sliding_window"] = slidingWindow
+        switch row.slidingWindow {
+        case .none: break
+        case .field: f["sliding_window"] = slidingWindow.map { $0 as Any } ?? NSNull()
+        case .fieldWhenEnabled:
+            if let slidingWindow { f["use_sliding_window"] = true; f["sliding_window"] = slidingWindow }
         }
         return f
     }

@@ -1,7 +1,8 @@
 // ModelConfig: the shape of a LLaMA-family model, and the reader for Hugging Face `config.json`.
 //
 // config.json is one JSON object. Fields read (transformers' names), with the default used when a
-// field is absent. Defaults are those of transformers' LlamaConfig / Qwen2Config / MistralConfig:
+// field is absent. Defaults are those of transformers' LlamaConfig / Qwen2Config / MistralConfig;
+// what differs between them is a row of ModelArchitecture.swift:
 //   1. architectures[0]            LlamaForCausalLM | Qwen2ForCausalLM | MistralForCausalLM; when
 //                                  absent, model_type llama | qwen2 | mistral names it.   (required)
 //   2. vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads (required:
@@ -44,7 +45,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Attention sees at most this many previous positions (Mistral); nil = full causal attention.
     public var slidingWindow: Int?
 
-    public static let supportedArchitectures = ["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"]
+    public static var supportedArchitectures: [String] { ModelArchitecture.all.map(\.name) }
 
     public init(architecture: String = "LlamaForCausalLM", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
                 layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, ropeTheta: Double = 10000,
@@ -139,24 +140,23 @@ private struct HFConfig: Decodable {
     let rope_parameters: RopeParameters?
     let bos_token_id, eos_token_id: TokenIds?
 
-    func architecture(file: String) throws -> String {
-        let byType = ["llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"]
-        let supported = ModelConfig.supportedArchitectures.joined(separator: ", ")
+    func architecture(file: String) throws -> ModelArchitecture {
+        let supported = ModelArchitecture.supportedNames
         if let a = architectures?.first {
-            guard ModelConfig.supportedArchitectures.contains(a) else {
+            guard let row = ModelArchitecture.named(a) else {
                 throw FormatError(file: file, "architectures: '\(a)' is not supported; supported architectures: \(supported)")
             }
-            return a
+            return row
         }
         if let t = model_type {
-            guard let a = byType[t] else { throw FormatError(file: file, "model_type: '\(t)' is not supported; supported architectures: \(supported)") }
-            return a
+            guard let row = ModelArchitecture.modelType(t) else { throw FormatError(file: file, "model_type: '\(t)' is not supported; supported architectures: \(supported)") }
+            return row
         }
         throw FormatError(file: file, "missing field 'architectures' (and 'model_type'); supported architectures: \(supported)")
     }
 
     func modelConfig(file: String) throws -> ModelConfig {
-        let arch = try architecture(file: file)
+        let row = try architecture(file: file), arch = row.name
         func required(_ v: Int?, _ name: String) throws -> Int {
             guard let v else { throw FormatError(file: file, "missing required field '\(name)' (\(arch))") }
             return v
@@ -167,17 +167,15 @@ private struct HFConfig: Decodable {
             throw FormatError(file: file, "hidden_size = \(hidden) is not a multiple of num_attention_heads = \(heads) and no head_dim is given")
         }
         try checkSupportedMath(file: file, arch: arch)
-        let maxDefault = ["LlamaForCausalLM": 2048, "MistralForCausalLM": 131072, "Qwen2ForCausalLM": 32768]
-        let bias: Bool = arch == "Qwen2ForCausalLM" ? true : arch == "MistralForCausalLM" ? false : (attention_bias ?? false)
-        let window: Int? = arch == "MistralForCausalLM" ? sliding_window
-            : arch == "Qwen2ForCausalLM" && use_sliding_window == true ? sliding_window : nil
+        let bias = row.hasAttentionBias(field: attention_bias)
+        let window = row.window(field: sliding_window, enabled: use_sliding_window)
         return ModelConfig(
             architecture: arch, vocabSize: try required(vocab_size, "vocab_size"), hiddenSize: hidden,
             intermediateSize: try required(intermediate_size, "intermediate_size"),
             layerCount: try required(num_hidden_layers, "num_hidden_layers"), headCount: heads,
             kvHeadCount: num_key_value_heads ?? heads, headDim: head_dim ?? (heads > 0 ? hidden / heads : 0),
             ropeTheta: rope_theta ?? rope_parameters?.rope_theta ?? 10000, rmsNormEps: rms_norm_eps ?? 1e-6,
-            maxPositions: max_position_embeddings ?? maxDefault[arch] ?? 2048,
+            maxPositions: max_position_embeddings ?? row.maxPositionsDefault,
             tieWordEmbeddings: tie_word_embeddings ?? false, attentionBias: bias,
             bosTokenId: bos_token_id?.first, eosTokenId: eos_token_id?.first, slidingWindow: window)
     }

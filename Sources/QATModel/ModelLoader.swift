@@ -93,8 +93,8 @@ public enum ModelLoader {
         guard let arch = f.metadata["general.architecture"]?.string else {
             throw FormatError(file: f.path, "general.architecture is missing; not a model GGUF")
         }
-        guard ["llama", "qwen2", "mistral"].contains(arch) else {
-            throw FormatError(file: f.path, "general.architecture '\(arch)' is not supported; supported: llama, qwen2, mistral")
+        guard let row = ModelArchitecture.gguf(arch) else {
+            throw FormatError(file: f.path, "general.architecture '\(arch)' is not supported; supported: \(ModelArchitecture.supportedGGUFNames)")
         }
         func int(_ key: String) throws -> Int {
             guard let v = f.metadata["\(arch).\(key)"]?.int, v > 0 else {
@@ -107,7 +107,7 @@ public enum ModelLoader {
         let vocab = f.metadata["\(arch).vocab_size"]?.int ?? f.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
         let headDim = f.metadata["\(arch).attention.key_length"]?.int ?? hidden / max(heads, 1)
         let config = ModelConfig(
-            architecture: arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM",
+            architecture: row.name,
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
             layerCount: try int("block_count"), headCount: heads, kvHeadCount: kvHeads, headDim: headDim,
             ropeTheta: f.metadata["\(arch).rope.freq_base"]?.double ?? 10000,
@@ -117,7 +117,7 @@ public enum ModelLoader {
             attentionBias: f.info(named: "blk.0.attn_q.bias") != nil,
             bosTokenId: f.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: f.metadata["tokenizer.ggml.eos_token_id"]?.int)
         do { try config.validate() } catch { throw FormatError(file: f.path, "\(error)") }
-        return (config, arch == "qwen2" ? .halfRotate : .interleaved)
+        return (config, row.ggufRopeIsNeox ? .halfRotate : .interleaved)
     }
 
     static func tokenizerFromGGUF(_ f: GGUFFile) throws -> BPETokenizer {
