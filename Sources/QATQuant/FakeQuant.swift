@@ -1,5 +1,7 @@
 // Group-wise weight quantization kernels (EfficientQAT, docs/efficientqat.md 2.3-2.5), forward and backward side by
-// side, each fast kernel next to its plain per-element reference (the test oracle).
+// side, each fast kernel next to its plain per-element reference (the test oracle). These are the
+// `.asymmetric` kernels the QuantGrid rows int_asym and int_asym_fractional_zero select
+// (QuantGrid.swift; the layout's roundsZeros comes from the row).
 //
 //   w, out, g, dw: (rows, cols)   s, z, ds, dz: (rows, groups), groups = ceil(cols / gsize); the
 //   last group of a row is shorter when gsize does not divide cols. codes: (rows, cols) UInt8.
