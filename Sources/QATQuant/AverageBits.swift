@@ -3,14 +3,17 @@
 // linear's quantizer), never from a policy, so it reports what was done.
 //
 // Over the weights of every block linear (q/k/v/o/gate/up/down of every block), weighted by
-// parameter count, one linear of N-bit codes in groups of g = min(group, in) input columns costs:
-//   integer zeros (RTN, GPTQ, AWQ, Block-AP, merged QFA adapters):   N + (N + 16) / g
-//      (the codes, plus an fp16 scale and an N-bit zero per group: the papers' accounting; a
-//      ragged last group is not counted separately, so SmolLM2's 576 inputs at g=128 give
-//      3 + 19/128, not the 5 stored groups' exact 3.1608)
-//   fractional zeros trained by E2E-QP (stored as fp16):            N + (16 + 16) / g
+// parameter count, one linear of N-bit codes in groups of g = min(group, in) input columns costs
+// what the row of its grid says (QuantGrid.bitsPerWeight; a ragged last group is not counted
+// separately, so SmolLM2's 576 inputs at g=128 give 3 + 19/128, not the 5 stored groups' exact
+// 3.1608). Today's rows:
+//   int_asym (RTN, GPTQ, AWQ, Block-AP, and merged QFA adapters, see below):   N + (N + 16) / g
+//      (the codes, plus an fp16 scale and an N-bit zero per group: the papers' accounting)
+//   int_asym_fractional_zero (zeros trained by E2E-QP, stored as fp16):       N + (16 + 16) / g
 //      (EfficientQAT Table 6: 2.50 bits at w2g64)
-//   full precision (no quantizer):                                  16 (it would be stored as fp16)
+//   full precision (no quantizer):                  16 (it would be stored as fp16)
+// Merged QFA adapters (MergedZeroQuantizer) store real-valued zeros but are counted on int_asym,
+// the grid the supernet trained, as LLM-QFA and QA-LoRA count their merged models.
 // Embeddings, norms and the LM head are not counted: every method keeps them in full precision.
 // QFA's supernet search budgets use their own figure, the mean code width per unit (QFASampler).
 import QATModel
@@ -33,10 +36,13 @@ public enum AverageBits {
     /// Bits per weight of one linear as installed (see the header).
     public static func perWeight(_ linear: Linear) -> Double {
         guard let spec = installedSpec(linear) else { return 16 }
-        let g = Double(min(spec.effectiveGroupSize(inFeatures: linear.inFeatures), linear.inFeatures))
-        let fractional = (linear.quantizer as? HardQuantizer)?.fractionalZeros == true
-        let zeroBits = fractional ? 16 : Double(spec.bits)
-        return Double(spec.bits) + (zeroBits + 16) / g
+        let g = min(spec.effectiveGroupSize(inFeatures: linear.inFeatures), linear.inFeatures)
+        return countedGrid(linear).bitsPerWeight(spec.bits, g)
+    }
+
+    /// The grid whose row counts `linear`'s bits (see the header for merged QFA adapters).
+    static func countedGrid(_ linear: Linear) -> QuantGrid {
+        (linear.quantizer as? HardQuantizer)?.grid ?? .intAsym
     }
 
     /// The spec of the quantizer installed on `linear`, if it is one of QATLab's quantizers.

@@ -7,8 +7,10 @@ import QATAutograd
 import QATTensor
 
 /// The layout of a (rows, cols) weight with (rows, groups) scales and zeros, shapes checked.
-func checkedLayout(rows: Int, cols: Int, scales: [Int], zeros: [Int], spec: QuantSpec, groups: Int? = nil, op: String) throws -> QuantLayout {
-    let layout = groups.map { QuantLayout(rows: rows, cols: cols, spec: spec, groups: $0) } ?? QuantLayout(rows: rows, cols: cols, spec: spec)
+func checkedLayout(rows: Int, cols: Int, scales: [Int], zeros: [Int], spec: QuantSpec, groups: Int? = nil,
+                   grid: QuantGrid = .intAsym, op: String) throws -> QuantLayout {
+    let layout = groups.map { QuantLayout(rows: rows, cols: cols, spec: spec, groups: $0, grid: grid) }
+        ?? QuantLayout(rows: rows, cols: cols, spec: spec, grid: grid)
     let expected = [rows, layout.groups]
     guard scales == expected else {
         throw TensorError.shapeMismatch(op: "\(op) scales", lhs: scales, rhs: expected, hint: "scales must be (rows, groups) for \(spec) on \(cols) inputs")
@@ -37,9 +39,9 @@ public func fakeQuantize(weight: Var, scales: Var, zeros: Var, spec: QuantSpec) 
 
 /// W = (q - z') * s' from frozen integer codes (rows * cols, row-major), with gradients
 /// ds = g * (q - z') and dz = g * (-s'). `groupIndex` (cols) maps columns to groups (act-order);
-/// nil means contiguous groups of spec.groupSize.
+/// nil means contiguous groups of spec.groupSize. `grid` selects the kernel (whether z is rounded).
 public func hardDequantize(codes: [UInt8], rows: Int, cols: Int, groupIndex: [Int32]? = nil,
-                           scales: Var, zeros: Var, spec: QuantSpec, fractionalZeros: Bool = false) throws -> Var {
+                           scales: Var, zeros: Var, spec: QuantSpec, grid: QuantGrid = .intAsym) throws -> Var {
     guard codes.count == rows * cols else {
         throw TensorError.invalidArgument(op: "hard dequant", message: "\(codes.count) codes for a \(rows)x\(cols) weight; expected \(rows * cols)")
     }
@@ -49,9 +51,8 @@ public func hardDequantize(codes: [UInt8], rows: Int, cols: Int, groupIndex: [In
             throw TensorError.invalidArgument(op: "hard dequant", message: "group index must have \(cols) entries in 0..<\(groups)")
         }
     }
-    var l = try checkedLayout(rows: rows, cols: cols, scales: scales.shape, zeros: zeros.shape, spec: spec,
-                              groups: groupIndex == nil ? nil : scales.shape[1], op: "hard dequant")
-    l.roundsZeros = !fractionalZeros
+    let l = try checkedLayout(rows: rows, cols: cols, scales: scales.shape, zeros: zeros.shape, spec: spec,
+                              groups: groupIndex == nil ? nil : scales.shape[1], grid: grid, op: "hard dequant")
     let out = Tensor(uninitialized: [rows, cols])
     withPointers(codes, groupIndex) { q, gi in
         dequantForward(q, scales: scales.value.data, zeros: zeros.value.data, groupIndex: gi, out.data, layout: l)

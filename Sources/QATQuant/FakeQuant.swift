@@ -1,5 +1,7 @@
 // Group-wise weight quantization kernels (EfficientQAT, docs/efficientqat.md 2.3-2.5), forward and backward side by
-// side, each fast kernel next to its plain per-element reference (the test oracle).
+// side, each fast kernel next to its plain per-element reference (the test oracle). These are the
+// `.asymmetric` kernels the QuantGrid rows int_asym and int_asym_fractional_zero select
+// (QuantGrid.swift; the layout's roundsZeros comes from the row).
 //
 //   w, out, g, dw: (rows, cols)   s, z, ds, dz: (rows, groups), groups = ceil(cols / gsize); the
 //   last group of a row is shorter when gsize does not divide cols. codes: (rows, cols) UInt8.
@@ -35,20 +37,22 @@ public struct QuantLayout: Sendable, Equatable {
     /// Largest code, 2^bits - 1.
     public let qmax: Int
     /// false: zero points are used as stored, clamped to [0, qmax] but not rounded (E2E-QP training
-    /// z as a real number, the paper's fp16 zero; hard dequantization only).
+    /// z as a real number, the paper's fp16 zero; hard dequantization only). The grid's kernel
+    /// selection (QuantGrid.roundsZeros); a plain Bool so the kernels' inner loops stay as they were.
     public var roundsZeros = true
 
-    /// Contiguous groups of `spec.groupSize` columns (-1: whole rows).
-    public init(rows: Int, cols: Int, spec: QuantSpec) {
+    /// Contiguous groups of `spec.groupSize` columns (-1: whole rows), on `grid`'s kernel.
+    public init(rows: Int, cols: Int, spec: QuantSpec, grid: QuantGrid = .intAsym) {
         self.rows = rows; self.cols = cols
+        self.roundsZeros = grid.roundsZeros
         self.groupSize = max(1, spec.effectiveGroupSize(inFeatures: cols))
         self.groups = cols == 0 ? 0 : spec.groupCount(inFeatures: cols)
         self.qmax = spec.qmax
     }
 
     /// A layout whose groups are given by a column -> group map (GPTQ act-order): `groups` per row.
-    public init(rows: Int, cols: Int, spec: QuantSpec, groups: Int) {
-        self.init(rows: rows, cols: cols, spec: spec)
+    public init(rows: Int, cols: Int, spec: QuantSpec, groups: Int, grid: QuantGrid = .intAsym) {
+        self.init(rows: rows, cols: cols, spec: spec, grid: grid)
         self.groups = groups
     }
 

@@ -27,7 +27,8 @@
 // already fp16 values (the GPTQ and RTN baselines can produce them so); trained fp32 scales move by
 // up to 2^-11 relative and the dequantized weights with them: keep those in the native checkpoint.
 // The embedding, norms, head and biases are fp16 too. One bit width and group size for all linears
-// (the format has no per-layer setting); 5-7 bits and unquantized block linears are refused.
+// (the format has no per-layer setting); 5-7 bits, unquantized block linears and linears on a grid
+// whose row is not exportable as GPTQ (int_asym_fractional_zero: QuantGrid.swift) are refused.
 import Foundation
 import QATIO
 import QATModel
@@ -92,6 +93,10 @@ public enum GPTQCheckpoint {
             do { qw = try quantized?[slot.module] ?? CheckpointIO.hardWeight(slot) } catch { throw FormatError(file: dir, "\(error)") }
             guard let qw else {
                 throw FormatError(file: dir, "\(slot.module) is not quantized; a GPTQ checkpoint quantizes every block linear: quantize it, or use the native checkpoint")
+            }
+            // the grid's row says whether GPTQ can hold it (QuantGrid.gptq)
+            if quantized?[slot.module] == nil, let grid = CheckpointIO.storedGrid(slot), case .notExportable(let reason) = grid.gptq {
+                throw FormatError(file: dir, "\(slot.module) is on grid \(grid.name), which is not exportable as GPTQ: \(reason); use the native checkpoint")
             }
             guard qw.rows == slot.linear.outFeatures, qw.cols == slot.linear.inFeatures else {
                 throw FormatError(file: dir, "\(slot.module): the quantized weight is \(qw.rows)x\(qw.cols) but the layer is \(slot.linear.outFeatures)x\(slot.linear.inFeatures)")

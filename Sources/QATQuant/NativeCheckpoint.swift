@@ -19,6 +19,12 @@
 //   3. qatlab.json: {"format": "qatlab", "version": 1, "method": "rtn" | "gptq" | ...,
 //      "source": the MODEL spec the weights came from (a name such as "smollm2" or a path),
 //      "linears": {M: {"bits": b, "group_size": g}} for every quantized linear,
+//      "grids": {M: grid name} for every quantized linear, the QuantGrid row its codes dequantize
+//      on ("int_asym": zeros are integers; "int_asym_fractional_zero": real zeros, clamped, not
+//      rounded; QuantGrid.swift). Optional: a checkpoint written before it existed (or a linear
+//      it does not list) gets the grid its zeros imply, int_asym_fractional_zero when any zero is
+//      not an integer, else int_asym (what every reader did before the field). A merged QFA
+//      linear records int_asym_fractional_zero and still loads as a MergedZeroQuantizer.
 //      "metadata": {string: string} (training settings, seeds, ...; the writer always adds
 //      "avg_bits", AverageBits.blockLinears of the written model as a decimal, e.g. "2.28125")}.
 //   4. tokenizer.json (+ tokenizer_config.json, special_tokens_map.json) copied from the source
@@ -87,6 +93,8 @@ public enum NativeCheckpoint {
         public var source: String
         public var linears: [String: Entry]
         public var metadata: [String: String]
+        /// Grid name per quantized linear; nil in checkpoints written before the field.
+        public var grids: [String: String]? = nil
     }
 
     /// Writes `model` as a native checkpoint. Linears must carry a HardQuantizer or none.
@@ -96,7 +104,7 @@ public enum NativeCheckpoint {
         let src = source ?? model.source
         var st = SafetensorsWriter()
         st.metadata = ["format": "pt"]
-        var linears: [String: Manifest.Entry] = [:]
+        var linears: [String: Manifest.Entry] = [:], grids: [String: String] = [:]
         for (name, t) in CheckpointIO.floatTensors(model) { try st.add(name, t, as: .F32) }
         for slot in CheckpointIO.slots(model) {
             if let b = slot.linear.bias { try st.add(slot.module + ".bias", CheckpointIO.rows(b.value, slot.hfRows), as: .F32) }
@@ -110,10 +118,12 @@ public enum NativeCheckpoint {
             try st.add(slot.module + ".zeros", Tensor(shape: [w.rows, w.groupCount], w.zeros), as: .F32)
             if let g = w.groupIndex { try st.addInt32(slot.module + ".g_idx", shape: [w.cols], g) }
             linears[slot.module] = Manifest.Entry(bits: w.spec.bits, group_size: w.spec.groupSize)
+            grids[slot.module] = CheckpointIO.storedGrid(slot)?.name
         }
         var metadata = metadata
         metadata["avg_bits"] = "\(AverageBits.blockLinears(model))"
-        let manifest = Manifest(format: "qatlab", version: version, method: method, source: src, linears: linears, metadata: metadata)
+        let manifest = Manifest(format: "qatlab", version: version, method: method, source: src, linears: linears, metadata: metadata,
+                                grids: grids)
         try CheckpointIO.writeDirectory(dir, overwrite: overwrite) { tmp in
             try st.write(to: tmp + "/model.safetensors")
             try CheckpointIO.hfConfig(model).writeHuggingFace(to: tmp + "/config.json", extra: ["_name_or_path": src])
@@ -184,12 +194,16 @@ public enum NativeCheckpoint {
         let tensors = CheckpointTensors(ckpt)
         // Fractional zeros in a QFA export are merged adapters (frozen); elsewhere (E2E-QP trained
         // with fractional zeros) they stay trainable.
+        let grids = try recordedGrids(manifest, dir: dir)
         let (model, quantized) = try CheckpointIO.assemble(config: config, source: dir, floats: tensors,
-                                                           mergedZeros: manifest.method == qfaMethod) { module, out, inF in
+                                                           mergedZeros: manifest.method == qfaMethod, grid: { grids[$0] }) { module, out, inF in
             guard let entry = manifest.linears[module] else {
                 return (try tensors.float(module + ".weight", shape: [out, inF]), nil)
             }
             let qw = try readLinear(tensors, module: module, entry: entry, out: out, inF: inF)
+            if let grid = grids[module], grid.zeroIsIntegral, let bad = qw.zeros.firstIndex(where: { $0 != $0.rounded() }) {
+                throw tensors.error(module + ".zeros", "holds \(qw.zeros[bad]) at flat index \(bad) but qatlab.json records grid \(grid.name), whose zeros are integers; the file is damaged, or the grid should be \(QuantGrid.intAsymFractionalZero.name)")
+            }
             return (qw.dequantized(), qw)
         }
         let unknown = Set(manifest.linears.keys).subtracting(quantized.keys)
@@ -197,6 +211,17 @@ public enum NativeCheckpoint {
             throw FormatError(file: dir + "/" + manifestFile, "linears lists modules the model does not have: \(unknown.sorted().prefix(3).joined(separator: ", "))")
         }
         return QuantizedCheckpoint(directory: dir, format: "qatlab", model: model, quantized: quantized, source: manifest.source)
+    }
+
+    /// The grid rows qatlab.json records, by module; an unknown name is an error naming the file.
+    static func recordedGrids(_ m: Manifest, dir: String) throws -> [String: QuantGrid] {
+        var rows: [String: QuantGrid] = [:]
+        for (module, name) in m.grids ?? [:] {
+            do { rows[module] = try QuantGrids.named(name) } catch {
+                throw FormatError(file: dir + "/" + manifestFile, "grids.\(module): \(error)")
+            }
+        }
+        return rows
     }
 
     static func readLinear(_ t: CheckpointTensors, module m: String, entry: Manifest.Entry, out: Int, inF: Int) throws -> QuantizedWeight {
@@ -251,6 +276,9 @@ public final class MergedZeroQuantizer: LinearQuantizer {
     }
     public var parameters: [(String, Var)] { [] }
     public var summary: String { "\(stored.spec) hard, fractional zeros, frozen" }
+    /// The grid its stored zeros are on (recorded in checkpoints). The dequantization above is
+    /// s (q - z) without the grid's clamps, as QFA trained it; AverageBits counts it on int_asym.
+    public var grid: QuantGrid { .intAsymFractionalZero }
 }
 
 /// Opens quantized checkpoint directories of either kind.
@@ -416,6 +444,12 @@ enum CheckpointIO {
         return c
     }
 
+    /// The grid of a stored linear's quantizer, nil for a full-precision one.
+    static func storedGrid(_ slot: Slot) -> QuantGrid? {
+        if let merged = slot.linear.quantizer as? MergedZeroQuantizer { return merged.grid }
+        return (slot.linear.quantizer as? HardQuantizer)?.grid
+    }
+
     /// The integer weight of a hard-quantized linear, nil for a full-precision one.
     static func hardWeight(_ slot: Slot) throws -> QuantizedWeight? {
         guard let q = slot.linear.quantizer else { return nil }
@@ -491,9 +525,10 @@ enum CheckpointIO {
 
     /// Builds the model from HF-named tensors. `linear(module, out, in)` gives the weight the
     /// layer holds and, for a quantized layer, its integer form (a HardQuantizer is installed;
-    /// with `mergedZeros`, a frozen MergedZeroQuantizer where the zeros are fractional).
+    /// with `mergedZeros`, a frozen MergedZeroQuantizer where the zeros are fractional). `grid`
+    /// gives the recorded grid of a module, nil: inferred from its zeros (HardQuantizer.init).
     static func assemble(config: ModelConfig, source: String, floats t: CheckpointTensors, mergedZeros: Bool = false,
-                         linear: (String, Int, Int) throws -> (Tensor, QuantizedWeight?)) throws -> (LlamaModel, [String: QuantizedWeight]) {
+                         grid: (String) -> QuantGrid? = { _ in nil }, linear: (String, Int, Int) throws -> (Tensor, QuantizedWeight?)) throws -> (LlamaModel, [String: QuantizedWeight]) {
         try checkSizes(config, file: source + "/config.json")
         let s = ModelLoaderShape.blockShape(config)
         let qd = s.heads * s.headDim, kd = s.kvHeads * s.headDim
@@ -520,7 +555,7 @@ enum CheckpointIO {
             for l in block.linears {
                 guard let qw = blockQ[l.name] else { continue }
                 if mergedZeros, qw.zeros.contains(where: { $0 != $0.rounded() }) { MergedZeroQuantizer(qw).install(on: l); continue }
-                l.quantizer = try HardQuantizer(qw, name: "blocks.\(b).\(l.name)")
+                l.quantizer = try HardQuantizer(qw, name: "blocks.\(b).\(l.name)", grid: grid(module(block: b, linear: l.name)))
                 l.weight.requiresGrad = false
             }
             blocks.append(block)

@@ -27,8 +27,10 @@ public enum RangeInit: String, Sendable, CaseIterable {
     case includeZero
 }
 
-/// Per-group (scales, zeros), each (rows, groups), from the min/max of a (rows, cols) weight.
-public func initialQuantParameters(weight: Tensor, spec: QuantSpec, range: RangeInit) throws -> (scales: Tensor, zeros: Tensor) {
+/// Per-group (scales, zeros), each (rows, groups), from the min/max of a (rows, cols) weight by
+/// `grid`'s initialisation rule.
+public func initialQuantParameters(weight: Tensor, spec: QuantSpec, range: RangeInit,
+                                   grid: QuantGrid = .intAsym) throws -> (scales: Tensor, zeros: Tensor) {
     guard weight.rank == 2 else {
         throw TensorError.invalidShape(op: "quant init", shape: weight.shape, hint: "the weight must be (out, in)")
     }
@@ -43,13 +45,9 @@ public func initialQuantParameters(weight: Tensor, spec: QuantSpec, range: Range
                     let v = w[row * l.cols + col]
                     lo = min(lo, v); hi = max(hi, v)
                 }
-                if range == .includeZero {
-                    lo = min(lo, 0); hi = max(hi, 0)
-                    if lo == 0 && hi == 0 { lo = -1; hi = 1 }
-                }
-                let s = min(max((hi - lo) / qmax, 1e-4), 1e4)
+                let (s, z) = grid.initialParameters(lo, hi, qmax, range)
                 scales.data[row * l.groups + gi] = s
-                zeros.data[row * l.groups + gi] = min(max(-lo / s, -1e4), 1e4).rounded(.toNearestOrEven)
+                zeros.data[row * l.groups + gi] = z
             }
         }
     }
@@ -125,6 +123,9 @@ public final class FakeQuantizer: LinearQuantizer {
 
     public var summary: String { "\(spec) fake, \(trainingSummary(parameters))" }
 
+    /// Fake quantization rounds z (fakeQuantForward), so its grid is always int_asym.
+    public var grid: QuantGrid { .intAsym }
+
     /// The integer codes of `weight` under the current s, z: exact, dequantizing to W-hat bit for bit.
     public func harden(weight: Tensor) throws -> QuantizedWeight {
         guard weight.shape == [rows, cols] else {
@@ -144,17 +145,27 @@ public final class HardQuantizer: LinearQuantizer {
     public let groupIndex: [Int32]?
     // (rows, groups)
     public let scales: Var, zeros: Var
-    /// The zero points are real numbers (clamped to [0, qmax], not rounded): E2E-QP training z,
-    /// as the paper does with fp16 zeros (EfficientQAT Table 6: 2.50 bits at w2g64). Set when
-    /// the stored zeros are not all integers, or by E2E-QP when it trains z; a rounded z could
-    /// only move by crossing a rounding boundary, which small learning rates never do. The
-    /// gradient to z is -s' per element either way (straight through the clamp).
-    public var fractionalZeros = false
+    /// The grid the codes dequantize on (QuantGrid.swift): int_asym, or int_asym_fractional_zero
+    /// when the zero points are real numbers (clamped to [0, qmax], not rounded): E2E-QP training
+    /// z, as the paper does with fp16 zeros (EfficientQAT Table 6: 2.50 bits at w2g64). A rounded
+    /// z could only move by crossing a rounding boundary, which small learning rates never do.
+    /// The gradient to z is -s' per element either way (straight through the clamp).
+    public var grid: QuantGrid
 
-    /// Takes over `qw`'s codes, scales and zeros. E2E-QP trains s only (the defaults).
-    public init(_ qw: QuantizedWeight, name: String = "", trainScales: Bool = true, trainZeros: Bool = false) throws {
+    /// Whether the grid's zero points are real numbers. Setting it picks int_asym_fractional_zero
+    /// (true) or int_asym (false); E2E-QP sets it when it trains z.
+    public var fractionalZeros: Bool {
+        get { !grid.zeroIsIntegral }
+        set { grid = newValue ? .intAsymFractionalZero : .intAsym }
+    }
+
+    /// Takes over `qw`'s codes, scales and zeros. E2E-QP trains s only (the defaults). Without a
+    /// `grid` (a checkpoint that records none, a fresh RTN weight) the grid is inferred from the
+    /// zeros: int_asym_fractional_zero when any is not an integer, else int_asym.
+    public init(_ qw: QuantizedWeight, name: String = "", grid: QuantGrid? = nil,
+                trainScales: Bool = true, trainZeros: Bool = false) throws {
         spec = qw.spec; rows = qw.rows; cols = qw.cols; codes = qw.codes; groupIndex = qw.groupIndex
-        fractionalZeros = qw.zeros.contains { $0 != $0.rounded() }
+        self.grid = grid ?? (qw.zeros.contains { $0 != $0.rounded() } ? .intAsymFractionalZero : .intAsym)
         let g = qw.groupCount, prefix = name.isEmpty ? "" : name + "."
         scales = Var(try Tensor(shape: [rows, g], qw.scales), requiresGrad: trainScales, name: prefix + "scales")
         zeros = Var(try Tensor(shape: [rows, g], qw.zeros), requiresGrad: trainZeros, name: prefix + "zeros")
@@ -174,7 +185,7 @@ public final class HardQuantizer: LinearQuantizer {
     /// (q - z') * s' as a Var with gradients to the trainable s and z.
     public func dequantized() throws -> Var {
         try hardDequantize(codes: codes, rows: rows, cols: cols, groupIndex: groupIndex, scales: scales, zeros: zeros, spec: spec,
-                           fractionalZeros: fractionalZeros)
+                           grid: grid)
     }
 
     public var parameters: [(String, Var)] { [(scales.name, scales), (zeros.name, zeros)] }
@@ -187,7 +198,7 @@ public final class HardQuantizer: LinearQuantizer {
             let n = scales.value.count, q = spec.qmax
             return try QuantizedWeight(spec: spec, rows: rows, cols: cols, codes: codes,
                                        scales: (0..<n).map { effectiveScale(scales.value.data[$0]) },
-                                       zeros: (0..<n).map { effectiveZero(zeros.value.data[$0], qmax: q, fractional: fractionalZeros) },
+                                       zeros: (0..<n).map { grid.effectiveZero(zeros.value.data[$0], q) },
                                        groupIndex: groupIndex)
         }
     }

@@ -53,7 +53,7 @@ enum QuantVerbs {
     }
 
     /// The one-paragraph definition `help quantize` and `help info` show.
-    static let averageBitsHelp = "a quantized weight costs N + (N + 16)/g bits, N + 32/g with E2E-QP's fractional zeros, a full-precision block linear 16; embeddings, norms and the LM head are not counted"
+    static let averageBitsHelp = "a quantized weight costs what its grid's row says: N + (N + 16)/g bits on int_asym, N + 32/g on int_asym_fractional_zero (E2E-QP's fractional zeros); a full-precision block linear 16; embeddings, norms and the LM head are not counted"
 
     /// "gptq/awq": the methods that read calibration windows.
     static var calibratedNames: String { QuantMethod.all.filter(\.needsCalibration).map(\.name).joined(separator: "/") }
