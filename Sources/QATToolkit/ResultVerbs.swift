@@ -6,6 +6,8 @@
 // Every verb that writes a figure prints `plot=PATH`; `qat notebook` links those files.
 import Foundation
 import QATInterp
+import QATIO
+import QATResults
 
 enum ResultVerbs {
     static var rows: [VerbSpec] { [record, table, plot] }
@@ -215,12 +217,6 @@ func writePlot(_ svg: String, to path: String, _ call: VerbCall) throws {
     default:
         throw InterpError.verb("cannot write a plot as .\(ext)", hint: "use out=Plots/NAME.svg or .png")
     }
-}
-
-/// The full path of a program on $PATH, if any.
-func executableInPath(_ name: String) -> String? {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-    return dirs.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// "Plots/x_hist.svg" -> "x_hist".
