@@ -72,8 +72,9 @@ let package = Package(
                     swiftSettings: hot),
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain", "QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor"],
                     swiftSettings: hot),
+        .testTarget(name: "QATResultsTests", dependencies: ["QATResults", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATSweep", "QATResults", "QATTrain", "QATQuant",
                                                             "QATModel", "QATIO", "QATTensor", "QATInterp"],
-                    exclude: ["Golden"], swiftSettings: hot),
+                    swiftSettings: hot),
     ]
 )

@@ -1,6 +1,6 @@
 // The `bench` group: one row per measurement, each with only the keys it reads. Every benchmark
 // measures the OpenBLAS sgemm rate in the same run and reports its rate against it (the
-// measurements are in TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
+// measurements are in QATBench: TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
 import QATBench
 import QATInterp
 import QATQuant
