@@ -20,7 +20,7 @@ public enum SweepTask {
     }
 
     /// The tables of one task's result file.
-    public static func loadTables(_ path: String) throws -> [ResultsTable] {
+    static func loadTables(_ path: String) throws -> [ResultsTable] {
         let f = try HDF5File.open(path: path)
         defer { try? f.close() }
         guard f.exists("/tables") else { return [] }
