@@ -12,7 +12,10 @@
 //   QATEval                   evaluation beyond perplexity: KL to a reference, multiple choice, quiz tasks
 //   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
 //   QATTrain                  optimizers, schedules, training loops (tiny model, Block-AP, E2E-QP)
-//   QATToolkit                the verbs (bench, ...) shared by the REPL, scripts and the CLI
+//   QATResults                results tables (terminal, CSV, Markdown, HDF5) and SVG plots
+//   QATSweep                  sweep mechanics: grids, manifests, shared cache, local and Slurm backends
+//   QATBench                  benchmark kernels: sgemm vs a block, model forward, training, evaluation
+//   QATToolkit                the verb rows binding the command language to the library (REPL, scripts, CLI)
 //   qat                       the executable
 import PackageDescription
 
@@ -42,22 +45,36 @@ let package = Package(
         .target(name: "QATIO", dependencies: ["QATTensor", "CHDF5"], swiftSettings: hot),
         .target(name: "QATInterp", dependencies: ["QATTensor"], swiftSettings: hot),
         .target(name: "QATTokenizer", dependencies: [], swiftSettings: hot),
-        .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTokenizer"], swiftSettings: hot),
+        .target(name: "QATModel", dependencies: ["QATAutograd", "QATIO", "QATTensor", "QATTokenizer"], swiftSettings: hot),
         .target(name: "QATEval", dependencies: ["QATModel", "QATIO", "QATTokenizer", "QATAutograd", "QATTensor"], swiftSettings: hot),
-        .target(name: "QATQuant", dependencies: ["QATModel", "CBLAS"], swiftSettings: hot),
-        .target(name: "QATTrain", dependencies: ["QATQuant", "QATModel"], swiftSettings: hot),
-        .target(name: "QATToolkit", dependencies: ["QATTrain", "QATEval", "QATQuant", "QATModel", "CBLAS", "QATInterp"], swiftSettings: hot),
-        .executableTarget(name: "qat", dependencies: ["QATToolkit", "QATInterp", "CReadline"], swiftSettings: hot),
+        .target(name: "QATQuant", dependencies: ["QATModel", "QATAutograd", "QATIO", "QATTensor", "QATTokenizer", "CBLAS"],
+                swiftSettings: hot),
+        .target(name: "QATTrain", dependencies: ["QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor", "QATTokenizer"],
+                swiftSettings: hot),
+        .target(name: "QATResults", dependencies: ["QATIO", "QATTensor"], swiftSettings: hot),
+        .target(name: "QATSweep", dependencies: ["QATResults", "QATIO", "QATTensor"], swiftSettings: hot),
+        .target(name: "QATBench", dependencies: ["QATTrain", "QATEval", "QATQuant", "QATModel", "QATAutograd", "QATTensor"],
+                swiftSettings: hot),
+        .target(name: "QATToolkit", dependencies: ["QATBench", "QATSweep", "QATResults", "QATTrain", "QATEval", "QATQuant",
+                                                   "QATModel", "QATTokenizer", "QATIO", "QATAutograd", "QATTensor", "QATInterp"],
+                swiftSettings: hot),
+        .executableTarget(name: "qat", dependencies: ["QATToolkit", "QATInterp", "QATTensor", "CReadline"], swiftSettings: hot),
 
         .testTarget(name: "QATTensorTests", dependencies: ["QATTensor"], swiftSettings: hot),
-        .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd"], swiftSettings: hot),
-        .testTarget(name: "QATIOTests", dependencies: ["QATIO"], exclude: ["Golden"], swiftSettings: hot),
-        .testTarget(name: "QATInterpTests", dependencies: ["QATInterp"], swiftSettings: hot),
-        .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
-        .testTarget(name: "QATModelTests", dependencies: ["QATModel"], exclude: ["Golden"], swiftSettings: hot),
-        .testTarget(name: "QATEvalTests", dependencies: ["QATEval", "QATQuant"], swiftSettings: hot),
-        .testTarget(name: "QATQuantTests", dependencies: ["QATQuant"], swiftSettings: hot),
-        .testTarget(name: "QATTrainTests", dependencies: ["QATTrain"], swiftSettings: hot),
-        .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATAutogradTests", dependencies: ["QATAutograd", "QATTensor"], swiftSettings: hot),
+        .testTarget(name: "QATIOTests", dependencies: ["QATIO", "QATTensor"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATInterpTests", dependencies: ["QATInterp", "QATTensor"], swiftSettings: hot),
+        .testTarget(name: "QATTokenizerTests", dependencies: ["QATTokenizer"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATModelTests", dependencies: ["QATModel", "QATAutograd", "QATIO", "QATTensor", "QATTokenizer"],
+                    exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATEvalTests", dependencies: ["QATEval", "QATQuant", "QATModel", "QATIO", "QATTensor"], swiftSettings: hot),
+        .testTarget(name: "QATQuantTests", dependencies: ["QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor", "QATTokenizer"],
+                    swiftSettings: hot),
+        .testTarget(name: "QATTrainTests", dependencies: ["QATTrain", "QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor"],
+                    swiftSettings: hot),
+        .testTarget(name: "QATResultsTests", dependencies: ["QATResults", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATSweep", "QATResults", "QATTrain", "QATQuant",
+                                                            "QATModel", "QATIO", "QATTensor", "QATInterp"],
+                    swiftSettings: hot),
     ]
 )

@@ -3,7 +3,7 @@
 
 One generic line plot per notebook, with the settings in FIGURES below (x, y, the column that
 splits lines, log y, axis labels with units). Tables are read with plot_table.read_h5 (layout:
-Sources/QATToolkit/ResultsTable.swift); the run attributes (model, seed, quick, version) go into
+Sources/QATResults/ResultsTable.swift); the run attributes (model, seed, quick, version) go into
 the figure's footnote so a quick-run figure cannot pass for a full one, and the table's
 fp_ppl_devil attribute (the full-precision perplexity) is drawn as a dashed FP16 line on devil
 perplexity plots.

@@ -6,7 +6,7 @@ Reads a table saved by ResultsTable.save (the `table` verb's save to .csv or .h5
   .h5   /tables/<name>/<column> float32 (rows), NaN = missing or text; attributes: on the group
         name, rows, columns (JSON list, column order), datasets (JSON list, same order); on each
         dataset column, index, values (float64, full precision), text (JSON list, text or null)
-The layout is documented at the top of Sources/QATToolkit/ResultsTable.swift.
+The layout is documented at the top of Sources/QATResults/ResultsTable.swift.
 
   python3 Plots/plot_table.py results.h5 --x bits --y ppl [--group method] [--logy] [--out F.png]
 """

@@ -5,6 +5,10 @@
 // and silently drops a fraction. A REPL session must survive any number it is given, so every
 // conversion whose argument is not bounded by construction goes through `checkedInt`, which
 // throws an error naming what the number was for, its value and what was expected.
+//
+// The text of a number lives here too (`exponentForm`, and `fmt`, the fixed-point form every
+// verb, bench line and sweep report uses): both must print any Double without trapping,
+// and QATTensor is the lowest module their users (QATBench, QATSweep, QATToolkit) share.
 
 /// A number that cannot become an Int: what it was for, its value, and what was expected.
 public struct ConversionError: Error, CustomStringConvertible, Equatable {
@@ -59,4 +63,18 @@ public func exponentForm(_ x: Double) -> String {
     while abs(x) / p >= 10 { p *= 10; e += 1 }   // p stays an exact power of ten (e < 16 here)
     let m = "\(x / p)"
     return (m.hasSuffix(".0") ? String(m.dropLast(2)) : m) + "e+\(e)"
+}
+
+/// Fixed-point text for a number (no Foundation). Non-finite numbers, and numbers of 1e15 or
+/// more (or whose scaled digits would not fit an Int), print in exponent form (1e+19):
+/// a broken model's perplexity can be anything up to inf, and must print, not trap.
+public func fmt(_ x: Double, digits: Int = 1) -> String {
+    var p = 1.0
+    for _ in 0..<digits { p *= 10 }
+    let v = (abs(x) * p).rounded()
+    guard x.isFinite, abs(x) < 1e15, v < 9e18 else { return exponentForm(x) }
+    let whole = Int(v / p), frac = Int(v - Double(whole) * p)   // safe: 0 <= v < 9e18 (checked above)
+    var fs = String(frac)
+    while fs.count < digits { fs = "0" + fs }
+    return (x < 0 && v != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
 }

@@ -9,6 +9,8 @@ import Foundation
 import QATInterp
 import QATIO
 import QATQuant
+import QATResults
+import QATTensor
 import QATTrain
 
 enum AblationVerbs {

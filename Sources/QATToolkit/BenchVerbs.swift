@@ -1,6 +1,7 @@
 // The `bench` group: one row per measurement, each with only the keys it reads. Every benchmark
 // measures the OpenBLAS sgemm rate in the same run and reports its rate against it (the
-// measurements are in TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
+// measurements are in QATBench: TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
+import QATBench
 import QATInterp
 import QATQuant
 
@@ -33,7 +34,7 @@ enum BenchVerbs {
                  arguments: [modelArgument(default: "smollm2"), ctxKey, repeatsKey],
                  help: "Forward tokens/s of a real model over one window of ctx tokens, against the sgemm-bound ideal.",
                  examples: ["bench model smollm2 ctx=256"]) { call in
-            try benchModel(spec: try call.string("MODEL"), ctx: try call.int("ctx"), repeats: try call.int("repeats"), log: { call.out($0) })
+            try benchModel(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), repeats: try call.int("repeats"), log: { call.out($0) })
             return .none
         }
     }
@@ -52,7 +53,7 @@ enum BenchVerbs {
                  arguments: [modelArgument(default: "default"), seqKey(default: 256), repeatsKey],
                  help: "Block-AP and E2E-QP tokens/s and their fraction of the sgemm peak.",
                  examples: ["bench train tiny seq=128"]) { call in
-            try benchTrain(spec: try call.string("MODEL"), seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
+            try benchTrain(model: { try loadModel(call.string("MODEL")) }, seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
             return .none
         }
     }
@@ -66,7 +67,7 @@ enum BenchVerbs {
                              repeatsKey],
                  help: "Perplexity tokens/s and capitals items/s (and forward tokens/s) against the sgemm-bound ideal.",
                  examples: ["bench eval smollm2 items=40"]) { call in
-            try benchEval(spec: try call.string("MODEL"), ctx: try call.int("ctx"), windows: try call.int("windows"),
+            try benchEval(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), windows: try call.int("windows"),
                           items: try call.int("items"), shots: try call.int("shots"), repeats: try call.int("repeats"), log: { call.out($0) })
             return .none
         }

@@ -5,6 +5,7 @@
 // first 90% of the tokens, validation windows in the last 10%, so no validation token is trained on.
 import QATInterp
 import QATModel
+import QATSweep
 import QATTensor
 import QATTrain
 
@@ -59,4 +60,19 @@ enum DataVerbs {
             return .object(DatasetObject(name: label, content: .windows(w), vocabSize: m.model.vocabSize, details: "seed=\(s) model=\(m.loaded.name)"))
         }
     }
+}
+
+/// The token ids of a text for a model's tokenizer, through SharedCache.current when there is
+/// one. The key names the model, its vocabulary size, the text's label and a hash of its bytes.
+func cachedTokens(_ model: ModelObject, text: String, label: String) throws -> [Int32] {
+    let encode = { model.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false) }
+    guard let cache = SharedCache.current else { return encode() }
+    let key = "tokens/\(model.loaded.name)/vocab\(model.model.vocabSize)/\(label)/\(hex16(fnv1a64(Array(text.utf8))))"
+    let bytes = try cache.value(key) {
+        encode().withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
+    }
+    guard bytes.count % 4 == 0 else { throw VerbError("cache entry \(cache.path(for: key)) holds \(bytes.count) bytes, not whole Int32 token ids; delete it") }
+    var ids = [Int32](repeating: 0, count: bytes.count / 4)
+    ids.withUnsafeMutableBytes { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
+    return ids
 }

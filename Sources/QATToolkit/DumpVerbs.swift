@@ -31,6 +31,7 @@ import QATInterp
 import QATIO
 import QATModel
 import QATQuant
+import QATResults
 import QATTensor
 
 enum DumpVerbs {

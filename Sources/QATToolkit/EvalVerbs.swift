@@ -5,6 +5,7 @@ import Foundation
 import QATEval
 import QATInterp
 import QATModel
+import QATResults
 import QATTensor
 
 enum EvalVerbs {

@@ -6,6 +6,7 @@ import QATInterp
 import QATIO
 import QATModel
 import QATQuant
+import QATResults
 import QATTensor
 import QATTokenizer
 

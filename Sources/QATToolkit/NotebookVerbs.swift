@@ -89,7 +89,7 @@ struct Notebook {
             body += ["**error**", "", "```text", "\(error)", "```", ""]
         }
         let header = ["# \((script as NSString).lastPathComponent)", "",
-                      "_QATLab \(Verbs.version), threads=\(Threads.count), \(fmt(seconds(clock.now - start))) s in all; written by `qat notebook \(script)`._", ""]
+                      "_QATLab \(Verbs.version), threads=\(Threads.count), \(fmt((clock.now - start).inSeconds)) s in all; written by `qat notebook \(script)`._", ""]
         try writeTextAtomically((header + body).joined(separator: "\n"), to: out)
         if let failure { throw failure }
     }
@@ -103,9 +103,9 @@ struct Notebook {
         let clock = ContinuousClock(), start = clock.now
         do {
             try interpreter.execute(s)
-            return (lines, nil, seconds(clock.now - start))
+            return (lines, nil, (clock.now - start).inSeconds)
         } catch {
-            return (lines, error, seconds(clock.now - start))
+            return (lines, error, (clock.now - start).inSeconds)
         }
     }
 

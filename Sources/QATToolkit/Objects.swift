@@ -9,6 +9,7 @@ import Foundation
 import QATInterp
 import QATModel
 import QATQuant
+import QATResults
 import QATTensor
 import QATTokenizer
 import QATTrain

@@ -10,6 +10,7 @@ import QATEval
 import QATInterp
 import QATModel
 import QATQuant
+import QATResults
 import QATTensor
 import QATTokenizer
 import QATTrain

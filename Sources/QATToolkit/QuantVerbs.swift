@@ -40,7 +40,7 @@ enum QuantVerbs {
             let clock = ContinuousClock(), start = clock.now
             let calib = method.needsCalibration ? try calibration(call, loaded) : nil
             try method.apply(model: loaded.model, policy: policy, calibration: calib, options: options, log: { call.out($0) })
-            let secs = seconds(clock.now - start)
+            let secs = (clock.now - start).inSeconds
             let out = call.has("out") ? try call.string("out") : nil
             if let out {
                 try NativeCheckpoint.write(loaded.model, to: out, method: method.name, source: source.origin,

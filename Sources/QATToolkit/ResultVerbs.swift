@@ -6,6 +6,8 @@
 // Every verb that writes a figure prints `plot=PATH`; `qat notebook` links those files.
 import Foundation
 import QATInterp
+import QATIO
+import QATResults
 
 enum ResultVerbs {
     static var rows: [VerbSpec] { [record, table, plot] }
@@ -63,7 +65,7 @@ enum ResultVerbs {
     static var table: VerbSpec {
         VerbSpec(name: "table", summary: "Print a results table, and save it with out=.",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
-                             .key("out", .string, help: "save as .csv, .md, .txt or .h5 (layouts in Sources/QATToolkit/ResultsTable.swift)")],
+                             .key("out", .string, help: "save as .csv, .md, .txt or .h5 (layouts in Sources/QATResults/ResultsTable.swift)")],
                  help: "Files are written atomically and their directories created. Saving prints saved=PATH. Every other KEY=VALUE is kept as the table's attribute (configuration, seed) and written on its HDF5 group, with qatlab_version added; the CSV and Markdown forms have no attributes.",
                  examples: ["table results", "table results out=Plots/results.csv", "table results out=out/results.h5",
                             "table results out=out/phases.h5 seed=2 model=smollm2 config=\"w2g64 samples=128\""],
@@ -215,12 +217,6 @@ func writePlot(_ svg: String, to path: String, _ call: VerbCall) throws {
     default:
         throw InterpError.verb("cannot write a plot as .\(ext)", hint: "use out=Plots/NAME.svg or .png")
     }
-}
-
-/// The full path of a program on $PATH, if any.
-func executableInPath(_ name: String) -> String? {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-    return dirs.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// "Plots/x_hist.svg" -> "x_hist".

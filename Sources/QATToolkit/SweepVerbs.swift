@@ -7,6 +7,8 @@
 import Foundation
 import QATIO
 import QATInterp
+import QATResults
+import QATSweep
 import QATTensor
 
 enum SweepVerbs {
@@ -79,7 +81,7 @@ enum SweepVerbs {
             let clock = ContinuousClock(), start = clock.now
             let outcome = try SweepTask.run(dir: dir, index: index, force: try call.bool("force"),
                                             echo: try call.bool("echo") ? { call.out($0) } : nil)
-            call.out("task=\(index) status=\(outcome.rawValue) seconds=\(fmt(seconds(clock.now - start), digits: 2)) result=\(dir.result(index))")
+            call.out("task=\(index) status=\(outcome.rawValue) seconds=\(fmt((clock.now - start).inSeconds, digits: 2)) result=\(dir.result(index))")
             return .none
         }
     }
@@ -134,7 +136,7 @@ enum SweepVerbs {
         }
         let s = SweepRunner.statuses(dir: dir, m)
         try SweepRunner.recordStatuses(dir: dir, s)
-        call.out("\(SweepRunner.summary(s)) ran=\(pending.count) seconds=\(fmt(seconds(clock.now - start), digits: 1))")
+        call.out("\(SweepRunner.summary(s)) ran=\(pending.count) seconds=\(fmt((clock.now - start).inSeconds, digits: 1))")
         if !failed.isEmpty {
             throw InterpError.verb("\(failed.count) task(s) failed: \(failed.map(String.init).joined(separator: ", "))",
                                    hint: "read \(dir.task(failed[0], "log")) (and .err); fix, then run the same sweep again: only unfinished tasks run")

@@ -3,6 +3,7 @@
 // hist). Tensors are float32; every verb returns a new tensor and never changes its operands.
 import Foundation
 import QATInterp
+import QATResults
 import QATTensor
 
 enum TensorVerbs {

@@ -7,11 +7,12 @@
 // Verbs that measure or train end with a `key=value` summary line (scripts and CI grep it);
 // verbs that make something return it as a value (a tensor, a model object, a dataset, a table).
 import QATInterp
+import QATIO
 import QATQuant
 import QATTensor
 
 public enum Verbs {
-    public static let version = "0.2.0"
+    public static let version = qatLabVersion
 
     /// Every QATLab verb, in the order `help` lists them.
     public static var rows: [VerbSpec] {
@@ -38,13 +39,6 @@ public enum Verbs {
             return .none
         }
     }
-}
-
-/// An error of a verb's own (the dispatcher prefixes the verb's name and the position).
-public struct VerbError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// `seed=` when given; otherwise the session seed (`set seed=N`) when it is not 0; otherwise the

@@ -6,6 +6,7 @@ import Foundation
 import QATIO
 import QATInterp
 import QATQuant
+import QATResults
 import QATTensor
 import Testing
 

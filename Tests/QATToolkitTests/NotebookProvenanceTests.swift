@@ -11,6 +11,7 @@
 // "Commands" are the non-blank, non-comment lines of the script, and of the transcript's ```qat
 // blocks (the notebook writer copies each statement into one).
 import Foundation
+import QATResults
 import Testing
 
 @testable import QATToolkit

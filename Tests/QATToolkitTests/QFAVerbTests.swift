@@ -5,6 +5,7 @@
 // keys of the others.
 import Foundation
 import QATInterp
+import QATResults
 import QATTrain
 import Testing
 

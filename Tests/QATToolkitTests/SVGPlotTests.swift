@@ -1,6 +1,8 @@
 // SVGPlot tests: the output is well-formed XML (FoundationXML's parser), names and labels appear,
 // skipped values (non-finite, non-positive on a log axis) are counted and not drawn, empty input
 // gives a "no data" figure, histogram bins, nice ticks, and atomic writing.
+// The suite stays in QATToolkitTests: its SVGDocument parser also checks the `plot` verb's files
+// (WorkbenchScriptTests).
 import Foundation
 import Testing
 
@@ -8,7 +10,7 @@ import Testing
 import FoundationXML
 #endif
 
-@testable import QATToolkit
+@testable import QATResults
 
 /// Elements (name, attributes) and the text of each <text> element, from a parsed SVG.
 final class SVGDocument: NSObject, XMLParserDelegate {
@@ -146,11 +148,10 @@ struct SVGPlotTests {
     }
 
     @Test func writeCreatesTheDirectoryAndLeavesNoTemporary() throws {
-        let s = try Scratch()
-        defer { s.cleanup() }
+        let s = try ScratchDir("svg-write")
         let svg = SVGPlot.lines([(name: "a", x: [1, 2], y: [1, 2])], title: "t", xLabel: "x", yLabel: "y")
-        try SVGPlot.write(svg, to: s.path("Plots/sub/a.svg"))
-        #expect(try String(contentsOfFile: s.path("Plots/sub/a.svg"), encoding: .utf8) == svg)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("Plots/sub")) == ["a.svg"])
+        try SVGPlot.write(svg, to: s.sub("Plots/sub/a.svg"))
+        #expect(try String(contentsOfFile: s.sub("Plots/sub/a.svg"), encoding: .utf8) == svg)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.sub("Plots/sub")) == ["a.svg"])
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import QATInterp
 import Testing
 
+@testable import QATSweep
 @testable import QATToolkit
 
 @Suite struct SweepGridTests {

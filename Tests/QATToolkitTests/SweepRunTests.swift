@@ -4,9 +4,11 @@
 // writers to the shared cache never leave a corrupt entry. All on the embedded tiny model.
 import Foundation
 import QATInterp
+import QATResults
 import QATTensor
 import Testing
 
+@testable import QATSweep
 @testable import QATToolkit
 
 /// Tests/Slurm/sweep_quick.qat: GPTQ on the tiny model at $bits with calibration seed $seed.

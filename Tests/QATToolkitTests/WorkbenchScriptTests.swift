@@ -3,6 +3,7 @@
 // table and a figure whose content is checked; model verbs run on the embedded tiny model.
 import Foundation
 import QATInterp
+import QATResults
 import QATTensor
 import Testing
 

@@ -12,6 +12,7 @@
 // Submission is `sbatch --parsable`; the job id goes into sweep.json (slurm_job), and
 // `sweep status` asks `squeue -h -r -j JOB -o "%K %T"` which array tasks are pending or running.
 import Foundation
+import QATIO
 import QATTensor
 
 public enum SweepSlurm {
@@ -29,7 +30,7 @@ public enum SweepSlurm {
     /// The sbatch script for the given task indices.
     public static func script(dir: SweepDir, _ m: SweepManifest, indices: [Int], options o: Options, executable: String) -> String {
         var lines = ["#!/bin/bash",
-                     "# Written by `qat sweep` (QATLab \(Verbs.version)) for \(dir.path): one array task per grid point not yet done.",
+                     "# Written by `qat sweep` (QATLab \(qatLabVersion)) for \(dir.path): one array task per grid point not yet done.",
                      "# A task whose result exists skips itself, so `sbatch \(dir.sbatch)` again is safe.",
                      "#SBATCH --job-name=qat-sweep-\((dir.path as NSString).lastPathComponent)",
                      "#SBATCH --array=\(arraySpec(indices))\(o.arrayMax.map { "%\($0)" } ?? "")",

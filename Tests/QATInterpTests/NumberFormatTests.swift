@@ -5,7 +5,7 @@
 // away from zero, split at the point).
 import Testing
 @testable import QATInterp
-@testable import QATToolkit
+import QATTensor
 
 @Suite struct NumberFormatTests {
     @Test func ordinaryValuesPrintAsBefore() {

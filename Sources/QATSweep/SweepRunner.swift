@@ -13,6 +13,7 @@
 // columns are the union in order of appearance, and a task's missing cells stay empty.
 import Foundation
 import QATIO
+import QATResults
 import QATTensor
 
 public enum SweepRunner {
@@ -34,7 +35,7 @@ public enum SweepRunner {
                 let ok = finish(dir: dir, index: i, process: p)
                 if !ok { failed.append(i) }
                 let why = ok ? "" : " (" + SweepTask.status(dir: dir, index: i).detail + ")"
-                report("task \(i) \(ok ? "done" : "failed") \(fmt(seconds(clock.now - start), digits: 1)) s \(m.label(of: i))\(why)")
+                report("task \(i) \(ok ? "done" : "failed") \(fmt((clock.now - start).inSeconds, digits: 1)) s \(m.label(of: i))\(why)")
             }
             running.removeAll { !$0.1.isRunning }
         }
@@ -122,8 +123,7 @@ public enum SweepRunner {
     }
 
     static func cell(_ text: String) -> TableValue {
-        if case .number(let x) = SweepTask.scriptValue(text) { return .number(x) }
-        return .text(text)
+        SweepTask.number(text).map { .number($0) } ?? .text(text)
     }
 }
 

@@ -11,8 +11,10 @@ import QATEval
 import QATModel
 import QATTensor
 
-public func benchEval(spec: String, ctx: Int, windows: Int, items: Int, shots: Int, repeats: Int, log: (String) -> Void) throws {
-    let loaded = try loadModel(spec)
+/// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
+/// QATLab or GPTQ checkpoint).
+public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: Int, items: Int, shots: Int, repeats: Int, log: (String) -> Void) throws {
+    let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)

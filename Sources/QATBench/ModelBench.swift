@@ -7,8 +7,10 @@ import QATAutograd
 import QATModel
 import QATTensor
 
-public func benchModel(spec: String, ctx: Int, repeats: Int, log: (String) -> Void) throws {
-    let loaded = try loadModel(spec)
+/// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
+/// QATLab or GPTQ checkpoint).
+public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: Int, log: (String) -> Void) throws {
+    let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
@@ -24,7 +26,7 @@ public func benchModel(spec: String, ctx: Int, repeats: Int, log: (String) -> Vo
             let rope = m.ropeTable(positions: ctx)
             let tb = try clock.measure { for i in m.blocks.indices { h = try m.runBlock(i, h!, rope: rope) } }
             let th = try clock.measure { _ = try m.head(h!) }
-            best = (min(best.embed, seconds(te)), min(best.blocks, seconds(tb)), min(best.head, seconds(th)))
+            best = (min(best.embed, te.inSeconds), min(best.blocks, tb.inSeconds), min(best.head, th.inSeconds))
         }
     }
     let total = best.embed + best.blocks + best.head

@@ -17,10 +17,6 @@ public struct TensorBenchResult: Sendable {
     public var ratio: Double { blockGflops / sgemmPeak }
 }
 
-func seconds(_ d: Duration) -> Double {
-    d.inSeconds
-}
-
 /// Best-of-`repeats` GFLOP/s of C(m,n) = A(m,k) B(k,n) (or B^T when transB).
 func measureSgemm(m: Int, n: Int, k: Int, transB: Bool, repeats: Int) throws -> Double {
     let a = try Tensor.randn([m, k], seed: 1), b = try Tensor.randn(transB ? [n, k] : [k, n], seed: 2)
@@ -31,7 +27,7 @@ func measureSgemm(m: Int, n: Int, k: Int, transB: Bool, repeats: Int) throws -> 
         let t = clock.measure {
             sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: transB ? k : n, c: c.data, ldc: n)
         }
-        best = min(best, seconds(t))
+        best = min(best, t.inSeconds)
     }
     return 2 * Double(m) * Double(n) * Double(k) / best / 1e9
 }
@@ -62,7 +58,7 @@ public func benchTensor(batch: Int = 4, seq: Int = 512, repeats: Int = 3, log: (
         var loss: Var?
         let tf = try clock.measure { loss = try Var.mse(block.forward(x, rope: table), target) }
         let tb = try clock.measure { try loss?.backward() }
-        bestF = min(bestF, seconds(tf)); bestB = min(bestB, seconds(tb))
+        bestF = min(bestF, tf.inSeconds); bestB = min(bestB, tb.inSeconds)
     }
     r.forwardSeconds = bestF; r.backwardSeconds = bestB
     let linear = Double(tokens) * Double(s.linearParameterCount)
@@ -73,18 +69,4 @@ public func benchTensor(batch: Int = 4, seq: Int = 512, repeats: Int = 3, log: (
     log("threads=\(Threads.count) sgemm_peak=\(fmt(r.sgemmPeak)) block_gflops=\(fmt(r.blockGflops))")
     log("block_vs_sgemm=\(fmt(r.ratio, digits: 3))")
     return r
-}
-
-/// Fixed-point text for a number (no Foundation). Non-finite numbers, and numbers of 1e15 or
-/// more (or whose scaled digits would not fit an Int), print in exponent form (1e+19):
-/// a broken model's perplexity can be anything up to inf, and must print, not trap.
-public func fmt(_ x: Double, digits: Int = 1) -> String {
-    var p = 1.0
-    for _ in 0..<digits { p *= 10 }
-    let v = (abs(x) * p).rounded()
-    guard x.isFinite, abs(x) < 1e15, v < 9e18 else { return exponentForm(x) }
-    let whole = Int(v / p), frac = Int(v - Double(whole) * p)   // safe: 0 <= v < 9e18 (checked above)
-    var fs = String(frac)
-    while fs.count < digits { fs = "0" + fs }
-    return (x < 0 && v != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
 }

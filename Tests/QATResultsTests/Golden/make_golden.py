@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Golden files for Tests/QATToolkitTests/ResultsTableTests.swift, written independently of QATLab.
+"""Golden files for Tests/QATResultsTests/ResultsTableTests.swift, written independently of QATLab.
 
   results.csv  the test table as Python's csv module writes it (RFC 4180: CRLF, minimal quoting)
   results.h5   the same table in the HDF5 layout documented at the top of
-               Sources/QATToolkit/ResultsTable.swift, written with h5py
+               Sources/QATResults/ResultsTable.swift, written with h5py
 
-Run from anywhere: python3 Tests/QATToolkitTests/Golden/make_golden.py (needs numpy, h5py).
+Run from anywhere: python3 Tests/QATResultsTests/Golden/make_golden.py (needs numpy, h5py).
 """
 import csv
 import json

@@ -16,10 +16,10 @@
 // A file that does not match (short, wrong magic, other key, bad checksum) reads as absent.
 //
 // What is cached: the token ids of a calibration text for a model's tokenizer (`calib`), the
-// slowest input step shared by every point of a calibration sweep on a real model.
+// slowest input step shared by every point of a calibration sweep on a real model (cachedTokens,
+// in QATToolkit's DataVerbs.swift, next to the `calib` verb that uses it).
 import Foundation
 import QATIO
-import QATModel
 
 #if canImport(Glibc)
 import Glibc
@@ -100,19 +100,4 @@ public final class SharedCache: @unchecked Sendable {
     static func readLE(_ b: [UInt8], _ at: Int, _ bytes: Int) -> UInt64 {
         (0..<bytes).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
     }
-}
-
-/// The token ids of a text for a model's tokenizer, through SharedCache.current when there is
-/// one. The key names the model, its vocabulary size, the text's label and a hash of its bytes.
-func cachedTokens(_ model: ModelObject, text: String, label: String) throws -> [Int32] {
-    let encode = { model.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false) }
-    guard let cache = SharedCache.current else { return encode() }
-    let key = "tokens/\(model.loaded.name)/vocab\(model.model.vocabSize)/\(label)/\(hex16(fnv1a64(Array(text.utf8))))"
-    let bytes = try cache.value(key) {
-        encode().withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
-    }
-    guard bytes.count % 4 == 0 else { throw VerbError("cache entry \(cache.path(for: key)) holds \(bytes.count) bytes, not whole Int32 token ids; delete it") }
-    var ids = [Int32](repeating: 0, count: bytes.count / 4)
-    ids.withUnsafeMutableBytes { out in bytes.withUnsafeBytes { out.copyMemory(from: $0) } }
-    return ids
 }

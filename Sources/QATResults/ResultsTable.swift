@@ -293,7 +293,7 @@ extension ResultsTable {
         return table
     }
 
-    static func readHDF5(from f: HDF5File, name: String?) throws -> ResultsTable {
+    public static func readHDF5(from f: HDF5File, name: String?) throws -> ResultsTable {
         let groups = f.exists("/tables") ? try f.children(of: "/tables") : []
         let link: String
         if let name { link = linkName(name) } else {
@@ -350,12 +350,12 @@ extension ResultsTable {
         return v
     }
 
-    static func json<T: Encodable>(_ v: T) throws -> String {
+    public static func json<T: Encodable>(_ v: T) throws -> String {
         String(decoding: try JSONEncoder().encode(v), as: UTF8.self)
     }
 
     /// An HDF5 link name for a table or column name (see layout item 2).
-    static func linkName(_ s: String) -> String {
+    public static func linkName(_ s: String) -> String {
         let t = s.replacingOccurrences(of: "/", with: "_")
         return t.isEmpty || t == "." || t == ".." ? "_" : t
     }
@@ -371,8 +371,8 @@ extension ResultsTable {
 
 /// RFC 4180 records: fields split on commas, quoted fields may hold commas, doubled quotes and
 /// line breaks; records end at CRLF or LF; a final line end is optional.
-enum CSVReader {
-    static func parse(_ text: String, file: String) throws -> [[String]] {
+public enum CSVReader {
+    public static func parse(_ text: String, file: String) throws -> [[String]] {
         var records: [[String]] = [], record: [String] = [], field = ""
         var quoted = false, afterQuote = false, line = 1
         let chars = Array(text.unicodeScalars)

@@ -13,6 +13,7 @@
 //
 // Values stay text here; a task sets a value that reads as a number as a number variable.
 import Foundation
+import QATResults
 
 /// The variable names of a sweep and one row of values per point, aligned with the names.
 public struct SweepGrid: Equatable, Sendable {
@@ -147,7 +148,7 @@ public func fnv1a64<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 
 }
 
 /// 16 lowercase hex digits.
-func hex16(_ x: UInt64) -> String {
+public func hex16(_ x: UInt64) -> String {
     let s = String(x, radix: 16)
     return String(repeating: "0", count: 16 - s.count) + s
 }

@@ -5,7 +5,7 @@ import Foundation
 import QATIO
 import Testing
 
-@testable import QATToolkit
+@testable import QATResults
 
 private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 

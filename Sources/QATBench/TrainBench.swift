@@ -8,10 +8,12 @@ import QATQuant
 import QATTensor
 import QATTrain
 
-public func benchTrain(spec: String, seq: Int, repeats: Int, log: (String) -> Void) throws {
+/// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
+/// QATLab or GPTQ checkpoint).
+public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, log: (String) -> Void) throws {
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s")
-    let loaded = try loadModel(spec)
+    let loaded = try load()
     let m = loaded.model, s = m.blockShape, c = m.config
     let clock = ContinuousClock()
     func attention(_ windows: Int) -> Double { 6 * 2 * Double(windows * s.heads) * Double(seq * seq) * Double(s.headDim) }
@@ -24,7 +26,7 @@ public func benchTrain(spec: String, seq: Int, repeats: Int, log: (String) -> Vo
     var best = Double.infinity
     for _ in 0..<(repeats + 1) {
         let t = try clock.measure { try Var.mse(block.forward(x, rope: rope), target).backward() }
-        best = min(best, seconds(t))
+        best = min(best, t.inSeconds)
     }
     let bapFlops = 6 * Double(2 * seq) * Double(s.linearParameterCount) + attention(2)
     let bapRate = bapFlops / best / 1e9
@@ -39,7 +41,7 @@ public func benchTrain(spec: String, seq: Int, repeats: Int, log: (String) -> Vo
             let logits = try m.forward(Array(tokens.dropLast()), batch: 1, seq: seq)
             try Var.crossEntropy(logits, targets: Array(tokens.dropFirst())).backward()
         }
-        best = min(best, seconds(t))
+        best = min(best, t.inSeconds)
     }
     let params = Double(s.linearParameterCount * c.layerCount + c.vocabSize * c.hiddenSize)
     let e2eFlops = 6 * Double(seq) * params + Double(c.layerCount) * attention(1)

@@ -4,7 +4,7 @@
 //   1. DIR/sweep.json       the manifest (JSON, keys sorted, written atomically by `sweep` and
 //                           `sweep status`; tasks only read it):
 //        format             "qatlab-sweep/1"
-//        version            the QATLab version that wrote it (Verbs.version)
+//        version            the QATLab version that wrote it (qatLabVersion)
 //        notebook           the notebook's absolute path
 //        notebook_fnv1a64   FNV-1a 64 of the notebook's bytes, 16 hex digits; a task refuses to
 //                           run a notebook that changed since
@@ -51,7 +51,7 @@ public struct SweepManifest: Codable, Equatable {
 
     /// A manifest for running `notebook` at every point of `grid`.
     public init(notebook: String, grid: SweepGrid, common: [String: String], dir: String, backend: String) throws {
-        version = Verbs.version
+        version = qatLabVersion
         self.notebook = absolutePath(notebook)
         notebookHash = try Self.hash(ofNotebook: self.notebook)
         cwd = FileManager.default.currentDirectoryPath
@@ -120,7 +120,7 @@ public struct SweepManifest: Codable, Equatable {
         return nil
     }
 
-    static func keyText(_ d: [String: String]) -> String {
+    public static func keyText(_ d: [String: String]) -> String {
         d.isEmpty ? "none" : d.keys.sorted().map { "\($0)=\(d[$0] ?? "")" }.joined(separator: " ")
     }
 }
@@ -150,7 +150,7 @@ public struct SweepDir {
 
     public func result(_ index: Int) -> String { task(index, "h5") }
 
-    func makeDirectories() throws {
+    public func makeDirectories() throws {
         try FileManager.default.createDirectory(atPath: tasks, withIntermediateDirectories: true)
     }
 }
@@ -162,7 +162,7 @@ func absolutePath(_ path: String) -> String {
 }
 
 /// The machine's host name (for .running markers).
-func hostName() -> String {
+public func hostName() -> String {
     var buf = [CChar](repeating: 0, count: 256)
     guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
     return String(cString: buf)
