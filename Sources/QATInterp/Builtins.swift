@@ -12,7 +12,11 @@ enum Builtins {
         VerbSpec(name: "help", summary: "List the verbs, or describe one verb or `help language`.",
                  arguments: [.positional("VERB", .string, optional: true, help: "a verb name, or `language` for the syntax"),
                              .positional("SUB", .string, optional: true, help: "a sub-command of a group: `help qfa train`")],
-                 help: "Without an argument, lists every verb with its summary. With a verb, prints its synopsis, arguments (kinds, defaults, help) and examples. With a group (qfa, bench, sweep), lists its sub-commands; `help GROUP SUB` describes one.",
+                 help: """
+                     Without an argument, lists every verb with its summary. With a verb, prints \
+                     its synopsis, arguments (kinds, defaults, help) and examples. With a group \
+                     (qfa, bench, sweep), lists its sub-commands; `help GROUP SUB` describes one.
+                     """,
                  examples: ["help", "help quantize", "help qfa", "help qfa train", "help language"]) { call in
             let interp = call.interpreter
             guard call.has("VERB") else { call.out(Help.overview(interp)); return .none }
@@ -85,7 +89,11 @@ enum Builtins {
     static var source: VerbSpec {
         VerbSpec(name: "source", summary: "Run the commands of a script file in this session.",
                  arguments: [.positional("FILE", .string, help: "the script's path, relative to the current directory")],
-                 help: "Runs FILE as if its lines were typed here: variables it sets stay set and top-level values are printed. An error inside names the file, line and column, then where it was sourced from.",
+                 help: """
+                     Runs FILE as if its lines were typed here: variables it sets stay set and \
+                     top-level values are printed. An error inside names the file, line and column, \
+                     then where it was sourced from.
+                     """,
                  examples: ["source Notebooks/quickstart.qat"]) { call in
             try call.interpreter.runFile(try call.string("FILE"), calledFrom: call.position)
             return .none
@@ -105,7 +113,10 @@ enum Builtins {
     static var time: VerbSpec {
         VerbSpec(name: "time", summary: "Run a sub-command or block and print how long it took.",
                  arguments: [.positional("COMMAND", .code, help: "a (sub-command) or { block } to measure")],
-                 help: "Prints `time: SECONDS s` and returns the command's value, so `x = time (randn 512 512)` still sets x.",
+                 help: """
+                     Prints `time: SECONDS s` and returns the command's value, so `x = time (randn \
+                     512 512)` still sets x.
+                     """,
                  examples: ["time (ppl q devil ctx=512)", "time { for b in [2 3 4] { q = quantize m bits=$b } }"]) { call in
             let start = ContinuousClock.now
             let v = try call.run("COMMAND")
@@ -137,7 +148,10 @@ enum Builtins {
                  arguments: [.positional("A", .int, help: "the count, or the first number when B is given"),
                              .positional("B", .int, optional: true, help: "one past the last number"),
                              .key("step", .int, default: .number(1), help: "the increment (not 0)")],
-                 help: "A negative step counts down: range 5 0 step=-1 is [5 4 3 2 1]. Lists are capped at 10000000 numbers.",
+                 help: """
+                     A negative step counts down: range 5 0 step=-1 is [5 4 3 2 1]. Lists are \
+                     capped at 10000000 numbers.
+                     """,
                  examples: ["for i in (range 3) { print $i }", "range 2 10 step=2"]) { call in
             let a = try call.int("A"), step = try call.int("step")
             let (lo, hi) = call.has("B") ? (a, try call.int("B")) : (0, a)

@@ -7,16 +7,8 @@ enum Help {
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
     /// `d` with exactly `digits` decimals (no Foundation here).
-    static func fixed(_ d: Double, _ digits: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        // beyond 1e15 (or 9e18 scaled), Int64 would trap: exponent form, as for non-finite numbers
-        guard d.isFinite, abs(d) < 1e15, abs(d) * scale < 9e18 else { return exponentForm(d) }
-        let n = Int64((abs(d) * scale).rounded())
-        let whole = n / Int64(scale), frac = String(n % Int64(scale))
-        let sign = d < 0 && n != 0 ? "-" : ""
-        return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole)." + String(repeating: "0", count: digits - frac.count) + frac
-    }
+    /// The one fixed-point formatting (QATTensor's `fmt`).
+    static func fixed(_ d: Double, _ digits: Int) -> String { fmt(d, digits: digits) }
 
     static func overview(_ interp: Interpreter) -> String {
         let names = interp.visibleVerbNames

@@ -65,16 +65,29 @@ public func exponentForm(_ x: Double) -> String {
     return (m.hasSuffix(".0") ? String(m.dropLast(2)) : m) + "e+\(e)"
 }
 
-/// Fixed-point text for a number (no Foundation). Non-finite numbers, and numbers of 1e15 or
-/// more (or whose scaled digits would not fit an Int), print in exponent form (1e+19):
+/// Fixed-point text for a number (no Foundation), the one definition every verb and `time` use.
+/// Non-finite numbers and numbers of 1e15 or more print in exponent form (1e+19):
 /// a broken model's perplexity can be anything up to inf, and must print, not trap.
 public func fmt(_ x: Double, digits: Int = 1) -> String {
+    let digits = min(max(digits, 0), 15)
     var p = 1.0
     for _ in 0..<digits { p *= 10 }
-    let v = (abs(x) * p).rounded()
-    guard x.isFinite, abs(x) < 1e15, v < 9e18 else { return exponentForm(x) }
-    let whole = Int(v / p), frac = Int(v - Double(whole) * p)   // safe: 0 <= v < 9e18 (checked above)
-    var fs = String(frac)
-    while fs.count < digits { fs = "0" + fs }
-    return (x < 0 && v != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
+    guard x.isFinite, abs(x) < 1e15 else { return exponentForm(x) }
+    let scale = Int64(p)   // safe: p <= 1e15
+    var v = (abs(x) * p).rounded()
+    var whole: Int64, frac: Int64
+    if v < 4_503_599_627_370_496 {   // 2^52: the scaled value and its quotient are exact
+        whole = Int64(v) / scale; frac = Int64(v) % scale
+    } else {
+        // abs(x) * p is past a Double's exact integers, where its last digits are rounding noise
+        // (725561595285362 printed as ...361.96): round the fraction alone, which is exact to
+        // 2^-52 of itself, and carry
+        let w = abs(x).rounded(.down)
+        v = ((abs(x) - w) * p).rounded()
+        whole = Int64(w); frac = Int64(v)   // safe: w < 1e15, 0 <= v <= p <= 1e15
+        if frac == scale { whole += 1; frac = 0 }
+    }
+    let fs = String(frac)
+    let digitsText = String(repeating: "0", count: max(0, digits - fs.count)) + fs
+    return (x < 0 && (whole != 0 || frac != 0) ? "-" : "") + String(whole) + (digits > 0 ? "." + digitsText : "")
 }

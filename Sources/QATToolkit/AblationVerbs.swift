@@ -19,7 +19,11 @@ enum AblationVerbs {
     static var defaultRow: VerbSpec {
         VerbSpec(name: "default", synopsis: "default KEY=VALUE ...",
                  summary: "Set variables that are not set yet (a script's defaults for `qat notebook FILE quick=1`).",
-                 help: "A variable the caller already set (from the shell, `notebook FILE KEY=VALUE`, a sweep's grid) keeps its value, so `default quick=0` lets one script serve both budgets.",
+                 help: """
+                     A variable the caller already set (from the shell, `notebook FILE KEY=VALUE`, \
+                     a sweep's grid) keeps its value, so `default quick=0` lets one script serve \
+                     both budgets.
+                     """,
                  examples: ["default quick=0", "default quick=0 outdir=Notebooks/results"], openKeys: true) { call in
             guard !call.extraKeys.isEmpty else { throw InterpError.verb("nothing to default", hint: "give KEY=VALUE pairs: default quick=0") }
             for (key, value) in call.extraKeys where call.interpreter.variables[key] == nil {
@@ -32,7 +36,12 @@ enum AblationVerbs {
     static var summary: VerbSpec {
         VerbSpec(name: "summary", summary: "The value of KEY in the last key=value summary line a verb printed.",
                  arguments: [.positional("KEY", .string, help: "a key of the line, e.g. seconds, final_val_mse, random_median")],
-                 help: "Verbs that train or measure end with a line of key=value pairs (`blockap ... seconds=12.3`); this returns one of them, as a number when it is one. Lines with fewer than two key=value words (progress, tables) do not replace the last summary.",
+                 help: """
+                     Verbs that train or measure end with a line of key=value pairs (`blockap ... \
+                     seconds=12.3`); this returns one of them, as a number when it is one. Lines \
+                     with fewer than two key=value words (progress, tables) do not replace the last \
+                     summary.
+                     """,
                  examples: ["b = blockap m bits=2 group=64; t = summary seconds", "record r gap=((summary final_val_loss) - (summary initial_val_loss))"]) { call in
             let key = try call.string("KEY")
             let pairs = call.interpreter.lastSummary
@@ -71,7 +80,13 @@ enum AblationVerbs {
         VerbSpec(name: "trainlog", summary: "A training log (OUT.work/train_log.h5 of blockap/e2eqp out=OUT) as a table.",
                  arguments: [.positional("FILE", .string, help: "the train_log.h5 (layout: Sources/QATTrain/TrainingLog.swift)"),
                              .key("what", .choice(["steps", "summary"]), default: .string("steps"), help: "one row per step, or one per Block-AP block and one for E2E-QP")],
-                 help: "steps: columns phase, block (Block-AP only), step, loss, lr, grad_norm. summary: phase, block, steps, start_val_loss (RTN validation MSE / E2E-QP's initial loss), train_loss (mean step loss over the last epoch of a block, over the last tenth of E2E-QP's steps), val_loss (the final validation loss), gap = val_loss - train_loss, seconds.",
+                 help: """
+                     steps: columns phase, block (Block-AP only), step, loss, lr, grad_norm. \
+                     summary: phase, block, steps, start_val_loss (RTN validation MSE / E2E-QP's \
+                     initial loss), train_loss (mean step loss over the last epoch of a block, over \
+                     the last tenth of E2E-QP's steps), val_loss (the final validation loss), gap = \
+                     val_loss - train_loss, seconds.
+                     """,
                  examples: ["log = trainlog Models/bap.work/train_log.h5", "s = trainlog Models/bap.work/train_log.h5 what=summary; cell s gap"]) { call in
             let path = try call.string("FILE")
             guard FileManager.default.fileExists(atPath: path) else {
@@ -145,7 +160,10 @@ enum AblationVerbs {
     }
 
     static var fullqat: VerbSpec {
-        VerbSpec(name: "fullqat", summary: "Full-model QAT: W, s, z of every linear trained end to end with cross-entropy, for a wall-time budget.",
+        VerbSpec(name: "fullqat", summary: """
+            Full-model QAT: W, s, z of every linear trained end to end with cross-entropy, for a \
+            wall-time budget.
+            """,
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp + " (an object is not changed)"),
                     .key("bits", .int, default: .number(2), range: 2...8, help: "bits per weight"),
@@ -161,7 +179,17 @@ enum AblationVerbs {
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     seedKey(42, "training order"),
                  ],
-                 help: "Installs min/max fake quantizers on every linear (as Block-AP does per block), trains W, s, z and the norm gains against next-token cross-entropy with Block-AP's learning rates (warm-up, then constant: the run may stop at any step), stops at seconds=, max_steps= or epochs=, then hardens every linear to integer codes. The reviewers' question \"is block-wise training needed?\" runs it for Block-AP's wall time. Memory: weights, gradients and two AdamW moments of the whole model plus one forward's activations. Ends with `fullqat spec=... steps=... stopped_by=time|max_steps|epochs initial_val_loss=... final_val_loss=... tok_per_s=... seconds=...`.",
+                 help: """
+                     Installs min/max fake quantizers on every linear (as Block-AP does per block), \
+                     trains W, s, z and the norm gains against next-token cross-entropy with \
+                     Block-AP's learning rates (warm-up, then constant: the run may stop at any \
+                     step), stops at seconds=, max_steps= or epochs=, then hardens every linear to \
+                     integer codes. The reviewers' question \"is block-wise training needed?\" runs \
+                     it for Block-AP's wall time. Memory: weights, gradients and two AdamW moments \
+                     of the whole model plus one forward's activations. Ends with `fullqat spec=... \
+                     steps=... stopped_by=time|max_steps|epochs initial_val_loss=... \
+                     final_val_loss=... tok_per_s=... seconds=...`.
+                     """,
                  examples: ["b = blockap m bits=2 group=64 samples=32 seqlen=128; f = fullqat m bits=2 group=64 samples=32 seqlen=128 seconds=(summary seconds)"]) { call in
             let (source, loaded) = try call.modelToChange("MODEL")
             let (qspec, policy) = try TrainVerbs.quantPolicy(call)

@@ -22,7 +22,10 @@ enum BenchVerbs {
     static var tensor: VerbSpec {
         VerbSpec(name: "bench tensor", summary: "Measure OpenBLAS sgemm GFLOP/s and one SmolLM2-shaped LLaMA block's forward+backward.",
                  arguments: [.key("batch", .int, default: .number(4), range: 1...64, help: "windows per block forward"), seqKey(default: 512), repeatsKey],
-                 help: "OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA block in the same run (last line block_vs_sgemm=<ratio>).",
+                 help: """
+                     OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA \
+                     block in the same run (last line block_vs_sgemm=<ratio>).
+                     """,
                  examples: ["bench tensor repeats=2"]) { call in
             _ = try benchTensor(batch: try call.int("batch"), seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
             return .none

@@ -10,19 +10,39 @@ import QATTensor
 
 enum CompareVerbs {
     static var compare: VerbSpec {
-        VerbSpec(name: "compare", summary: "Perplexity ratio B/A on the same windows with a paired bootstrap interval: is the difference beyond noise?",
+        VerbSpec(name: "compare", summary: """
+            Perplexity ratio B/A on the same windows with a paired bootstrap interval: is the \
+            difference beyond noise?
+            """,
                  arguments: [
-                    .positional("A", modelKind, help: "the baseline (usually the full-precision model; its logits are cached as eval's reference)"),
+                    .positional("A", modelKind, help: """
+                        the baseline (usually the full-precision model; its logits are cached as \
+                        eval's reference)
+                        """),
                     .positional("B", modelKind, help: "the model compared with A"),
                     .positional("TEXT", textKind, help: "a `text` dataset, a file, or fortunes / devil / gnu-standards"),
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (as ppl)"),
                     .key("max_windows", .int, range: 2...1_000_000, help: "at most this many windows (default: all)"),
                     .key("resamples", .int, default: .number(2000), range: 2...1_000_000, help: "bootstrap resamples"),
                     .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "the bootstrap's draws (and the task's split, as mc)"),
-                    .key("mc", .string, help: "also compare accuracy on this multiple-choice task (see mc), paired over its items"),
+                    .key("mc", .string, help: """
+                        also compare accuracy on this multiple-choice task (see mc), paired over \
+                        its items
+                        """),
                     .key("limit", .int, range: 2...1_000_000, help: "with mc=: at most this many items"),
                  ],
-                 help: "Scores A and B on the same windows and resamples the windows with replacement (paired: window w's NLL difference B - A stays together), `resamples` times from `seed` on one thread, so the same seed gives the same interval on any thread count. Prints `ppl_a=... ppl_a_se=... ppl_b=... ppl_b_se=... windows=n`, then the summary `ratio=<ppl_B/ppl_A> ratio_lo=<2.5%> ratio_hi=<97.5%> log_ratio_se=<SE of the mean NLL difference> significant=<1 if the 95% interval excludes 1> windows=<n> resamples=<r> seed=<s>`. With mc=TASK a line `acc_a=... acc_b=... acc_diff=<B - A> acc_diff_lo=... acc_diff_hi=... acc_diff_se=... acc_significant=<1 if the interval excludes 0> items=<n>` comes before it. Returns the ratio. \(EvalVerbs.pplStderrHelp)",
+                 help: """
+                     Scores A and B on the same windows and resamples the windows with replacement \
+                     (paired: window w's NLL difference B - A stays together), `resamples` times \
+                     from `seed` on one thread, so the same seed gives the same interval on any \
+                     thread count. Prints `ppl_a=... ppl_a_se=... ppl_b=... ppl_b_se=... \
+                     windows=n`, then the summary `ratio=<ppl_B/ppl_A> ratio_lo=<2.5%> \
+                     ratio_hi=<97.5%> log_ratio_se=<SE of the mean NLL difference> significant=<1 \
+                     if the 95% interval excludes 1> windows=<n> resamples=<r> seed=<s>`. With \
+                     mc=TASK a line `acc_a=... acc_b=... acc_diff=<B - A> acc_diff_lo=... \
+                     acc_diff_hi=... acc_diff_se=... acc_significant=<1 if the interval excludes 0> \
+                     items=<n>` comes before it. Returns the ratio. \(EvalVerbs.pplStderrHelp)
+                     """,
                  examples: ["compare m q devil ctx=512 max_windows=8", "compare smollm2 /tmp/q-w3 gnu-standards max_windows=8 resamples=5000 seed=7",
                             "compare m q devil mc=capitals"]) { call in
             let a = try call.model("A"), b = try call.model("B")

@@ -15,10 +15,16 @@ enum DataVerbs {
     static var text: VerbSpec {
         VerbSpec(name: "text", summary: "A text as a dataset (tokenized too when model= is given).",
                  arguments: [
-                    .positional("TEXT", .string, help: "fortunes, devil, gnu-standards, or a path (plain text, or .jsonl with a \"text\" field)"),
+                    .positional("TEXT", .string, help: """
+                        fortunes, devil, gnu-standards, or a path (plain text, or .jsonl with a \
+                        \"text\" field)
+                        """),
                     .key("model", modelKind, help: "tokenize with this model's tokenizer"),
                  ],
-                 help: "The bundled texts are unpacked by setup.sh into Data/text/. The value prints as `<dataset> text NAME: N bytes, N lines[, N tokens]`.",
+                 help: """
+                     The bundled texts are unpacked by setup.sh into Data/text/. The value prints \
+                     as `<dataset> text NAME: N bytes, N lines[, N tokens]`.
+                     """,
                  examples: ["t = text devil", "t = text /usr/share/common-licenses/GPL-3 model=m", "ppl m $t ctx=256"]) { call in
             let spec = try call.string("TEXT")
             let body = try TextCorpus.load(spec)
@@ -39,7 +45,10 @@ enum DataVerbs {
                     .key("seqlen", .int, default: .number(256), range: 2...32768, help: "tokens per window"),
                     seedKey(2, "window offsets"),
                  ],
-                 help: "Give the dataset to blockap, e2eqp or quantize as calib=$d (quantize uses the training windows).",
+                 help: """
+                     Give the dataset to blockap, e2eqp or quantize as calib=$d (quantize uses the \
+                     training windows).
+                     """,
                  examples: ["d = calib m fortunes samples=32 val=8 seqlen=128", "b = blockap m calib=$d blocks=0:2"]) { call in
             let m = try call.model("MODEL")
             let ids: [Int32], label: String

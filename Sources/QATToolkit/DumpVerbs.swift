@@ -39,7 +39,10 @@ enum DumpVerbs {
 
     static var dump: VerbSpec {
         VerbSpec(name: "dump", synopsis: "dump FILE.h5 VALUE... [NAME=VALUE ...] [blocks=A:B] [compress=0]",
-                 summary: "Write tensors, models (weights and quantization parameters), datasets and tables to an HDF5 file.",
+                 summary: """
+                     Write tensors, models (weights and quantization parameters), datasets and \
+                     tables to an HDF5 file.
+                     """,
                  arguments: [
                     .positional("FILE", .string, help: "the HDF5 file to write (replaced if it exists; directories are created)"),
                     .variadic("VALUE", .either([.tensor, .object("model"), .object("quantized model"), .object("dataset"), .object("table"), .number, .string]),
@@ -47,7 +50,13 @@ enum DumpVerbs {
                     .key("blocks", .string, help: "models: dump only blocks A:B (A to B-1) or block N"),
                     .key("compress", .int, default: .number(0), range: 0...9, help: "deflate level for tensors (0: none)"),
                  ],
-                 help: "Layout (also in the header of Sources/QATToolkit/DumpVerbs.swift): a tensor at /NAME with attributes shape, dims and command; a model under /NAME/blocks/N/<linear>/{weight,scales,zeros,codes}; a table under /tables/NAME. Other keys name what follows them: dump out/w.h5 w=(weight q block=0). Prints dumped=FILE names=... .",
+                 help: """
+                     Layout (also in the header of Sources/QATToolkit/DumpVerbs.swift): a tensor at \
+                     /NAME with attributes shape, dims and command; a model under \
+                     /NAME/blocks/N/<linear>/{weight,scales,zeros,codes}; a table under \
+                     /tables/NAME. Other keys name what follows them: dump out/w.h5 w=(weight q \
+                     block=0). Prints dumped=FILE names=... .
+                     """,
                  examples: ["dump out/x.h5 x", "dump out/q.h5 q blocks=0:2", "dump out/w.h5 w=(weight q block=0 linear=q_proj) results"],
                  openKeys: true) { call in
             let path = try call.string("FILE")

@@ -26,7 +26,13 @@ enum EvalVerbs {
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (non-overlapping, as ppl)"),
                     .key("max_windows", .int, range: 1...1_000_000, help: "at most this many windows (default: all)"),
                  ],
-                 help: "Runs both models over the same windows, one window at a time, and prints `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> ppl_se=<its standard error> ref_ppl=<reference> tokens=<scored>`. Returns the mean KL. \(pplStderrHelp) \(refCacheHelp)",
+                 help: """
+                     Runs both models over the same windows, one window at a time, and prints \
+                     `kl=<mean KL(ref||model) per token, nats> kl_p99=<99th percentile> \
+                     kl_max=<max> top1=<fraction of tokens whose argmax agrees> ppl=<model> \
+                     ppl_se=<its standard error> ref_ppl=<reference> tokens=<scored>`. Returns the \
+                     mean KL. \(pplStderrHelp) \(refCacheHelp)
+                     """,
                  examples: ["kl q m devil ctx=512 max_windows=16", "kl /tmp/q-w4 smollm2 devil"]) { call in
             let m = try call.model("MODEL"), ref = try call.model("REF")
             let (label, text) = try call.text("TEXT")
@@ -45,13 +51,33 @@ enum EvalVerbs {
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp),
                     .positional("TASK", .string, help: taskHelp),
-                    .key("shots", .int, default: .number(0), range: 0...64, help: "solved examples before each item: from the task's train/validation split when it has one, else from its other items"),
+                    .key("shots", .int, default: .number(0), range: 0...64, help: """
+                        solved examples before each item: from the task's train/validation split \
+                        when it has one, else from its other items
+                        """),
                     .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "distractors, choice order and few-shot draws"),
                     .key("limit", .int, range: 1...1_000_000, help: "score only the first N items"),
-                    .key("template", .string, help: "a quiz task's prompt: {q} the question, {qtitle}/{atitle} the column titles (capitals: \"The capital of {q} is\")"),
-                    .key("cols", .list, help: "a quiz task's question and answer columns, e.g. cols=[1 0] asks capital -> country"),
+                    .key("template", .string, help: """
+                        a quiz task's prompt: {q} the question, {qtitle}/{atitle} the column titles \
+                        (capitals: \"The capital of {q} is\")
+                        """),
+                    .key("cols", .list, help: """
+                        a quiz task's question and answer columns, e.g. cols=[1 0] asks capital -> \
+                        country
+                        """),
                  ],
-                 help: "Scores each choice by the log-likelihood of its continuation (the context run once per item); acc takes the best total, acc_norm the best per byte. Every item is scored, as lm-evaluation-harness does. Few-shot examples come from the task's train split when it has one (NAME_test.jsonl, NAME_validation.jsonl and the like, with _, - or . before the split name, use NAME_train.jsonl beside them; a test file without one uses NAME_validation.jsonl), otherwise from the task's other items (never the item itself), drawn per item with the seed; the first line names the source (shots_from=). Last line: `acc=<a> acc_norm=<b> n=<items scored> stderr=<s>` (stderr of acc; acc_norm's is printed before). Returns acc.",
+                 help: """
+                     Scores each choice by the log-likelihood of its continuation (the context run \
+                     once per item); acc takes the best total, acc_norm the best per byte. Every \
+                     item is scored, as lm-evaluation-harness does. Few-shot examples come from the \
+                     task's train split when it has one (NAME_test.jsonl, NAME_validation.jsonl and \
+                     the like, with _, - or . before the split name, use NAME_train.jsonl beside \
+                     them; a test file without one uses NAME_validation.jsonl), otherwise from the \
+                     task's other items (never the item itself), drawn per item with the seed; the \
+                     first line names the source (shots_from=). Last line: `acc=<a> acc_norm=<b> \
+                     n=<items scored> stderr=<s>` (stderr of acc; acc_norm's is printed before). \
+                     Returns acc.
+                     """,
                  examples: ["mc m capitals", "mc m capitals shots=5", "mc m quiz:/usr/share/games/bsdgames/quiz/state cols=[0 1]", "mc m piqa_valid.jsonl limit=200"]) { call in
             let m = try call.model("MODEL")
             let task = try loadTask(call, try call.string("TASK"))
@@ -67,7 +93,10 @@ enum EvalVerbs {
     }
 
     static var eval: VerbSpec {
-        VerbSpec(name: "eval", summary: "Evaluate a model: perplexity per text, KL to a reference, multiple-choice accuracy, average bits: one table row.",
+        VerbSpec(name: "eval", summary: """
+            Evaluate a model: perplexity per text, KL to a reference, multiple-choice accuracy, \
+            average bits: one table row.
+            """,
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp),
                     .key("texts", .list, default: .list([.string("devil"), .string("gnu-standards")]), help: "texts for perplexity (and KL when ref= is given)"),
@@ -79,7 +108,16 @@ enum EvalVerbs {
                     .key("limit", .int, range: 1...1_000_000, help: "at most this many items per task"),
                     .key("seed", .int, default: .number(1), range: 0...2_147_483_647, help: "the tasks' seed (see mc)"),
                  ],
-                 help: "Returns a one-row table (columns: model, bits = average bits per weight of the linears, ppl_TEXT and its standard error ppl_TEXT_se per text, kl_TEXT and top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the shell the last line is the row as key=value pairs. \(pplStderrHelp) stderr_TASK is acc's, sqrt(acc (1 - acc) / (n - 1)). Two rows differ beyond noise only by more than about 2 standard errors; `compare` tests a perplexity or accuracy difference paired over the same windows or items. \(refCacheHelp)",
+                 help: """
+                     Returns a one-row table (columns: model, bits = average bits per weight of the \
+                     linears, ppl_TEXT and its standard error ppl_TEXT_se per text, kl_TEXT and \
+                     top1_TEXT with ref=, acc_TASK / acc_norm_TASK / stderr_TASK per task, seconds) \
+                     for `record results (eval q ref=m) method=rtn`, `table` and `plot`. From the \
+                     shell the last line is the row as key=value pairs. \(pplStderrHelp) \
+                     stderr_TASK is acc's, sqrt(acc (1 - acc) / (n - 1)). Two rows differ beyond \
+                     noise only by more than about 2 standard errors; `compare` tests a perplexity \
+                     or accuracy difference paired over the same windows or items. \(refCacheHelp)
+                     """,
                  examples: ["eval q ref=m", "eval q texts=[devil] mc=[capitals] ctx=256 max_windows=8 limit=40", "record results (eval q ref=m) method=gptq"]) { call in
             let row = try evaluate(call)
             let table = ResultsTable(name: "eval")

@@ -17,13 +17,26 @@ enum ModelVerbs {
 
     static var load: VerbSpec {
         VerbSpec(name: "load", synopsis: "load MODEL | load h5 FILE PATH | load table FILE",
-                 summary: "Load a model (returns a model object), read a tensor back from an HDF5 file, or a saved results table.",
+                 summary: """
+                     Load a model (returns a model object), read a tensor back from an HDF5 file, \
+                     or a saved results table.
+                     """,
                  arguments: [
                     .positional("MODEL", .string, help: ModelVerbs.modelHelp + "; or the word h5 or table"),
-                    .positional("FILE", .string, optional: true, help: "with h5: the HDF5 file; with table: a table saved by `table ... out=` (.h5 or .csv)"),
+                    .positional("FILE", .string, optional: true, help: """
+                        with h5: the HDF5 file; with table: a table saved by `table ... out=` (.h5 \
+                        or .csv)
+                        """),
                     .positional("PATH", .string, optional: true, help: "with h5: the dataset's path in the file, e.g. /x or /blocks/0/q_proj/weight"),
                  ],
-                 help: "MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint directory (a quantized model), or smollm2 / tiny / default (smollm2 when installed, else the embedded tiny model). `load h5 FILE PATH` returns the float32 dataset at PATH as a tensor (int32 datasets are converted to float). `load table FILE` reads a results table back (a notebook's Notebooks/results/NAME.h5 or .csv), to re-plot or extend it without re-running.",
+                 help: """
+                     MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint \
+                     directory (a quantized model), or smollm2 / tiny / default (smollm2 when \
+                     installed, else the embedded tiny model). `load h5 FILE PATH` returns the \
+                     float32 dataset at PATH as a tensor (int32 datasets are converted to float). \
+                     `load table FILE` reads a results table back (a notebook's \
+                     Notebooks/results/NAME.h5 or .csv), to re-plot or extend it without re-running.
+                     """,
                  examples: ["m = load smollm2", "m = load default", "q = load Models/rtn-w2g64", "x = load h5 out/x.h5 /x", "t = load table Notebooks/results/phases.h5"]) { call in
             let spec = try call.string("MODEL")
             if spec == "table" {
@@ -48,7 +61,12 @@ enum ModelVerbs {
     static var info: VerbSpec {
         VerbSpec(name: "info", summary: "Describe a model: configuration, parameters, quantizers per linear, average bits.",
                  arguments: [.positional("MODEL", modelKind, help: ModelVerbs.modelHelp)],
-                 help: "Blocks whose seven linears are quantized alike are shown as one range. avg_bits is the average bits per weight of the block linears as installed (\(QuantVerbs.averageBitsHelp)); quantize prints the same figure and checkpoints record it as metadata avg_bits.",
+                 help: """
+                     Blocks whose seven linears are quantized alike are shown as one range. \
+                     avg_bits is the average bits per weight of the block linears as installed \
+                     (\(QuantVerbs.averageBitsHelp)); quantize prints the same figure and \
+                     checkpoints record it as metadata avg_bits.
+                     """,
                  examples: ["info m", "info Models/rtn-w2g64"]) { call in
             let m = try call.model("MODEL")
             call.out(describe(m))
@@ -108,7 +126,12 @@ enum ModelVerbs {
                     .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens per window (non-overlapping windows)"),
                     .key("max_windows", .int, range: 1...1_000_000, help: "score at most this many windows (default: all)"),
                  ],
-                 help: "Prints `model=... text=... tokens_in_text=... ctx=... threads=...` then `ppl=<value> ppl_se=<standard error> windows=<n> tokens=<scored> tok_per_s=<rate>`, and returns the perplexity, so `record results ppl=(ppl q devil)` works. \(EvalVerbs.pplStderrHelp)",
+                 help: """
+                     Prints `model=... text=... tokens_in_text=... ctx=... threads=...` then \
+                     `ppl=<value> ppl_se=<standard error> windows=<n> tokens=<scored> \
+                     tok_per_s=<rate>`, and returns the perplexity, so `record results ppl=(ppl q \
+                     devil)` works. \(EvalVerbs.pplStderrHelp)
+                     """,
                  examples: ["ppl m devil ctx=512", "ppl q \"/usr/share/common-licenses/GPL-3\" ctx=512 max_windows=8",
                             "record results ppl=(ppl q devil ctx=512)"]) { call in
             let m = try call.model("MODEL")

@@ -21,7 +21,11 @@ enum NotebookVerbs {
     static var run: VerbSpec {
         VerbSpec(name: "run", summary: "Run a script file in this session (as `source`).",
                  arguments: [.positional("FILE", .string, help: "the .qat script")],
-                 help: "From the shell, `qat run FILE.qat` runs the script and exits with status 1 at its first error, naming file:line:column. Every other KEY=VALUE is set as a variable before the script runs (`qat run FILE.qat quick=1`).",
+                 help: """
+                     From the shell, `qat run FILE.qat` runs the script and exits with status 1 at \
+                     its first error, naming file:line:column. Every other KEY=VALUE is set as a \
+                     variable before the script runs (`qat run FILE.qat quick=1`).
+                     """,
                  examples: ["run Notebooks/quickstart.qat", "run Notebooks/quickstart.qat quick=1"], openKeys: true) { call in
             setScriptVariables(call)
             try call.interpreter.runFile(try call.string("FILE"), calledFrom: call.position)
@@ -33,7 +37,16 @@ enum NotebookVerbs {
         VerbSpec(name: "notebook", summary: "Run a script and write a Markdown transcript beside it (FILE.md).",
                  arguments: [.positional("FILE", .string, help: "the .qat script"),
                              .key("out", .string, help: "the transcript's path (default: FILE with .md for .qat)")],
-                 help: "With quick=1 and no out= the transcript goes to DIR/results/quick/NAME.md (DIR = the script's directory), beside the quick run's results. The transcript holds each statement, the comments above it, its printed output and links to the plots it wrote (verbs print plot=PATH). Output is also printed as the script runs. A failing statement ends the run after its error is written into the transcript. Every other KEY=VALUE is set as a variable before the script runs (`qat notebook FILE.qat quick=1`; `sweep` sets a grid point's variables the same way).",
+                 help: """
+                     With quick=1 and no out= the transcript goes to DIR/results/quick/NAME.md (DIR \
+                     = the script's directory), beside the quick run's results. The transcript \
+                     holds each statement, the comments above it, its printed output and links to \
+                     the plots it wrote (verbs print plot=PATH). Output is also printed as the \
+                     script runs. A failing statement ends the run after its error is written into \
+                     the transcript. Every other KEY=VALUE is set as a variable before the script \
+                     runs (`qat notebook FILE.qat quick=1`; `sweep` sets a grid point's variables \
+                     the same way).
+                     """,
                  examples: ["notebook Notebooks/quickstart.qat", "notebook /tmp/try.qat out=/tmp/try.md", "notebook Notebooks/quickstart.qat quick=1"],
                  openKeys: true) { call in
             setScriptVariables(call)

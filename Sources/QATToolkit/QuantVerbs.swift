@@ -23,11 +23,20 @@ enum QuantVerbs {
                     .key("samples", .int, default: .number(128), range: 1...100_000, help: "\(calibratedNames): calibration windows (from a text)"),
                     .key("seqlen", .int, default: .number(256), range: 2...32768, help: "\(calibratedNames): tokens per window (from a text)"),
                     seedKey(0, "calibration windows"),
-                    .key("policy", .string, help: "per-block/linear precision, replacing bits=/group=, e.g. \"w2g64,blocks.0=w4g128,down_proj=fp\" (every method honours it)"),
+                    .key("policy", .string, help: """
+                        per-block/linear precision, replacing bits=/group=, e.g. \
+                        \"w2g64,blocks.0=w4g128,down_proj=fp\" (every method honours it)
+                        """),
                  ] + methodOptionKeys + [
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                  ],
-                 help: "Embeddings, norms and the LM head stay full precision. Prints `method=... spec=... avg_bits=... out=... seconds=...`: spec is the policy text (or wNgG), avg_bits is counted from the installed quantizers over the block linears (\(averageBitsHelp)), the same figure `info` prints. With out=DIR the checkpoint is written too, and every MODEL argument accepts DIR afterwards.",
+                 help: """
+                     Embeddings, norms and the LM head stay full precision. Prints `method=... \
+                     spec=... avg_bits=... out=... seconds=...`: spec is the policy text (or wNgG), \
+                     avg_bits is counted from the installed quantizers over the block linears \
+                     (\(averageBitsHelp)), the same figure `info` prints. With out=DIR the \
+                     checkpoint is written too, and every MODEL argument accepts DIR afterwards.
+                     """,
                  examples: ["q = quantize m method=rtn bits=2 group=64", "q = quantize m method=gptq bits=3 group=128 calib=fortunes samples=64",
                             "quantize smollm2 method=rtn bits=3 group=128 out=Models/rtn-w3g128"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
@@ -129,7 +138,11 @@ enum QuantVerbs {
                     .key("out", .string, required: true, help: "the directory to write"),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing directory"),
                  ],
-                 help: "GPTQ directories are Hugging Face layouts (safetensors, config.json with quantization_config, fp16 scales) that QATLab and transformers read; fp/fp16 write the weight each linear multiplies by.",
+                 help: """
+                     GPTQ directories are Hugging Face layouts (safetensors, config.json with \
+                     quantization_config, fp16 scales) that QATLab and transformers read; fp/fp16 \
+                     write the weight each linear multiplies by.
+                     """,
                  examples: ["export q format=gptq out=Models/rtn-w4g128-gptq", "export Models/eqat-w2g64 format=fp16 out=Models/eqat-w2g64-fp16"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
             let m = try call.model("MODEL")

@@ -17,7 +17,12 @@ enum ResultVerbs {
                  summary: "Append a row to a results table (the variable TABLE is created on first use).",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)"),
                              .positional("ROW", .object("table"), optional: true, help: "a table whose last row's columns come first, e.g. (eval q ref=m)")],
-                 help: "Any key names a column; columns appear in the order first recorded. Values are numbers, text, or a sub-command's value: record results bits=$b ppl=(ppl q devil). A ROW table (what `eval` returns) adds its last row's columns before the key=value ones.",
+                 help: """
+                     Any key names a column; columns appear in the order first recorded. Values are \
+                     numbers, text, or a sub-command's value: record results bits=$b ppl=(ppl q \
+                     devil). A ROW table (what `eval` returns) adds its last row's columns before \
+                     the key=value ones.
+                     """,
                  examples: ["record results method=rtn bits=2 ppl=(ppl q devil ctx=512)", "record runs seed=$s loss=$l",
                             "record results (eval q ref=m max_windows=8) method=rtn"],
                  openKeys: true) { call in
@@ -65,8 +70,16 @@ enum ResultVerbs {
     static var table: VerbSpec {
         VerbSpec(name: "table", summary: "Print a results table, and save it with out=.",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
-                             .key("out", .string, help: "save as .csv, .md, .txt or .h5 (layouts in Sources/QATResults/ResultsTable.swift)")],
-                 help: "Files are written atomically and their directories created. Saving prints saved=PATH. Every other KEY=VALUE is kept as the table's attribute (configuration, seed) and written on its HDF5 group, with qatlab_version added; the CSV and Markdown forms have no attributes.",
+                             .key("out", .string, help: """
+                                 save as .csv, .md, .txt or .h5 (layouts in \
+                                 Sources/QATResults/ResultsTable.swift)
+                                 """)],
+                 help: """
+                     Files are written atomically and their directories created. Saving prints \
+                     saved=PATH. Every other KEY=VALUE is kept as the table's attribute \
+                     (configuration, seed) and written on its HDF5 group, with qatlab_version \
+                     added; the CSV and Markdown forms have no attributes.
+                     """,
                  examples: ["table results", "table results out=Plots/results.csv", "table results out=out/results.h5",
                             "table results out=out/phases.h5 seed=2 model=smollm2 config=\"w2g64 samples=128\""],
                  openKeys: true) { call in
@@ -94,18 +107,34 @@ enum ResultVerbs {
     static var plot: VerbSpec {
         VerbSpec(name: "plot", summary: "Line or grouped bar plot of a table's columns, written as SVG (or PNG).",
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable"),
-                             .key("x", .string, required: true, help: "the column on the x axis (with kind=bars: the categories, text or numbers)"),
+                             .key("x", .string, required: true, help: """
+                                 the column on the x axis (with kind=bars: the categories, text or \
+                                 numbers)
+                                 """),
                              .key("y", .either([.list, .string]), required: true, help: "the column (or a list of columns) on the y axis"),
                              .key("group", .string, help: "one line (or bar per category) per value of this column"),
-                             .key("kind", .choice(["line", "bars"]), default: .string("line"), help: "line: points joined in order of x; bars: one bar per group side by side for each x value"),
+                             .key("kind", .choice(["line", "bars"]), default: .string("line"), help: """
+                                 line: points joined in order of x; bars: one bar per group side by \
+                                 side for each x value
+                                 """),
                              .key("logy", .bool, default: .number(0), help: "logarithmic y axis"),
                              .key("xlabel", .string, help: "the x axis label, with its unit (default: the column name)"),
                              .key("ylabel", .string, help: "the y axis label, with its unit (default: the column names)"),
-                             .key("ref", .number, help: "draw a dashed reference line at this y value (e.g. the full-precision model's)"),
+                             .key("ref", .number, help: """
+                                 draw a dashed reference line at this y value (e.g. the \
+                                 full-precision model's)
+                                 """),
                              .key("ref_label", .string, default: .string("reference"), help: "the reference line's label"),
                              .key("out", .string, required: true, help: "Plots/NAME.svg, or .png (needs rsvg-convert)"),
                              .key("title", .string, help: "the figure's title (default: \"y vs x\")")],
-                 help: "kind=line joins points in order of x; rows whose x or y is empty or text are skipped. kind=bars puts the x values in order of first appearance as categories and draws one bar per group (or y column) in each. A .png is drawn as SVG beside it (same name, .svg) and converted with rsvg-convert; without it the .svg is kept and reported. For matplotlib figures: save the table as .h5 or .csv and run Plots/plot_table.py. Prints plot=PATH.",
+                 help: """
+                     kind=line joins points in order of x; rows whose x or y is empty or text are \
+                     skipped. kind=bars puts the x values in order of first appearance as \
+                     categories and draws one bar per group (or y column) in each. A .png is drawn \
+                     as SVG beside it (same name, .svg) and converted with rsvg-convert; without it \
+                     the .svg is kept and reported. For matplotlib figures: save the table as .h5 \
+                     or .csv and run Plots/plot_table.py. Prints plot=PATH.
+                     """,
                  examples: ["plot results x=bits y=ppl out=Plots/ppl_vs_bits.svg", "plot results x=bits y=ppl group=method logy=1 out=Plots/ppl.png",
                             "plot res x=spec y=ppl_devil group=method kind=bars logy=1 ref=42.06 ref_label=FP16 ylabel=\"perplexity (devil)\" out=Plots/phases.png"]) { call in
             let t = try tableVariable(call, create: false)

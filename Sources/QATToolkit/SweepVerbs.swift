@@ -17,7 +17,10 @@ enum SweepVerbs {
     /// The run row's own keys; any other key is passed to every task as a variable.
     static var sweepKeys: [ArgSpec] {
         [.key("grid", .string, help: "\"name=[v ...] ...\": the product of the lists, the first name varying slowest"),
-         .key("points", .string, help: "a CSV file of points: a header of variable names, one line per point (crossed with grid=)"),
+         .key("points", .string, help: """
+             a CSV file of points: a header of variable names, one line per point (crossed with \
+             grid=)
+             """),
          .key("out", .string, help: "the sweep directory (sweep.json, tasks/, results.*)"),
          .key("backend", .choice(["local", "slurm"]), default: .string("local"), help: "run here, or as a Slurm job array"),
          .key("jobs", .int, default: .number(1), range: 1...256, help: "local: tasks at once (threads per task = threads / jobs)"),
@@ -36,9 +39,21 @@ enum SweepVerbs {
 
     static var sweep: VerbSpec {
         VerbSpec(name: "sweep", synopsis: "sweep NOTEBOOK grid=\"name=[v ...] ...\" out=DIR [backend=local|slurm] [jobs=1] [KEY=VALUE ...]",
-                 summary: "Run a notebook over a grid of settings (here or on Slurm), resumable; `sweep status DIR`, `sweep merge DIR`.",
+                 summary: """
+                     Run a notebook over a grid of settings (here or on Slurm), resumable; `sweep \
+                     status DIR`, `sweep merge DIR`.
+                     """,
                  arguments: [.positional("NOTEBOOK", .string, help: "the notebook (.qat)")] + sweepKeys,
-                 help: "Each grid point is a task: the notebook in a fresh session with the point's variables set (and every KEY=VALUE that is not a sweep option, such as quick=1), its results tables saved atomically as DIR/tasks/NNNN.h5, its log beside it. A task whose result exists is skipped, so running the same sweep again finishes only what is missing or failed. backend=slurm writes DIR/sweep.sbatch (a job array running `qat sweep-task DIR $SLURM_ARRAY_TASK_ID`) and submits it. Ends with a key=value summary line. A notebook named `status` or `merge` needs a path (./status).",
+                 help: """
+                     Each grid point is a task: the notebook in a fresh session with the point's \
+                     variables set (and every KEY=VALUE that is not a sweep option, such as \
+                     quick=1), its results tables saved atomically as DIR/tasks/NNNN.h5, its log \
+                     beside it. A task whose result exists is skipped, so running the same sweep \
+                     again finishes only what is missing or failed. backend=slurm writes \
+                     DIR/sweep.sbatch (a job array running `qat sweep-task DIR \
+                     $SLURM_ARRAY_TASK_ID`) and submits it. Ends with a key=value summary line. A \
+                     notebook named `status` or `merge` needs a path (./status).
+                     """,
                  examples: ["sweep Notebooks/quickstart.qat grid=\"seed=[1 2]\" out=/tmp/qs quick=1 jobs=2",
                             "sweep ablation.qat grid=\"bits=[2 3] group=[64 128] seed=[1 2 3]\" out=runs/abl backend=slurm cpus=8 mem=8G time=04:00:00"],
                  openKeys: true) { call in
@@ -50,7 +65,10 @@ enum SweepVerbs {
     static var sweepStatus: VerbSpec {
         VerbSpec(name: "sweep status", summary: "Show each task of a sweep: done, running, queued, failed or missing.",
                  arguments: [directoryArgument],
-                 help: "Prints done/running/queued/failed/missing per task (and the Slurm job), records the statuses in DIR, and ends with a key=value summary line.",
+                 help: """
+                     Prints done/running/queued/failed/missing per task (and the Slurm job), \
+                     records the statuses in DIR, and ends with a key=value summary line.
+                     """,
                  examples: ["sweep status runs/abl"]) { call in
             try status(call)
             return .none
@@ -62,7 +80,11 @@ enum SweepVerbs {
                  arguments: [directoryArgument,
                              .key("union", .bool, default: .number(0), help: "allow tasks with different columns (empty cells)"),
                              .key("partial", .bool, default: .number(0), help: "merge the tasks that are done, skip the rest")],
-                 help: "Joins every task's tables into DIR/results.h5 and DIR/results.csv with the task's variables as columns (tasks must record the same columns unless union=1). Ends with merged=... csv=... tables=N rows=N.",
+                 help: """
+                     Joins every task's tables into DIR/results.h5 and DIR/results.csv with the \
+                     task's variables as columns (tasks must record the same columns unless \
+                     union=1). Ends with merged=... csv=... tables=N rows=N.
+                     """,
                  examples: ["sweep merge runs/abl", "sweep merge runs/abl partial=1"]) { call in
             try merge(call)
             return .none
@@ -75,7 +97,12 @@ enum SweepVerbs {
                              .positional("INDEX", .int, range: 0...10_000_000, help: "the task's index (Slurm: $SLURM_ARRAY_TASK_ID)"),
                              .key("force", .bool, default: .number(0), help: "run even when the result exists (replacing it)"),
                              .key("echo", .bool, default: .number(0), help: "print the notebook's output too (it always goes to the task's .log)")],
-                 help: "Reads DIR/sweep.json, checks the notebook is unchanged, runs it with the task's variables and writes DIR/tasks/NNNN.h5, .log and .md. A failure writes DIR/tasks/NNNN.failed and exits with status 1. Ends with task=N status=done|skipped seconds=S.",
+                 help: """
+                     Reads DIR/sweep.json, checks the notebook is unchanged, runs it with the \
+                     task's variables and writes DIR/tasks/NNNN.h5, .log and .md. A failure writes \
+                     DIR/tasks/NNNN.failed and exits with status 1. Ends with task=N \
+                     status=done|skipped seconds=S.
+                     """,
                  examples: ["sweep-task /tmp/qs 0", "sweep-task runs/abl 7 force=1 echo=1"]) { call in
             let dir = SweepDir(try call.string("DIR")), index = try call.int("INDEX")
             let clock = ContinuousClock(), start = clock.now

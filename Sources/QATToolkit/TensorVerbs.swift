@@ -19,7 +19,10 @@ enum TensorVerbs {
         VerbSpec(name: "tensor", summary: "A tensor from a list of numbers (nested lists give the shape).",
                  arguments: [.positional("VALUES", .list, help: "numbers: [1 2 3] or [[1 2] [3 4]]"),
                              .key("shape", .list, help: "reshape to this, e.g. [2 3] (default: the nesting of VALUES)")],
-                 help: "Values are stored as float32. A nested list must be rectangular; shape= reshapes the flat values (row-major).",
+                 help: """
+                     Values are stored as float32. A nested list must be rectangular; shape= \
+                     reshapes the flat values (row-major).
+                     """,
                  examples: ["t = tensor [1 2 3 4 5 6] shape=[2 3]", "t = tensor [[1 2] [3 4]]"]) { call in
             var flat: [Float] = []
             let nested = try flatten(try call.list("VALUES"), into: &flat)
@@ -176,7 +179,10 @@ enum TensorVerbs {
     static var show: VerbSpec {
         VerbSpec(name: "show", summary: "Print a tensor's shape, dtype, statistics and a preview.",
                  arguments: [.positional("T", .tensor, help: "the tensor")],
-                 help: "First line: shape=[...] dtype=float32 and the statistics of `stats`; then up to 4 rows of up to 6 values (`...` marks elided ones).",
+                 help: """
+                     First line: shape=[...] dtype=float32 and the statistics of `stats`; then up \
+                     to 4 rows of up to 6 values (`...` marks elided ones).
+                     """,
                  examples: ["show x", "show (weight m block=0 linear=q_proj)"]) { call in
             let t = try call.tensor("T")
             call.out("shape=\(t.shape) dtype=float32 " + TensorStats(t).line)
@@ -188,7 +194,10 @@ enum TensorVerbs {
     static var stats: VerbSpec {
         VerbSpec(name: "stats", summary: "Print count, min, max, mean, std and abs max of a tensor as key=value.",
                  arguments: [.positional("T", .tensor, help: "the tensor")],
-                 help: "Computed in double precision; std is the population standard deviation. Prints count= min= max= mean= std= absmax=.",
+                 help: """
+                     Computed in double precision; std is the population standard deviation. Prints \
+                     count= min= max= mean= std= absmax=.
+                     """,
                  examples: ["stats x", "stats (weight q block=0)"]) { call in
             let s = TensorStats(try call.tensor("T"))
             call.out(s.line)

@@ -45,7 +45,10 @@ enum TrainVerbs {
     }
 
     static var blockap: VerbSpec {
-        VerbSpec(name: "blockap", summary: "Block-AP: train each block's W, s, z against the full-precision block (returns the quantized model).",
+        VerbSpec(name: "blockap", summary: """
+            Block-AP: train each block's W, s, z against the full-precision block (returns the \
+            quantized model).
+            """,
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp + " (an object is not changed)"),
                     .key("bits", .int, default: .number(2), range: 2...8, help: "bits per weight"),
@@ -59,16 +62,31 @@ enum TrainVerbs {
                     .key("half", .bool, default: .number(0), help: "keep the hidden-state buffers in float16"),
                     .key("shuffle", .bool, default: .number(0), help: "reshuffle the windows every epoch"),
                     seedKey(2, "windows and shuffling"),
-                    .key("blocks", .string, help: "train only blocks A:B (A to B-1) or one block N; the rest stay full precision"),
-                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work (and replace out=DIR if the interrupted run got that far)"),
+                    .key("blocks", .string, help: """
+                        train only blocks A:B (A to B-1) or one block N; the rest stay full \
+                        precision
+                        """),
+                    .key("resume", .bool, default: .number(0), help: """
+                        continue from out=DIR.work (and replace out=DIR if the interrupted run got \
+                        that far)
+                        """),
                     .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,down_proj=w4g64\""),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
-                    .key("dump", .string, help: "write activations and W/s/z gradients to this HDF5 file (layout: Sources/QATTrain/BlockAPDump.swift)"),
+                    .key("dump", .string, help: """
+                        write activations and W/s/z gradients to this HDF5 file (layout: \
+                        Sources/QATTrain/BlockAPDump.swift)
+                        """),
                     .key("dump_blocks", .either([.list, .string]), default: .string("0"), help: "blocks to dump: [0 1] or 0,1"),
                     .key("dump_steps", .either([.list, .string]), default: .string("0"), help: "steps to dump: [0 10] or 0,10"),
                     memoryKey,
                  ],
-                 help: "Each block's linears get fake quantizers initialised by RTN; W, s, z (and the norm gains) are trained with the MSE to the full-precision block's output on calibration windows, then frozen to integer codes. Prints a progress line per block and ends with `blockap spec=... blocks=... final_val_mse=... rtn_val_mse=... tok_per_s=... seconds=... out=...`.",
+                 help: """
+                     Each block's linears get fake quantizers initialised by RTN; W, s, z (and the \
+                     norm gains) are trained with the MSE to the full-precision block's output on \
+                     calibration windows, then frozen to integer codes. Prints a progress line per \
+                     block and ends with `blockap spec=... blocks=... final_val_mse=... \
+                     rtn_val_mse=... tok_per_s=... seconds=... out=...`.
+                     """,
                  examples: ["b = blockap m bits=2 group=64 blocks=0:4 samples=32 seqlen=128 epochs=1",
                             "d = calib m fortunes samples=64 val=8 seqlen=128; b = blockap m calib=$d",
                             "blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64 memory=4G"]) { call in
@@ -116,7 +134,10 @@ enum TrainVerbs {
     static var e2eqp: VerbSpec {
         VerbSpec(name: "e2eqp", summary: "E2E-QP: train the step sizes of a hard-quantized model end to end (returns the model).",
                  arguments: [
-                    .positional("MODEL", modelKind, help: "a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ); an object is not changed"),
+                    .positional("MODEL", modelKind, help: """
+                        a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ); an \
+                        object is not changed
+                        """),
                     .key("out", .string, help: "write a QATLab checkpoint here (and resumable state into DIR.work)"),
                  ] + dataKeys(val: 16) + [
                     .key("epochs", .int, default: .number(1), range: 1...1000, help: "passes over the windows"),
@@ -124,17 +145,28 @@ enum TrainVerbs {
                     .key("accum", .int, default: .number(4), range: 1...4096, help: "forwards per optimizer step"),
                     .key("lr", .number, range: 0...1, help: "peak learning rate (default 2e-5 at 2 bits, else 1e-5)"),
                     .key("zeros", .bool, default: .number(0), help: "also train the zero points (as train=sz)"),
-                    .key("train", .choice(["s", "z", "sz"]), help: "what to train: the scales s (default), the zero points z, or both (EfficientQAT Table 6)"),
+                    .key("train", .choice(["s", "z", "sz"]), help: """
+                        what to train: the scales s (default), the zero points z, or both \
+                        (EfficientQAT Table 6)
+                        """),
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     .key("warmup", .number, default: .number(0.03), range: 0...1, help: "warm-up fraction of the steps"),
                     seedKey(42, "training order"),
                     .key("max_steps", .int, range: 1...10_000_000, help: "stop after this many optimizer steps (a time budget)"),
-                    .key("resume", .bool, default: .number(0), help: "continue from out=DIR.work (and replace out=DIR if the interrupted run got that far)"),
+                    .key("resume", .bool, default: .number(0), help: """
+                        continue from out=DIR.work (and replace out=DIR if the interrupted run got \
+                        that far)
+                        """),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "steps between resumable checkpoints (with out=)"),
                     memoryKey,
                  ],
-                 help: "Codes stay frozen; the scales (and with zeros=1 the zero points) follow next-token cross-entropy. Windows are drawn with seed 2, as Block-AP's default, so both phases see the same data. Ends with `e2eqp steps=... initial_val_loss=... final_val_loss=... tok_per_s=... seconds=... out=...`.",
+                 help: """
+                     Codes stay frozen; the scales (and with zeros=1 the zero points) follow \
+                     next-token cross-entropy. Windows are drawn with seed 2, as Block-AP's \
+                     default, so both phases see the same data. Ends with `e2eqp steps=... \
+                     initial_val_loss=... final_val_loss=... tok_per_s=... seconds=... out=...`.
+                     """,
                  examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
             let budget = try memoryBudget(call)
@@ -184,7 +216,10 @@ enum TrainVerbs {
                             seedKey(Int(recipe.seed), "initial weights and batches"),
                             .key("text", .string, default: .string(recipe.text), help: "the training text (name or path)"),
                         ],
-                        help: "4 blocks, hidden 128, byte tokenizer; the recipe is documented in Sources/QATTrain/TinyModel.swift.",
+                        help: """
+                            4 blocks, hidden 128, byte tokenizer; the recipe is documented in \
+                            Sources/QATTrain/TinyModel.swift.
+                            """,
                         examples: ["make-tiny out=/tmp/tiny steps=200"]) { call in
             var r = TinyRecipe()
             r.steps = try call.int("steps")
@@ -200,7 +235,10 @@ enum TrainVerbs {
 
     /// memory=: a budget for the long runs, checked against an estimate before training starts.
     static var memoryKey: ArgSpec {
-        .key("memory", .either([.string, .number]), help: "refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M (k/M/G/T = 1024^n bytes)")
+        .key("memory", .either([.string, .number]), help: """
+            refuse to start when the estimated peak memory exceeds this budget, e.g. 2G or 1500M \
+            (k/M/G/T = 1024^n bytes)
+            """)
     }
 
     static func memoryBudget(_ call: VerbCall) throws -> Int? {

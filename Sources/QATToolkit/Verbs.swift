@@ -30,7 +30,10 @@ public enum Verbs {
     }
 
     static var threads: VerbSpec {
-        VerbSpec(name: "threads", summary: "Show or set the threads for OpenBLAS and QATLab's loops (also `set threads=N`, QAT_THREADS).",
+        VerbSpec(name: "threads", summary: """
+            Show or set the threads for OpenBLAS and QATLab's loops (also `set threads=N`, \
+            QAT_THREADS).
+            """,
                  arguments: [.positional("N", .int, optional: true, range: 1...64, help: "the new thread count")],
                  help: "Prints threads=N. The count starts at QAT_THREADS or the number of cores.",
                  examples: ["threads", "threads 2"]) { call in

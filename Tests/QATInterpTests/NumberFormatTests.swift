@@ -25,7 +25,13 @@ import QATTensor
         #expect(fmt(1e19) == "1e+19")                  // Int(1e20) trapped before
         #expect(fmt(-1e300) == "-1e+300")
         #expect(fmt(1e15, digits: 4) == "1e+15")      // Swift's own text would be 1000000000000000.0
-        #expect(fmt(9.5e14, digits: 4) == "9.5e+14")   // 9.5e18 scaled: past Int's safe range
+        // below 1e15 fixed point stays exact even where the scaled value passes 2^52 (it used to print
+        // float noise: 725561595285362 as ...361.96, or switch to exponent form past 9e18)
+        #expect(fmt(9.5e14, digits: 4) == "950000000000000.0000")
+        #expect(fmt(725561595285362.0, digits: 2) == "725561595285362.00")
+        #expect(fmt(-123456789012.3456, digits: 4) == "-123456789012.3456")
+        #expect(fmt(99999.99999999999, digits: 12) == "99999.999999999985")   // the double's own digits (...985448)
+        #expect(Help.fixed(725561595285362.0, 2) == fmt(725561595285362.0, digits: 2))   // `time` prints the same way
         #expect(fmt(9.5e18, digits: 2) == "9.5e+18")   // a perplexity of exp(43.7)
         #expect(fmt(1e300, digits: 4) == "1e+300")
         #expect(fmt(.infinity) == "inf")
