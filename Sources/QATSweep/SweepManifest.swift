@@ -165,5 +165,6 @@ func absolutePath(_ path: String) -> String {
 public func hostName() -> String {
     var buf = [CChar](repeating: 0, count: 256)
     guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
-    return String(cString: buf)
+    let name = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: name, as: UTF8.self)
 }

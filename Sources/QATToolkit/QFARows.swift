@@ -117,8 +117,8 @@ extension QFAVerbs {
 
     static var sampleRow: VerbSpec {
         VerbSpec(name: "qfa sample", summary: """
-            LLM-QFA: preview a sampling schedule without a model (histogram of average bits, \
-            mean/std).
+            LLM-QFA: preview a sampling schedule without a model (histogram of the mean code \
+            width, mean/std).
             """,
                  arguments: [
                     widthsKey("the bit-width choice set"),
@@ -130,8 +130,9 @@ extension QFAVerbs {
                     .key("out", .string, help: "the plot (.svg/.png)"),
                  ],
                  help: """
-                     The histogram of average bits over one period, without a model; returns the \
-                     table and ends `mean=<m> std=<s>`.
+                     The histogram of the sampled configurations' mean code width (bits per unit, \
+                     not avg_bits) over one period, without a model; returns the table and ends \
+                     `mean=<m> std=<s>`.
                      """,
                  examples: ["qfa sample widths=[2 3 4] units=30 period=1000 sampler=uniform"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])

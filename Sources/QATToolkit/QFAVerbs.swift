@@ -65,11 +65,11 @@ enum QFAVerbs {
             table.record([("bin_lo", .number(a)), ("bin_hi", .number(b)), ("steps", .number(Double(n))),
                           ("fraction", .number(Double(n) / Double(p.averages.count)))])
         }
-        call.out("average bits over one period of \(s.period) steps, \(s.units) units, widths \(s.widths), \(s.kind.rawValue) sampling:")
+        call.out("mean code width (bits per unit) over one period of \(s.period) steps, \(s.units) units, widths \(s.widths), \(s.kind.rawValue) sampling:")
         call.out(table.render())
         if call.has("out") {
             let path = try call.string("out")
-            let svg = SVGPlot.histogram(p.averages.map(Float.init), bins: bins, title: "qfa \(s.kind.rawValue): average bits over one period", xLabel: "average bits")
+            let svg = SVGPlot.histogram(p.averages.map(Float.init), bins: bins, title: "qfa \(s.kind.rawValue): mean code width over one period", xLabel: "mean code width (bits per unit)")
             try writePlot(svg, to: path, call)
         }
         call.out("mean=\(fmt(p.mean, digits: 4)) std=\(fmt(p.std, digits: 4))")

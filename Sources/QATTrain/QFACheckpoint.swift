@@ -16,7 +16,7 @@ enum QFACheckpoint {
         w.metadata = ["step": "\(step)", "fingerprint": fingerprint]
         try TrainingState.add(params, optimizer: optimizer, to: &w, perTensorSteps: true)
         try TrainingState.addHistory(loss: r.losses, lr: r.learningRates, gradNorm: r.gradNorms, to: &w)
-        try w.add("history.avg_bits", Tensor(r.averageBits))
+        try w.add("history.mean_width", Tensor(r.meanWidths))
         try w.add("history.target", Tensor(r.targets))
         let units = r.configurations.first?.count ?? 0
         try w.add("history.configs", Tensor(shape: [r.configurations.count, units], r.configurations.flatMap { $0.map(Float.init) }))
@@ -30,7 +30,8 @@ enum QFACheckpoint {
                                   momentStep: { Int(f.metadata[$0 + ".step"] ?? "") })
         guard let h = try TrainingState.history(f) else { throw FormatError(file: statePath(dir), "has no history.loss; it was not written by qfa train") }
         (r.losses, r.learningRates, r.gradNorms) = h
-        r.averageBits = try f.tensor("history.avg_bits").toArray()
+        // states written before the mean width had its own name call it history.avg_bits
+        r.meanWidths = try f.tensor(f.info("history.mean_width") != nil ? "history.mean_width" : "history.avg_bits").toArray()
         r.targets = try f.tensor("history.target").toArray()
         let c = try f.tensor("history.configs")
         let units = c.shape.count == 2 ? c.shape[1] : 0
@@ -47,8 +48,8 @@ enum QFACheckpoint {
             try f.write(Tensor(r.losses), at: "/qfa/loss")
             try f.write(Tensor(r.learningRates), at: "/qfa/lr")
             try f.write(Tensor(r.gradNorms), at: "/qfa/grad_norm")
-            try f.write(Tensor(r.averageBits), at: "/qfa/avg_bits")
-            try f.write(Tensor(r.targets), at: "/qfa/target_bits")
+            try f.write(Tensor(r.meanWidths), at: "/qfa/mean_width")
+            try f.write(Tensor(r.targets), at: "/qfa/target_width")
             let units = r.configurations.first?.count ?? 0
             if units > 0 {
                 try f.write(Tensor(shape: [r.configurations.count, units], r.configurations.flatMap { $0.map(Float.init) }), at: "/qfa/config")

@@ -14,13 +14,13 @@
 //                       resume skips GPTQ
 //   state.safetensors   every adapter's lora_A/lora_B, AdamW moments <name>.m / <name>.v of the
 //                       adapters updated so far, and the history: history.loss, history.lr,
-//                       history.grad_norm, history.avg_bits, history.target (steps), history.configs
+//                       history.grad_norm, history.mean_width, history.target (steps), history.configs
 //                       (steps, units); metadata: step, fingerprint, <name>.step (AdamW step count
 //                       of each adapter tensor: adapters are updated in different numbers of steps)
 // The configuration and batches of a step depend only on the step index and the seeds, so a
 // resumed run equals an uninterrupted one bit for bit.
 //
-// Log (DIR/train_log.h5, group /qfa): loss, lr, grad_norm, avg_bits, target_bits float32 (steps),
+// Log (DIR/train_log.h5, group /qfa): loss, lr, grad_norm, mean_width, target_width float32 (steps),
 // config float32 (steps, units); attributes widths (string), sampler (string), period, steps (int),
 // seconds, peak_rss_mb (double).
 import Foundation
@@ -54,7 +54,7 @@ public struct QFATrainOptions: Sendable, TrainLoopConfigurable {
 
 public struct QFATrainReport: Sendable {
     public var losses: [Float] = [], learningRates: [Float] = [], gradNorms: [Float] = []
-    public var averageBits: [Float] = [], targets: [Float] = []
+    public var meanWidths: [Float] = [], targets: [Float] = []
     public var configurations: [[Int]] = []
     /// Validation loss with every unit at one width, before and after training, by width.
     public var initialValidation: [Int: Double] = [:], finalValidation: [Int: Double] = [:]
@@ -113,11 +113,11 @@ public enum QFATrain {
             }
         }, after: { done, loss, norm, _ in
             report.losses.append(loss); report.learningRates.append(opt.groups[0].lr); report.gradNorms.append(norm)
-            report.averageBits.append(Float(meanWidth(config))); report.targets.append(Float(sampler.targetMean(step: done - 1)))
+            report.meanWidths.append(Float(meanWidth(config))); report.targets.append(Float(sampler.targetMean(step: done - 1)))
             report.configurations.append(config)
             report.trainTokens += perStep * (data.seqlen - 1)
             if done % 8 == 0 || done == lastStep {
-                log("qfa step \(done)/\(o.steps) loss \(fmtE(Double(loss))) avg bits \(fmt2(meanWidth(config))) (target \(fmt2(sampler.targetMean(step: done - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
+                log("qfa step \(done)/\(o.steps) loss \(fmtE(Double(loss))) mean width \(fmt2(meanWidth(config))) (target \(fmt2(sampler.targetMean(step: done - 1)))) lr \(fmtE(Double(opt.groups[0].lr)))")
             }
         }, checkpoint: { dir, done in
             try QFACheckpoint.save(dir: dir, step: done, params: params, optimizer: opt, fingerprint: o.fingerprint, report: report)

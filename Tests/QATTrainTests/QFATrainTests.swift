@@ -148,7 +148,7 @@ func trainOptions(steps: Int, dir: String? = nil) -> QFATrainOptions {
         }
         #expect(full.losses.count == 6 && full.losses.allSatisfy(\.isFinite))
         let log = try HDF5File.open(path: dirB + "/train_log.h5")
-        #expect(try log.readTensor("/qfa/avg_bits").count == 6)
+        #expect(try log.readTensor("/qfa/mean_width").count == 6)
     }
 
     @Test func trainingLowersTheLossAndSearchRunsOnTheTrainedSupernet() throws {
