@@ -77,7 +77,7 @@ func cachedTokens(_ model: ModelObject, text: String, label: String) throws -> [
     let encode = { model.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false) }
     guard let cache = SharedCache.current else { return encode() }
     let key = "tokens/\(model.loaded.name)/vocab\(model.model.vocabSize)/\(label)/\(hex16(fnv1a64(Array(text.utf8))))"
-    let bytes = try cache.value(key) {
+    let bytes = cache.value(key) {
         encode().withUnsafeBufferPointer { Array(UnsafeRawBufferPointer($0)) }
     }
     guard bytes.count % 4 == 0 else { throw VerbError("cache entry \(cache.path(for: key)) holds \(bytes.count) bytes, not whole Int32 token ids; delete it") }
