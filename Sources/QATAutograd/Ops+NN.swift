@@ -108,6 +108,23 @@ extension Var {
         }
     }
 
+    /// Knowledge distillation: the mean over rows of T^2 KL(softmax(teacher / T) || softmax(logits / T));
+    /// logits and teacher are (N, V), the teacher a constant (no gradient). Kernels: QATTensor/Loss.swift.
+    public static func distillation(_ logits: Var, teacher: Tensor, temperature t: Float) throws -> Var {
+        try validateDistillation(student: logits.shape, teacher: teacher.shape, temperature: t)
+        let rows = logits.shape[0], v = logits.shape[1]
+        // lseStudent, lseTeacher: (N) log-sum-exp of each row of logits / T and teacher / T
+        let lseStudent = Tensor(uninitialized: [rows]), lseTeacher = Tensor(uninitialized: [rows])
+        let loss = distillationForward(logits.value.data, teacher: teacher.data, rows: rows, v: v, temperature: t,
+                                       lseStudent: lseStudent.data, lseTeacher: lseTeacher.data)
+        let y = Tensor(uninitialized: [])
+        y.data[0] = Float(loss)
+        return result(y, "distillation", [logits]) { g in
+            distillationBackward(logits.value.data, teacher: teacher.data, lseStudent: lseStudent.data, lseTeacher: lseTeacher.data,
+                                 rows: rows, v: v, temperature: t, dloss: g.data[0], dstudent: logits.gradBuffer().data)
+        }
+    }
+
     /// Mean squared error between two tensors of the same shape.
     public static func mse(_ a: Var, _ b: Var) throws -> Var {
         guard a.shape == b.shape else {

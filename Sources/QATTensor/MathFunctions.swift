@@ -5,6 +5,7 @@ import Glibc
 
 extension Double {
     @inline(__always) var logValue: Double { Glibc.log(self) }
+    @inline(__always) var expValue: Double { Glibc.exp(self) }
     @inline(__always) var cosValue: Double { Glibc.cos(self) }
 }
 

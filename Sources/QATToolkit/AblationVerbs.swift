@@ -178,16 +178,18 @@ enum AblationVerbs {
                  ] + TrainVerbs.trainableKeys + [
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     seedKey(42, "training order"),
-                 ],
+                 ] + TrainVerbs.distillationKeys,
                  help: """
                      Installs min/max fake quantizers on every linear (as Block-AP does per block), \
-                     trains W, s, z and the norm gains against next-token cross-entropy with \
+                     trains W, s, z and the norm gains against next-token cross-entropy (or, with \
+                     loss=kd or ce+kd, distillation from the full-precision teacher, by default \
+                     MODEL itself as loaded) with \
                      Block-AP's learning rates (warm-up, then constant: the run may stop at any \
                      step), stops at seconds=, max_steps= or epochs=, then hardens every linear to \
                      integer codes. The reviewers' question \"is block-wise training needed?\" runs \
                      it for Block-AP's wall time. Memory: weights, gradients and two AdamW moments \
                      of the whole model plus one forward's activations. Ends with `fullqat spec=... \
-                     steps=... stopped_by=time|max_steps|epochs initial_val_loss=... \
+                     steps=... stopped_by=time|max_steps|epochs loss=... initial_val_loss=... \
                      final_val_loss=... tok_per_s=... seconds=...`.
                      """,
                  examples: ["b = blockap m bits=2 group=64 samples=32 seqlen=128; f = fullqat m bits=2 group=64 samples=32 seqlen=128 seconds=(summary seconds)"]) { call in
@@ -203,8 +205,10 @@ enum AblationVerbs {
             o.maxSteps = call.has("max_steps") ? try call.int("max_steps") : nil
             o.seed = try seed(call)
             let data = try TrainVerbs.windows(call, loaded, seed: 2)
-            let r = try FullQAT.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
-            call.out("fullqat spec=\(qspec) steps=\(r.steps) stopped_by=\(r.stoppedBy) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(Double(r.trainTokens) / max(r.seconds, 1e-9))) seconds=\(fmt(r.seconds))")
+            let (objective, teacher) = try TrainVerbs.distillation(call, student: source, verb: "fullqat")
+            o.objective = objective
+            let r = try FullQAT.run(model: loaded.model, data: data, options: o, teacher: teacher, log: { call.out($0) })
+            call.out("fullqat spec=\(qspec) steps=\(r.steps) stopped_by=\(r.stoppedBy) loss=\(o.objective.kind.rawValue) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(Double(r.trainTokens) / max(r.seconds, 1e-9))) seconds=\(fmt(r.seconds))")
             return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin, method: "fullqat \(qspec)"))
         }
     }

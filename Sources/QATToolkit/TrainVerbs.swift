@@ -44,6 +44,65 @@ enum TrainVerbs {
         return (qspec, call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec))
     }
 
+    /// loss=, kd_temp=, kd_weight= and teacher= of e2eqp and fullqat (QATTrain/Distillation.swift).
+    static var distillationKeys: [ArgSpec] {
+        [.key("loss", .choice(TrainingLossKind.allCases.map(\.rawValue)), default: .string("ce"), help: """
+            ce: next-token cross-entropy; kd: T^2 KL(teacher || student) per token at temperature \
+            kd_temp, averaged over the predicted tokens; ce+kd: (1 - kd_weight) ce + kd_weight kd
+            """),
+         .key("kd_temp", .number, default: .number(1), help: "distillation temperature T > 0 (loss=kd or ce+kd)"),
+         .key("kd_weight", .number, default: .number(0.5), help: "the weight w of kd in 0...1 (loss=ce+kd)"),
+         .key("teacher", modelKind, help: """
+            the full-precision teacher (default: the source model the quantized one came from, as \
+            its checkpoint records it)
+            """)]
+    }
+
+    /// The objective of a call and its teacher (nil for loss=ce): teacher= when given, else the
+    /// source model `student` records, which must load as a full-precision model.
+    static func distillation(_ call: VerbCall, student: ModelObject, verb: String) throws -> (TrainingObjective, LlamaModel?) {
+        var o = TrainingObjective()
+        let name = try call.string("loss")
+        guard let kind = TrainingLossKind(rawValue: name) else {
+            throw InterpError.verb("loss=\(name) is not a loss", hint: "use loss=ce, loss=kd or loss=ce+kd")
+        }
+        o.kind = kind
+        let temp = try call.number("kd_temp"), weight = try call.number("kd_weight")
+        guard temp.isFinite, temp > 0, temp <= 1e4 else {
+            throw InterpError.verb("kd_temp=\(fmt(temp)) is not a temperature", hint: "give a positive number such as kd_temp=1 (plain) or kd_temp=2 (softer)")
+        }
+        guard weight.isFinite, (0...1).contains(weight) else {
+            throw InterpError.verb("kd_weight=\(fmt(weight)) is outside 0...1", hint: "the loss is (1 - w) ce + w kd; e.g. kd_weight=0.5")
+        }
+        o.temperature = Float(temp); o.kdWeight = Float(weight)
+        if kind == .ce {
+            if let k = ["kd_temp", "kd_weight", "teacher"].first(where: call.has) {
+                throw InterpError.verb("\(k)= has no effect with loss=ce", hint: "add loss=kd or loss=ce+kd, or drop \(k)=")
+            }
+            return (o, nil)
+        }
+        if kind == .kd, call.has("kd_weight") {
+            throw InterpError.verb("kd_weight= has no effect with loss=kd", hint: "use loss=ce+kd to mix, or drop kd_weight=")
+        }
+        let teacher: ModelObject
+        if call.has("teacher") {
+            teacher = try call.model("teacher")
+        } else {
+            let loaded: LoadedModel
+            do { loaded = try loadModel(student.origin) } catch {
+                throw InterpError.verb("\(verb): the source model of \(student.loaded.name) is unknown (its recorded origin \"\(student.origin)\" does not load: \(error))",
+                                       hint: "give the full-precision teacher: teacher=smollm2 (or its path)")
+            }
+            teacher = ModelObject(loaded, reloadSpec: student.origin, origin: student.origin, method: "loaded")
+            guard !teacher.isQuantized else {
+                throw InterpError.verb("\(verb): \(student.loaded.name) records no full-precision source (\(student.origin) is itself quantized)",
+                                       hint: "give the full-precision teacher: teacher=MODEL")
+            }
+        }
+        o.teacherIdentity = teacher.reloadSpec.map(sourceSpec) ?? "\(teacher.loaded.name) (\(teacher.method), in memory)"
+        return (o, teacher.model)
+    }
+
     static var blockap: VerbSpec {
         VerbSpec(name: "blockap", summary: """
             Block-AP: train each block's W, s, z against the full-precision block (returns the \
@@ -160,14 +219,17 @@ enum TrainVerbs {
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("checkpoint_every", .int, default: .number(16), range: 1...1_000_000, help: "steps between resumable checkpoints (with out=)"),
                     memoryKey,
-                 ],
+                 ] + distillationKeys,
                  help: """
                      Codes stay frozen; the scales (and with zeros=1 the zero points) follow \
-                     next-token cross-entropy. Windows are drawn with seed 2, as Block-AP's \
-                     default, so both phases see the same data. Ends with `e2eqp steps=... \
-                     initial_val_loss=... final_val_loss=... tok_per_s=... seconds=... out=...`.
+                     next-token cross-entropy (loss=ce), or distill the full-precision teacher \
+                     (loss=kd: T^2 KL per token; loss=ce+kd mixes them), whose logits are computed \
+                     per micro-batch without gradients. Windows are drawn with seed 2, as \
+                     Block-AP's default, so both phases see the same data. Ends with `e2eqp \
+                     steps=... loss=ce|kd|ce+kd initial_val_loss=... final_val_loss=... \
+                     tok_per_s=... seconds=... out=...` (the val losses are cross-entropy).
                      """,
-                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
+                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e = e2eqp b loss=ce+kd kd_temp=2 teacher=smollm2 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
             let budget = try memoryBudget(call)
             let (source, loaded) = try call.modelToChange("MODEL")
@@ -193,16 +255,20 @@ enum TrainVerbs {
             guard !o.resume || out != nil else { throw InterpError.verb("resume=1 needs out=DIR (it continues from DIR.work)", hint: "give the out= of the interrupted run") }
             let data = try windows(call, loaded, seed: 2)
             o.memoryBudget = budget
+            let distills = try call.string("loss") != TrainingLossKind.ce.rawValue
             try o.loop.checkMemory(advice: "lower seqlen= or batch=") {
                 MemoryEstimator.endToEnd(model: loaded.model, seqlen: data.seqlen, batch: o.batchSize,
-                                         trained: E2EQP.trainedCount(loaded.model, zeros: o.trainZeros))
+                                         trained: E2EQP.trainedCount(loaded.model, zeros: o.trainZeros), teacher: distills)
             }
-            let r = try E2EQP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
+            // the teacher is loaded after the memory check, which counts its weights itself
+            let (objective, teacher) = try distillation(call, student: source, verb: "e2eqp")
+            o.objective = objective
+            let r = try E2EQP.run(model: loaded.model, data: data, options: o, teacher: teacher, log: { call.out($0) })
             if let out {
                 try NativeCheckpoint.write(loaded.model, to: out, method: "e2eqp", source: source.origin,
                                            metadata: ["options": o.fingerprint, "seconds": fmt(r.seconds)], overwrite: try call.bool("overwrite") || o.resume)
             }
-            call.out("e2eqp steps=\(r.steps) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
+            call.out("e2eqp steps=\(r.steps) loss=\(o.objective.kind.rawValue) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.seconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
             return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: source.method + " + e2eqp"))
         }
     }

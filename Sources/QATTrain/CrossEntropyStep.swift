@@ -1,5 +1,6 @@
 // The optimizer step the three end-to-end trainers share (E2E-QP, full-model QAT, LLM-QFA):
-// `accumulation` forwards of `batch` windows each, next-token cross-entropy, backward seeded
+// `accumulation` forwards of `batch` windows each, the objective's loss (next-token cross-entropy by
+// default, or distillation from a teacher: Distillation.swift), backward seeded
 // with 1/accumulation so the gradients add up to the step's mean. The window order is one
 // seeded shuffle per epoch (seed + epoch), so a resumed run draws exactly the windows an
 // uninterrupted one would; it is computed once per epoch, not once per step.
@@ -30,7 +31,8 @@ struct EpochOrder {
 /// accumulated into the trained Vars (the caller zeroes them before and steps the optimizer
 /// after). `failure` words the error for a non-finite loss (it names the run and what to do).
 func accumulatedCrossEntropyStep(model: LlamaModel, data: TrainingWindows, order: inout EpochOrder, step: Int,
-                                 batch: Int, accumulation: Int, failure: (Float) -> String) throws -> Float {
+                                 batch: Int, accumulation: Int, objective: TrainingObjective = TrainingObjective(),
+                                 teacher: LlamaModel? = nil, failure: (Float) -> String) throws -> Float {
     let perStep = batch * accumulation, stepsPerEpoch = data.train.count / perStep, t = data.seqlen
     let order = order.order(epoch: step / stepsPerEpoch), first = (step % stepsPerEpoch) * perStep
     var stepLoss: Float = 0
@@ -39,7 +41,7 @@ func accumulatedCrossEntropyStep(model: LlamaModel, data: TrainingWindows, order
         // (batch, t-1) token ids in, (batch * (t-1)) targets: each window shifted by one
         let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
         let logits = try model.forward(inputs, batch: idx.count, seq: t - 1)
-        let loss = try Var.crossEntropy(logits, targets: targets)
+        let loss = try objective.loss(logits: logits, targets: targets, teacher: teacher, inputs: inputs, batch: idx.count, seq: t - 1)
         guard loss.value.scalar.isFinite else { throw TrainingError(failure(loss.value.scalar)) }
         try loss.backward(seed: 1 / Float(accumulation))
         stepLoss += loss.value.scalar / Float(accumulation)

@@ -1,7 +1,8 @@
 // E2E-QP: end-to-end training of the step sizes of a hard-quantized model (EfficientQAT section 4; docs/efficientqat.md 4).
 //
 // Every quantized linear keeps its integer codes and zero points frozen; only the scales s
-// (option: the zero points too) train, with next-token cross-entropy on calibration windows.
+// (option: the zero points too) train, with next-token cross-entropy on calibration windows
+// (or, with loss=kd / ce+kd, distillation from the full-precision teacher; Distillation.swift).
 // The weight is W = (q - z) * s, so the only gradient is dW/ds = q - z. Embedding, norms and
 // LM head stay frozen. AdamW (weight decay 0), linear warm-up over 3% of the steps then cosine to
 // 0 (the HF Trainer schedule), gradient clipping 0.3, gradient accumulation to an effective batch.
@@ -10,7 +11,8 @@
 //   state.safetensors   <linear>.scales / <linear>.zeros (F32) of every quantized linear, the
 //                       AdamW moments <param>.m / <param>.v, history.loss / history.lr /
 //                       history.grad_norm (F32, steps so far); metadata: step, fingerprint,
-//                       initial_val_loss
+//                       initial_val_loss (the fingerprint holds the loss, kd_temp, kd_weight and the
+//                       teacher, so a resume with other settings is refused)
 // Resume loads it and continues at the saved step; the batches of a step depend only on the step
 // index, so the result equals an uninterrupted run bit for bit.
 import Foundation
@@ -29,12 +31,14 @@ public struct E2EQPOptions: Sendable, TrainLoopConfigurable {
     public var trainScales = true
     /// batch 1 x accumulation 4, warm-up 3% then cosine to 0, clip 0.3, seed 42, a checkpoint every 16 steps.
     public var loop = TrainLoopOptions()
+    /// ce (default), kd or ce+kd; with kd the run needs a teacher (Distillation.swift).
+    public var objective = TrainingObjective()
     public init() {
         loop.accumulation = 4; loop.warmupRatio = 0.03; loop.schedule = .warmupCosine; loop.clipGrad = 0.3
     }
 
     public var fingerprint: String {
-        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(loop.batchSize) acc\(loop.accumulation) warm\(loop.warmupRatio) clip\(loop.clipGrad) z\(trainZeros)\(trainScales ? "" : " s0") seed\(loop.seed)"
+        "lr\(lr.map { "\($0)" } ?? "default") ep\(epochs) bs\(loop.batchSize) acc\(loop.accumulation) warm\(loop.warmupRatio) clip\(loop.clipGrad) z\(trainZeros)\(trainScales ? "" : " s0") seed\(loop.seed)\(objective.fingerprint)"
     }
 }
 
@@ -63,8 +67,10 @@ public enum E2EQP {
         return total / Double(windows.count)
     }
 
-    public static func run(model: LlamaModel, data: TrainingWindows, options o: E2EQPOptions, log: (String) -> Void) throws -> E2EQPReport {
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: E2EQPOptions, teacher: LlamaModel? = nil,
+                           log: (String) -> Void) throws -> E2EQPReport {
         let q = quantized(model)
+        try o.objective.validate(teacher: teacher, student: model, run: "e2eqp")
         guard !q.isEmpty else { throw TrainingError("e2eqp: the model has no hard-quantized linears; quantize it first (rtn, gptq, awq or blockap)") }
         model.freezeAll()
         var params: [(String, Var)] = []
@@ -97,7 +103,8 @@ public enum E2EQP {
         let done = try TrainLoop.run(o.loop, optimizer: opt, steps: step..<lastStep, progress: "e2e-qp", place: { "e2eqp step \($0)" },
                                      learningRates: { [o.loop.learningRate(base: lr, step: $0, planned: total)] },
                                      loss: { step in
-            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation,
+                                           objective: o.objective, teacher: teacher) {
                 "e2eqp step \(step): the loss is \($0); stopping with the last good state (checkpoint at the last save)"
             }
         }, after: { done, loss, norm, _ in

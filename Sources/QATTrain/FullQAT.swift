@@ -1,5 +1,5 @@
 // Full-model QAT: W, s and z of every quantized linear trained end to end with next-token
-// cross-entropy, for a wall-time budget. This is the reviewers' question to EfficientQAT ("is
+// cross-entropy (or distillation from the full-precision teacher: Distillation.swift), for a wall-time budget. This is the reviewers' question to EfficientQAT ("is
 // block-wise training needed?"): the same trainables and learning rates as Block-AP, but one
 // backward through the whole model per step instead of a per-block MSE, stopped after the same
 // wall time Block-AP took.
@@ -28,6 +28,8 @@ public struct FullQATOptions: Sendable, TrainLoopConfigurable {
     /// batch 1 x accumulation 4, warm-up 3% then constant, clip 0.3, seed 42; `seconds` and
     /// `maxSteps` stop the run early; no checkpoints.
     public var loop = TrainLoopOptions()
+    /// ce (default), kd or ce+kd; with kd the run needs a teacher (Distillation.swift).
+    public var objective = TrainingObjective()
     public init(policy: QuantPolicy) {
         self.policy = policy
         loop.accumulation = 4; loop.warmupRatio = 0.03; loop.schedule = .warmupConstantByFactor; loop.clipGrad = 0.3
@@ -43,7 +45,9 @@ public struct FullQATReport: Sendable {
 }
 
 public enum FullQAT {
-    public static func run(model: LlamaModel, data: TrainingWindows, options o: FullQATOptions, log: (String) -> Void) throws -> FullQATReport {
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: FullQATOptions, teacher: LlamaModel? = nil,
+                           log: (String) -> Void) throws -> FullQATReport {
+        try o.objective.validate(teacher: teacher, student: model, run: "fullqat")
         model.freezeAll()
         try o.policy.apply(to: model, mode: .fake, init: .minMax)
         var weights: [Var] = [], quant: [Var] = []
@@ -76,7 +80,8 @@ public enum FullQAT {
         let done = try TrainLoop.run(o.loop, optimizer: opt, steps: 0..<planned, progress: "fullqat", place: { "fullqat step \($0)" },
                                      learningRates: { step in [wlr, o.quantLR].map { o.loop.learningRate(base: $0, step: step, planned: planned) } },
                                      loss: { step in
-            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation) {
+            try accumulatedCrossEntropyStep(model: model, data: data, order: &order, step: step, batch: o.batchSize, accumulation: o.accumulation,
+                                           objective: o.objective, teacher: teacher) {
                 "fullqat step \(step): the loss is \($0); lower the learning rates"
             }
         }, after: { done, loss, _, elapsed in

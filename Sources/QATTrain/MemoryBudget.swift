@@ -148,7 +148,10 @@ public enum MemoryEstimator {
     /// The process now plus a full forward/backward on `batch` windows (every block's
     /// activations and the logits with their softmax and gradient) and the trained tensors'
     /// gradient and moments (`trained` values).
-    public static func endToEnd(model: LlamaModel, seqlen: Int, batch: Int, trained: Int, label: String = "trained tensors' grad + AdamW") -> MemoryEstimate {
+    /// With `teacher` (loss=kd/ce+kd) the full-precision teacher's Float32 weights and one forward's
+    /// logits are added (its activations are freed block by block under noGrad).
+    public static func endToEnd(model: LlamaModel, seqlen: Int, batch: Int, trained: Int, label: String = "trained tensors' grad + AdamW",
+                                teacher: Bool = false) -> MemoryEstimate {
         let s = model.blockShape, tokens = batch * max(1, seqlen - 1)
         var e = MemoryEstimate()
         ResidentMemory.releaseFreeHeap()
@@ -158,6 +161,10 @@ public enum MemoryEstimator {
         // every block's saved activations, the gradients of the block being back-propagated (and
         // one more block's worth of temporaries), the logits with their softmax and gradient
         e.add("activations", 4 * tokens * ((model.blocks.count + 2) * savedActivationFloats(s, seq: seqlen) + 3 * model.vocabSize))
+        if teacher {
+            e.add("teacher weights", 4 * model.parameterCount)
+            e.add("teacher logits", 4 * tokens * model.vocabSize)
+        }
         return e.withAllocatorSlack()
     }
 }

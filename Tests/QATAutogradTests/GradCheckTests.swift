@@ -91,6 +91,14 @@ func expectGrad(_ inputs: [Var], eps: Float = 1e-2, _ f: @escaping ([Var]) throw
         try expectGrad([param([6, 9], 60, std: 2)], eps: 1e-3) { try Var.crossEntropy($0[0], targets: [1, 8, -1, 0, 4, 4]) }
         try expectGrad([param([3, 4], 61), param([3, 4], 62)]) { try Var.mse($0[0], $0[1]) }
     }
+
+    /// T^2 KL(softmax(teacher / T) || softmax(student / T)) over rows: the backward T (p - q) / N
+    /// against finite differences, at temperatures below, at and above 1.
+    @Test(arguments: [Float(0.5), 1, 2, 4])
+    func distillation(temperature: Float) throws {
+        let teacher = param([5, 9], 63, std: 2).value
+        try expectGrad([param([5, 9], 64, std: 2)], eps: 1e-3) { try Var.distillation($0[0], teacher: teacher, temperature: temperature) }
+    }
 }
 
 @Suite struct AutogradSemanticsTests {
