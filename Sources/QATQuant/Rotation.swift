@@ -37,10 +37,14 @@ public enum RotationKind: String, CaseIterable, Sendable {
 }
 
 public enum Rotation {
+    /// The largest hidden size rotated (a 16384 x 16384 Double matrix is 2 GiB).
+    public static let maxSize = 16384
+
     /// The (C, C) rotation of kind `kind` for hidden size `size`.
     public static func matrix(kind: RotationKind, size: Int, seed: UInt64) throws -> Tensor {
-        guard size >= 1 else {
-            throw TensorError.invalidArgument(op: "rotation", message: "size \(size): expected a hidden size of at least 1")
+        // the bound keeps LAPACK's Int32 sizes and a C x C matrix in memory
+        guard (1...maxSize).contains(size) else {
+            throw TensorError.invalidArgument(op: "rotation", message: "hidden size \(size): expected 1...\(maxSize) for a C x C rotation")
         }
         let q: [Double]
         switch kind {
@@ -80,6 +84,9 @@ public enum Rotation {
 
     /// A seeded Haar-random orthogonal n x n matrix, row-major (see the header).
     public static func haarOrthogonal(_ n: Int, seed: UInt64) throws -> [Double] {
+        guard (1...maxSize).contains(n) else {
+            throw TensorError.invalidArgument(op: "rotation", message: "size \(n): expected 1...\(maxSize)")
+        }
         var rng = SeededRandom(seed: seed)
         // column-major for LAPACK; a Gaussian matrix's transpose is Gaussian, so the order is moot
         var a = (0..<(n * n)).map { _ in Double(rng.normal()) }
