@@ -17,7 +17,7 @@ public enum Verbs {
     /// Every QATLab verb, in the order `help` lists them.
     public static var rows: [VerbSpec] {
         coreRows + ModelVerbs.rows + QuantVerbs.rows + TrainVerbs.rows + DataVerbs.rows + TensorVerbs.rows
-            + EvalVerbs.rows + ResultVerbs.rows + DumpVerbs.rows + NotebookVerbs.rows + SweepVerbs.rows + QFAVerbs.rows + AblationVerbs.rows
+            + EvalVerbs.rows + ResultVerbs.rows + DumpVerbs.rows + NotebookVerbs.rows + SweepVerbs.rows + QFAVerbs.rows + AblationVerbs.rows + RotateVerbs.rows
     }
 
     static var coreRows: [VerbSpec] { [version_, threads] + BenchVerbs.rows }
