@@ -10,8 +10,8 @@
 //   QATTokenizer              byte-level BPE (vocab + merges, tokenizer.json) and the byte fallback
 //   QATModel                  LLaMA-family model: blocks, full model, inference and training paths
 //   QATEval                   evaluation beyond perplexity: KL to a reference, multiple choice, quiz tasks
-//   QATQuant                  weight quantizers (fake/hard, RTN, GPTQ, AWQ), packing and export
-//   QATTrain                  optimizers, schedules, training loops (tiny model, Block-AP, E2E-QP)
+//   QATQuant                  weight quantizers (fake/hard), the method and grid tables (RTN, GPTQ, AWQ), rotations, packing, export
+//   QATTrain                  optimizers, schedules, one training loop (Block-AP, E2E-QP, full QAT, QFA), distillation
 //   QATResults                results tables (terminal, CSV, Markdown, HDF5) and SVG plots
 //   QATSweep                  sweep mechanics: grids, manifests, shared cache, local and Slurm backends
 //   QATBench                  benchmark kernels: sgemm vs a block, model forward, training, evaluation
