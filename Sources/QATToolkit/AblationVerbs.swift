@@ -161,7 +161,7 @@ enum AblationVerbs {
 
     static var fullqat: VerbSpec {
         VerbSpec(name: "fullqat", summary: """
-            Full-model QAT: W, s, z of every linear trained end to end with cross-entropy, for a \
+            Full-model QAT: W, s, z of every linear trained end to end (cross-entropy and/or distillation), for a \
             wall-time budget.
             """,
                  arguments: [
