@@ -44,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_reference as ref  # noqa: E402
+from xoshiro import Xoshiro256StarStar  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
 MASK64 = (1 << 64) - 1
@@ -82,33 +83,6 @@ def loglik(model, context, continuation):
     m = logits.max(axis=-1, keepdims=True)
     logp = logits - (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))
     return float(sum(logp[i, t] for i, t in enumerate(continuation)))
-
-
-class Xoshiro256StarStar:
-    def __init__(self, seed):
-        x, self.s = seed & MASK64, []
-        for _ in range(4):  # splitmix64
-            x = (x + 0x9E3779B97F4A7C15) & MASK64
-            z = x
-            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-            self.s.append(z ^ (z >> 31))
-
-    @staticmethod
-    def rotl(x, k):
-        return ((x << k) | (x >> (64 - k))) & MASK64
-
-    def next(self):
-        s = self.s
-        result = (self.rotl((s[1] * 5) & MASK64, 7) * 9) & MASK64
-        t = (s[1] << 17) & MASK64
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = self.rotl(s[3], 45)
-        return result
 
 
 def read_items(path):
