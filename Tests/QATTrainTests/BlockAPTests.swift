@@ -8,6 +8,20 @@ import QATModel
 import QATQuant
 import QATTensor
 
+/// The tiny model RTN-quantized at w2g64 with 32 training windows of 64 tokens: E2E-QP's start.
+func tinyRTNModel() throws -> (LoadedModel, TrainingWindows) {
+    let (loaded, data) = try tinyWindows(samples: 32, seqlen: 64)
+    try QuantPolicy(parsing: "w2g64").apply(to: loaded.model, mode: .hard, init: .minMax)
+    return (loaded, data)
+}
+
+/// A short E2E-QP schedule for the tiny model (2 epochs of 2 x 2 windows per step, lr 2e-3).
+func quickE2EQPOptions() -> E2EQPOptions {
+    var o = E2EQPOptions()
+    o.lr = 2e-3; o.batchSize = 2; o.accumulation = 2; o.epochs = 2
+    return o
+}
+
 func tinyWindows(samples: Int = 16, seqlen: Int = 64, seed: UInt64 = 3) throws -> (LoadedModel, TrainingWindows) {
     let loaded = try ModelLoader.load("tiny")
     let data = try TrainingWindows.load(text: "fortunes", tokenizer: loaded.tokenizer, samples: samples,
@@ -81,17 +95,6 @@ func scratchDir() throws -> String {
         #expect(throws: (any Error).self) { try BlockAP.run(model: try ModelLoader.load("tiny").model, data: data, options: other, log: { _ in }) }
     } }
 
-    func rtnModel() throws -> (LoadedModel, TrainingWindows) {
-        let (loaded, data) = try tinyWindows(samples: 32, seqlen: 64)
-        try QuantPolicy(parsing: "w2g64").apply(to: loaded.model, mode: .hard, init: .minMax)
-        return (loaded, data)
-    }
-
-    func options() -> E2EQPOptions {
-        var o = E2EQPOptions()
-        o.lr = 2e-3; o.batchSize = 2; o.accumulation = 2; o.epochs = 2
-        return o
-    }
 
     /// A loss or gradient that is not finite stops each phase with a TrainingError that names it, not
     /// a crash or silent NaN updates (Block-AP at learning rates of 1e30 once trapped in fastExp on a NaN), and Block-AP
@@ -109,10 +112,10 @@ func scratchDir() throws -> String {
 
         // E2E-QP's cross-entropy saturates instead of overflowing; a NaN step size reaches the
         // gradients while the loss stays finite, and must stop the run before any update
-        let (b, rtnData) = try rtnModel()
+        let (b, rtnData) = try tinyRTNModel()
         let h = try #require(b.model.blocks[0].linears[0].quantizer as? HardQuantizer)
         h.scales.value.data[0] = .nan
-        let q = options()
+        let q = quickE2EQPOptions()
         let f = #expect(throws: TrainingError.self) { try E2EQP.run(model: b.model, data: rtnData, options: q, log: { _ in }) }
         #expect(f?.message.contains("is nan") == true && f?.message.contains("last good state") == true, "\(f?.message ?? "")")
         #expect(h.scales.value.data[1].isFinite, "no step was taken with the NaN gradient")
@@ -133,9 +136,9 @@ func scratchDir() throws -> String {
     } }
 
     @Test func e2eqpLowersValidationCrossEntropy() throws { try Interrupt.exclusively {
-        let (loaded, data) = try rtnModel()
+        let (loaded, data) = try tinyRTNModel()
         let before = try modelState(loaded.model)
-        let r = try E2EQP.run(model: loaded.model, data: data, options: options(), log: { _ in })
+        let r = try E2EQP.run(model: loaded.model, data: data, options: quickE2EQPOptions(), log: { _ in })
         #expect(r.steps == 16)
         #expect(r.finalValidationLoss < r.initialValidationLoss, "\(r.initialValidationLoss) -> \(r.finalValidationLoss)")
         // only the scales moved: codes and zeros are frozen
@@ -156,19 +159,19 @@ func scratchDir() throws -> String {
     } }
 
     @Test func e2eqpResumeAfterAnInterruptEqualsAnUninterruptedRun() throws { try Interrupt.exclusively {
-        let (a, data) = try rtnModel()
-        _ = try E2EQP.run(model: a.model, data: data, options: options(), log: { _ in })
+        let (a, data) = try tinyRTNModel()
+        _ = try E2EQP.run(model: a.model, data: data, options: quickE2EQPOptions(), log: { _ in })
         let dir = try scratchDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = options()
+        var o = quickE2EQPOptions()
         o.checkpointDir = dir; o.checkpointEvery = 4
-        let (b, _) = try rtnModel()
+        let (b, _) = try tinyRTNModel()
         // a run killed after step 8 (its checkpoint was saved at step 8)
         var first = o
         first.maxSteps = 8
         _ = try E2EQP.run(model: b.model, data: data, options: first, log: { _ in })
         o.resume = true
-        let (c, _) = try rtnModel()
+        let (c, _) = try tinyRTNModel()
         _ = try E2EQP.run(model: c.model, data: data, options: o, log: { _ in })
         #expect(try modelState(c.model) == modelState(a.model))
     } }

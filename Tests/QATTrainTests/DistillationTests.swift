@@ -19,7 +19,7 @@ import QATTensor
 
     /// One accumulated step's loss and the gradients it leaves on the trained scales.
     func step(_ o: TrainingObjective, teacher: LlamaModel?) throws -> (Float, [[Float]]) {
-        let (student, data) = try rtnModel()
+        let (student, data) = try tinyRTNModel()
         let scales = E2EQP.quantized(student.model).map(\.1.scales)
         for s in scales { s.requiresGrad = true }
         var order = EpochOrder(windows: data.train.count, seed: 42)
@@ -41,9 +41,9 @@ import QATTensor
 
     @Test func e2eqpWithKDLowersTheKDLossOnTheTrainingWindows() throws { try Interrupt.exclusively {
         let teacher = try ModelLoader.load("tiny").model
-        let (student, data) = try rtnModel()
+        let (student, data) = try tinyRTNModel()
         let before = try Distillation.meanLoss(student: student.model, teacher: teacher, windows: data.train, temperature: 2)
-        var o = options()
+        var o = quickE2EQPOptions()
         o.objective = objective(.kd, t: 2)
         let r = try E2EQP.run(model: student.model, data: data, options: o, teacher: teacher, log: { _ in })
         let after = try Distillation.meanLoss(student: student.model, teacher: teacher, windows: data.train, temperature: 2)
@@ -57,23 +57,23 @@ import QATTensor
         let teacher = try ModelLoader.load("tiny").model
         let dir = try scratchDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = options()
+        var o = quickE2EQPOptions()
         o.checkpointDir = dir; o.checkpointEvery = 2; o.maxSteps = 2
         o.objective = objective(.kd, t: 2)
-        _ = try E2EQP.run(model: try rtnModel().0.model, data: try rtnModel().1, options: o, teacher: teacher, log: { _ in })
+        _ = try runOnFreshRTN(o, teacher: teacher)
         o.resume = true; o.maxSteps = 4
         for other in [objective(.kd, t: 3), objective(.ceKD, t: 2), objective(.ce)] {
             var changed = o
             changed.objective = other
             #expect(throws: (any Error).self, "\(other.fingerprint)") {
-                try E2EQP.run(model: try rtnModel().0.model, data: try rtnModel().1, options: changed, teacher: teacher, log: { _ in })
+                try runOnFreshRTN(changed, teacher: teacher)
             }
         }
         var renamed = o
         renamed.objective.teacherIdentity = "/models/another"
-        #expect(throws: (any Error).self) { try E2EQP.run(model: try rtnModel().0.model, data: try rtnModel().1, options: renamed, teacher: teacher, log: { _ in }) }
+        #expect(throws: (any Error).self) { try runOnFreshRTN(renamed, teacher: teacher) }
         // the same settings resume, and ce's fingerprint is today's (states written before kd still resume)
-        _ = try E2EQP.run(model: try rtnModel().0.model, data: try rtnModel().1, options: o, teacher: teacher, log: { _ in })
+        _ = try runOnFreshRTN(o, teacher: teacher)
         #expect(!E2EQPOptions().fingerprint.contains("loss"))
     } }
 
@@ -94,15 +94,10 @@ import QATTensor
 }
 
 extension DistillationTests {
-    func rtnModel() throws -> (LoadedModel, TrainingWindows) {
-        let (loaded, data) = try tinyWindows(samples: 32, seqlen: 64)
-        try QuantPolicy(parsing: "w2g64").apply(to: loaded.model, mode: .hard, init: .minMax)
-        return (loaded, data)
-    }
-
-    func options() -> E2EQPOptions {
-        var o = E2EQPOptions()
-        o.lr = 2e-3; o.batchSize = 2; o.accumulation = 2; o.epochs = 2
-        return o
+    /// E2E-QP from a fresh RTN start (model and windows built once per run).
+    @discardableResult
+    func runOnFreshRTN(_ o: E2EQPOptions, teacher: LlamaModel) throws -> E2EQPReport {
+        let (student, data) = try tinyRTNModel()
+        return try E2EQP.run(model: student.model, data: data, options: o, teacher: teacher, log: { _ in })
     }
 }
