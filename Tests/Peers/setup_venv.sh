@@ -9,7 +9,7 @@
 set -euo pipefail
 venv="${QAT_VENV:-$HOME/.cache/qatlab/venv}"
 pins=(
-    "torch==2.13.0+cpu"
+    "torch==2.13.0"
     "transformers==5.25.0"
     "gguf==0.19.0"
     "safetensors"
@@ -22,9 +22,9 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-# The CPU index serves torch's CPU-only wheels (the default PyPI wheel carries CUDA, ~2 GB).
-"$venv/bin/python" -m pip install --quiet \
-    --extra-index-url https://download.pytorch.org/whl/cpu "${pins[@]}"
+# torch==2.13.0 is satisfied by the CPU-only wheel 2.13.0+cpu when pip's find-links holds it (this
+# workplace's machines have it in /opt/wheels); elsewhere PyPI's wheel of the same version is used.
+"$venv/bin/python" -m pip install --quiet "${pins[@]}"
 "$venv/bin/python" - <<'PY'
 import torch, transformers, gguf
 print(f"setup_venv: torch {torch.__version__} ({torch.get_num_threads()} threads), "
