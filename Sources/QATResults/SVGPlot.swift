@@ -2,13 +2,16 @@
 // and reference lines are in SVGPlot+Bars.swift).
 //
 // Figure layout (SVG 1.1, user units = pixels, 760 x 480):
-//   1. Title centred at the top; the plot area is the rectangle (80, 50)-(580, 400), or
+//   1. Title centred on the figure at the top, at 16 px or smaller so that it fits the width
+//      (estimated at 0.6 em per character, DejaVu Sans' mean advance; shortened with "…" below
+//      10 px); the plot area is the rectangle (80, 50)-(580, 400), or
 //      (80, 50)-(730, 400) for a histogram, which has no legend.
 //   2. Axes on the left and bottom with 4-8 ticks at "nice" values (1, 2 or 5 x 10^k) and a light
 //      grid; on a log axis the ticks are the powers of ten (with 2 and 5 between when the data
 //      spans fewer than three decades). Axis labels under the x axis and rotated left of the y axis.
 //   3. Legend right of the plot area: one colour swatch and name per series (Tableau 10 colours,
-//      repeating after ten series).
+//      repeating after ten series); names at 12 px, or down to 9 px so the longest fits the
+//      figure, and shortened with "…" only when 9 px is still too wide.
 //   4. Lines join consecutive finite points; a skipped point (NaN, infinity, or <= 0 on a log
 //      axis) breaks the line. Points get circle markers when a series has at most 200 of them.
 //   5. A note under the x label counts skipped values; a figure with nothing to draw says
@@ -62,7 +65,7 @@ public enum SVGPlot {
         let finite = values.lazy.filter { $0.isFinite }.map(Double.init)
         let skipped = values.count - finite.count
         let notes = skipped > 0 ? ["\(skipped) non-finite value\(skipped == 1 ? "" : "s") skipped"] : []
-        var svg = header(title: title, over: wideArea)
+        var svg = header(title: title)
         guard var r = Axis.range(Array(finite)) else { return svg + noData(notes) + "</svg>\n" }
         if r.hi == r.lo { r = (r.lo - 0.5, r.hi + 0.5) }   // one value: a bin of width 1/bins around it
         let n = max(1, bins)
@@ -92,13 +95,25 @@ public enum SVGPlot {
 
     // MARK: Pieces
 
-    static func header(title: String, over area: Box = area) -> String {
-        """
+    static func header(title: String) -> String {
+        let titleFit = fit(title, room: width - 20, preferred: 16, minimum: 10)
+        return """
         <?xml version="1.0" encoding="UTF-8"?>
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(f((area.left + area.right) / 2))" y="30" text-anchor="middle" font-size="16">\(escape(title))</text>\n
+        <text x="\(f(width / 2))" y="30" text-anchor="middle" font-size="\(f(titleFit.size))">\(escape(titleFit.text))</text>\n
         """
+    }
+
+    /// The estimated width of `text` at `size` px (DejaVu Sans averages ~0.6 em per character).
+    static func textWidth(_ text: String, size: Double) -> Double { Double(text.count) * size * 0.6 }
+
+    /// The largest size in [minimum, preferred] at which `text` fits `room` px, and the text,
+    /// shortened with "…" when even `minimum` is too wide.
+    static func fit(_ text: String, room: Double, preferred: Double, minimum: Double) -> (text: String, size: Double) {
+        let size = max(minimum, min(preferred, room / max(1, textWidth(text, size: 1))))
+        let chars = Int((room / (size * 0.6)).rounded(.down))
+        return (textWidth(text, size: size) <= room ? text : shorten(text, max(chars, 2)), size)
     }
 
     static func noData(_ notes: [String]) -> String {
@@ -154,14 +169,19 @@ public enum SVGPlot {
         return s + "</g>\n"
     }
 
+    /// The room right of the swatches, in px.
+    static var legendRoom: Double { width - (area.right + 46) - 6 }
+
     static func legend(_ names: [String], markers: [Bool]) -> String {
-        var s = "<g font-size=\"12\">\n"
+        let longest = names.max { $0.count < $1.count } ?? ""
+        let size = fit(longest, room: legendRoom, preferred: 12, minimum: 9).size
+        var s = "<g font-size=\"\(f(size))\">\n"
         for (i, name) in names.enumerated() {
             let y = area.top + 10 + Double(i) * 20
             let c = palette[i % palette.count]
             s += "<line x1=\"\(f(area.right + 15))\" y1=\"\(f(y))\" x2=\"\(f(area.right + 40))\" y2=\"\(f(y))\" stroke=\"\(c)\" stroke-width=\"2.5\"/>\n"
             if markers[i] { s += "<circle cx=\"\(f(area.right + 27.5))\" cy=\"\(f(y))\" r=\"3\" fill=\"\(c)\"/>\n" }
-            s += "<text x=\"\(f(area.right + 46))\" y=\"\(f(y + 4))\">\(escape(shorten(name, 22)))</text>\n"
+            s += "<text x=\"\(f(area.right + 46))\" y=\"\(f(y + 4))\">\(escape(fit(name, room: legendRoom, preferred: size, minimum: size).text))</text>\n"
         }
         return s + "</g>\n"
     }

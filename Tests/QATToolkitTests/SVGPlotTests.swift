@@ -58,6 +58,32 @@ struct SVGPlotTests {
         for label in ["0", "200", "1000", "2.0", "2.5", "4.0"] { #expect(doc.texts.contains(label), "\(label)") }
     }
 
+    /// Long titles and series names stay inside the 760-px figure (the qfa_search figure once
+    /// lost both ends of its title and the tail of a legend name). Widths are estimated as the
+    /// writer does, 0.6 em per character; a 23-character name fits the legend at 9 px.
+    @Test func longTitleAndLegendNamesFitTheFigure() throws {
+        let title = "searched pick vs best random vs uniform subnet: held-out perplexity vs mean-width budget"
+        let names = ["picked_heldout_ppl", "random_best_heldout_ppl", "uniform_heldout_ppl"]
+        let svg = SVGPlot.lines(names.map { (name: $0, x: [2.5, 3, 3.5], y: [180, 80, 47]) },
+                                title: title, xLabel: "budget", yLabel: "ppl")
+        let doc = try #require(SVGDocument.parse(svg))
+        for name in names + [title] { #expect(doc.texts.contains(name), "\(name) drawn in full") }
+        let sizes = doc.elements.filter { $0.name == "text" || $0.name == "g" }
+        var groupSize = 12.0
+        var textIndex = 0
+        for e in sizes {
+            if e.name == "g" { groupSize = e.attributes["font-size"].flatMap(Double.init) ?? groupSize; continue }
+            defer { textIndex += 1 }
+            let text = doc.texts[textIndex]
+            guard text == title || names.contains(text) else { continue }
+            let size = e.attributes["font-size"].flatMap(Double.init) ?? groupSize
+            let x = try #require(e.attributes["x"].flatMap(Double.init))
+            let w = Double(text.count) * size * 0.6
+            let (lo, hi) = e.attributes["text-anchor"] == "middle" ? (x - w / 2, x + w / 2) : (x, x + w)
+            #expect(lo >= 0 && hi <= 760, "\(text) spans \(lo)...\(hi) px at \(size) px")
+        }
+    }
+
     @Test func logScaleSkipsNonPositiveValuesWithANote() throws {
         let svg = SVGPlot.lines([(name: "loss", x: [0, 1, 2, 3, 4], y: [1, 0.1, 0, -1, 0.001])],
                                 title: "t", xLabel: "step", yLabel: "loss", logY: true)
