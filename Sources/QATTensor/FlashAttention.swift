@@ -17,10 +17,24 @@
 // any thread count): pass 1 per (batch, kv head, key block J) sums dK_J and dV_J over the group's
 // query heads and the query blocks I >= J; pass 2 per (batch, query head, query block I) sums
 // dQ_I over J <= I. Work items run on every thread (parallelItems), the heaviest first.
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Rows per query block and per key block (equal, so a diagonal block never has a row with
-/// every key masked).
-public let flashTile = 64
+/// every key masked). 64 unless QAT_ATTENTION_TILE (16...512) says otherwise: a tuning knob for
+/// measuring other CPUs; any value gives the same results up to rounding.
+public let flashTile: Int = attentionTileFromEnvironment()
+
+func attentionTileFromEnvironment() -> Int {
+    guard let raw = getenv("QAT_ATTENTION_TILE") else { return 64 }
+    guard let n = Int(String(cString: raw)), (16...512).contains(n) else {
+        let message = "QAT_ATTENTION_TILE=\(String(cString: raw)) is not a whole number in 16...512; using 64\n"
+        message.withCString { _ = write(2, $0, strlen($0)) }   // stderr (the C global is not concurrency-safe in Swift 6)
+        return 64
+    }
+    return n
+}
 
 /// Query blocks of a sequence of t tokens.
 @inline(__always) func blockCount(_ t: Int) -> Int { (t + flashTile - 1) / flashTile }
