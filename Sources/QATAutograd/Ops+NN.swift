@@ -1,6 +1,6 @@
 // Differentiable transformer ops with fused backward kernels (QATTensor): softmax, log-softmax,
 // RMSNorm, RoPE, causal GQA attention, SwiGLU, cross-entropy and MSE. Each saves only what its
-// backward needs (RMSNorm: rstd per row; attention: the probabilities; cross-entropy: the
+// backward needs (RMSNorm: rstd per row; attention: its output and the log-sum-exp per row; cross-entropy: the
 // log-sum-exp per row) so a block's forward+backward touches no more memory than it must.
 import QATTensor
 
@@ -64,11 +64,11 @@ extension Var {
     public static func causalAttention(q: Var, k: Var, v: Var) throws -> Var {
         let s = try AttentionShape(q: q.shape, k: k.shape, v: v.shape)
         let out = Tensor(uninitialized: q.shape)
-        let probs = Tensor(uninitialized: [s.b, s.hq, s.t, s.t])
-        attentionForward(s, q: q.value.data, k: k.value.data, v: v.value.data, out: out.data, probs: probs.data)
+        let lse = Tensor(uninitialized: [s.b, s.hq, s.t])   // (B, Hq, T): what backward needs besides out
+        flashAttentionForward(s, q: q.value.data, k: k.value.data, v: v.value.data, out: out.data, lse: lse.data)
         return result(out, "attention", [q, k, v]) { g in
-            attentionBackward(s, q: q.value.data, k: k.value.data, v: v.value.data, probs: probs.data, dout: g.data,
-                              dq: q.gradPointer(), dk: k.gradPointer(), dv: v.gradPointer())
+            flashAttentionBackward(s, q: q.value.data, k: k.value.data, v: v.value.data, out: out.data, lse: lse.data, dout: g.data,
+                                   dq: q.gradPointer(), dk: k.gradPointer(), dv: v.gradPointer())
         }
     }
 

@@ -38,6 +38,7 @@ public final class Var: @unchecked Sendable {
     /// The op result: a recorded node when grad mode is on and a parent needs a gradient,
     /// otherwise a constant leaf.
     static func result(_ value: Tensor, _ name: String, _ parents: [Var], backward: @escaping (Tensor) -> Void) -> Var {
+        if Profile.isRecording { Profile.mark(KernelFamily.of(op: name), backward: false) }   // the forward just ran
         if GradMode.isEnabled && parents.contains(where: { $0.requiresGrad }) {
             return Var(value: value, name: name, parents: parents, backward: backward)
         }
@@ -82,7 +83,9 @@ public final class Var: @unchecked Sendable {
         accumulate(g)
         for node in Var.tape(from: self).reversed() {
             guard let g = node.grad, let fn = node.backwardFn else { continue }
+            if Profile.isRecording { Profile.mark(.other, backward: true) }
             fn(g)
+            if Profile.isRecording { Profile.mark(KernelFamily.of(op: node.name), backward: true) }
             node.grad = nil   // intermediate gradients are consumed once
         }
     }

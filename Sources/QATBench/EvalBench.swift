@@ -13,7 +13,8 @@ import QATTensor
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
 /// QATLab or GPTQ checkpoint).
-public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: Int, items: Int, shots: Int, repeats: Int, log: (String) -> Void) throws {
+public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: Int, items: Int, shots: Int, repeats: Int,
+                      profile: Bool = false, log: (String) -> Void) throws {
     let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
@@ -29,6 +30,7 @@ public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: I
         pplRate = max(pplRate, r.tokensPerSecond)
     }
     log("ppl devil: \(windows) windows x \(ctx) tokens, \(fmt(pplRate)) tok/s")
+    if profile { try logProfile("ppl \(windows) x \(ctx)", log: log) { _ = try m.perplexity(tokens: tokens, ctx: ctx, maxWindows: windows) } }
 
     let task = try MultipleChoiceTasks.load("capitals", seed: 1)
     let scorer = MultipleChoiceScorer(model: m, tokenizer: loaded.tokenizer)

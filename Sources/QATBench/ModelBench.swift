@@ -9,7 +9,7 @@ import QATTensor
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
 /// QATLab or GPTQ checkpoint).
-public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: Int, log: (String) -> Void) throws {
+public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws {
     let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
@@ -38,4 +38,5 @@ public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: 
     log("forward: embed \(fmt(best.embed * 1e3)) ms, blocks \(fmt(best.blocks * 1e3)) ms, head \(fmt(best.head * 1e3)) ms")
     log("attention T x T work: \(fmt(attentionFlops / 1e9)) GFLOP per window (not in the ideal)")
     log("tok_per_s=\(fmt(tps)) ideal_tok_per_s=\(fmt(ideal)) forward_vs_ideal=\(fmt(tps / ideal, digits: 3))")
+    if profile { try logProfile("forward 1 x \(ctx)", log: log) { _ = try m.logits(tokens) } }
 }

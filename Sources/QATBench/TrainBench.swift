@@ -10,7 +10,7 @@ import QATTrain
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
 /// QATLab or GPTQ checkpoint).
-public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, log: (String) -> Void) throws {
+public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws {
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s")
     let loaded = try load()
@@ -31,6 +31,7 @@ public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: 
     let bapFlops = 6 * Double(2 * seq) * Double(s.linearParameterCount) + attention(2)
     let bapRate = bapFlops / best / 1e9
     log("block-ap step (1 block, w2g64 fake quant, 2 x \(seq) tokens): \(fmt(best * 1e3)) ms, tok_per_s=\(fmt(Double(2 * seq) / best)), \(fmt(bapRate)) GFLOP/s")
+    if profile { try logProfile("block-ap step", log: log) { try Var.mse(block.forward(x, rope: rope), target).backward() } }
 
     // E2E-QP: the whole model with hard quantizers, gradients to the scales, 1 window
     try QuantPolicy(try QuantSpec(bits: 2, groupSize: 64)).apply(to: m, mode: .hard, init: .minMax)
@@ -46,6 +47,12 @@ public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: 
     let params = Double(s.linearParameterCount * c.layerCount + c.vocabSize * c.hiddenSize)
     let e2eFlops = 6 * Double(seq) * params + Double(c.layerCount) * attention(1)
     let e2eRate = e2eFlops / best / 1e9
+    if profile {
+        try logProfile("e2e-qp step", log: log) {
+            let logits = try m.forward(Array(tokens.dropLast()), batch: 1, seq: seq)
+            try Var.crossEntropy(logits, targets: Array(tokens.dropFirst())).backward()
+        }
+    }
     log("e2e-qp step (\(c.layerCount) blocks + head, 1 x \(seq) tokens): \(fmt(best * 1e3)) ms, tok_per_s=\(fmt(Double(seq) / best)), \(fmt(e2eRate)) GFLOP/s")
     log("blockap_vs_sgemm=\(fmt(bapRate / peak, digits: 3)) e2eqp_vs_sgemm=\(fmt(e2eRate / peak, digits: 3))")
 }

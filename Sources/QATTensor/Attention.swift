@@ -1,6 +1,7 @@
-// Causal self-attention with grouped-query heads, forward and backward side by side.
+// Causal self-attention with grouped-query heads: the shape, and the plain reference kernels
+// that the tiled kernels (FlashAttention.swift, what the model runs) are tested against.
 //   q: (B, T, Hq, D)   k, v: (B, T, Hkv, D), Hq a multiple of Hkv (query head h reads kv head h / (Hq/Hkv))
-//   out: (B, T, Hq, D)   probs: (B, Hq, T, T) saved by forward for backward (zero above the diagonal)
+//   out: (B, T, Hq, D)   probs: (B, Hq, T, T) saved by the reference forward for its backward (zero above the diagonal)
 // Per (batch, head): S = Q K^T / sqrt(D), P = causal softmax(S), O = P V.
 // Backward: dP = dO V^T; dV += P^T dO; dS = P * (dP - rowsum(dP * P)) / sqrt(D); dQ += dS K; dK += dS^T Q.
 // Q, K, V of one head are strided views of the (B, T, H, D) tensors: the sgemm leading dimension
@@ -26,8 +27,8 @@ public struct AttentionShape: Sendable, Equatable {
     func pOffset(_ bi: Int, _ h: Int) -> Int { (bi * hq + h) * t * t }
 }
 
-// out: (B,T,Hq,D), probs: (B,Hq,T,T)
-public func attentionForward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+// out: (B,T,Hq,D), probs: (B,Hq,T,T). The untiled reference: full T x T scores per head.
+public func attentionForwardReference(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                              out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>) {
     let t = s.t, d = s.d
     for bi in 0..<s.b {
@@ -54,8 +55,8 @@ public func attentionForward(_ s: AttentionShape, q: UnsafePointer<Float>, k: Un
     }
 }
 
-/// Accumulates dq, dk, dv (any may be nil) from dout.
-public func attentionBackward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+/// Accumulates dq, dk, dv (any may be nil) from dout: the untiled reference backward.
+public func attentionBackwardReference(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                               probs: UnsafePointer<Float>, dout: UnsafePointer<Float>,
                               dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
     let t = s.t, d = s.d
@@ -94,7 +95,7 @@ public func attentionBackward(_ s: AttentionShape, q: UnsafePointer<Float>, k: U
     }
 }
 
-/// Reference attention: explicit loops in Double, the oracle for attentionForward.
+/// Reference attention: explicit loops in Double, the oracle for both forward kernels.
 public func attentionReference(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>) {
     let t = s.t, d = s.d
@@ -126,8 +127,8 @@ extension Tensor {
     public static func causalAttention(q: Tensor, k: Tensor, v: Tensor) throws -> Tensor {
         let s = try AttentionShape(q: q.shape, k: k.shape, v: v.shape)
         let out = Tensor(uninitialized: q.shape)
-        let probs = Tensor(uninitialized: [s.b, s.hq, s.t, s.t])
-        attentionForward(s, q: q.data, k: k.data, v: v.data, out: out.data, probs: probs.data)
+        let lse = Tensor(uninitialized: [s.b, s.hq, s.t])
+        flashAttentionForward(s, q: q.data, k: k.data, v: v.data, out: out.data, lse: lse.data)
         return out
     }
 }

@@ -4,6 +4,7 @@
 // or call Threads.set(_:) (the `threads` verb does).
 import CBLAS
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,4 +72,35 @@ public func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>)
 public struct UncheckedBox<T>: @unchecked Sendable {
     public let value: T
     public init(_ value: T) { self.value = value }
+}
+
+/// Runs `body(item, scratch)` for every item in [0, count) on up to `Threads.count` workers that
+/// take the next item from a shared counter, so items of uneven cost (causal attention's query
+/// blocks; callers list the heavy ones first) balance across threads where contiguous chunks
+/// would not. Each worker owns `scratchFloats` floats of scratch for its items. Each item must
+/// write memory no other item writes; then no result depends on which worker ran it or on the
+/// thread count. OpenBLAS runs single-threaded inside: the workers are the threads.
+public func parallelItems(_ count: Int, scratchFloats: Int, _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    let workers = min(Threads.count, count)
+    if workers <= 1 {
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+        defer { scratch.deallocate() }
+        for i in 0..<count { body(i, scratch) }
+        return
+    }
+    let next = Atomic<Int>(0)
+    Threads.withSingleThreadedBLAS {
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchFloats, 1))
+                defer { scratch.deallocate() }
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= count { break }
+                    box.value(i, scratch)
+                }
+            }
+        }
+    }
 }

@@ -9,6 +9,9 @@ enum BenchVerbs {
     static var rows: [VerbSpec] { [tensor, model, quant, train, eval] }
 
     static var repeatsKey: ArgSpec { .key("repeats", .int, default: .number(3), range: 1...100, help: "timed repeats (best is kept; one more warms up)") }
+    static var profileKey: ArgSpec {
+        .key("profile", .bool, default: .number(0), help: "after the timed runs, one more run printing ms and % per kernel family (forward, backward)")
+    }
     static var ctxKey: ArgSpec { .key("ctx", .int, default: .number(512), range: 2...32768, help: "tokens in the window") }
 
     static func modelArgument(default spec: String) -> ArgSpec {
@@ -34,10 +37,11 @@ enum BenchVerbs {
 
     static var model: VerbSpec {
         VerbSpec(name: "bench model", summary: "Measure a model's forward tokens/s against the sgemm-bound ideal.",
-                 arguments: [modelArgument(default: "smollm2"), ctxKey, repeatsKey],
+                 arguments: [modelArgument(default: "smollm2"), ctxKey, repeatsKey, profileKey],
                  help: "Forward tokens/s of a real model over one window of ctx tokens, against the sgemm-bound ideal.",
-                 examples: ["bench model smollm2 ctx=256"]) { call in
-            try benchModel(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), repeats: try call.int("repeats"), log: { call.out($0) })
+                 examples: ["bench model smollm2 ctx=256", "bench model smollm2 profile=1"]) { call in
+            try benchModel(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), repeats: try call.int("repeats"),
+                           profile: try call.bool("profile"), log: { call.out($0) })
             return .none
         }
     }
@@ -53,10 +57,11 @@ enum BenchVerbs {
 
     static var train: VerbSpec {
         VerbSpec(name: "bench train", summary: "Measure Block-AP and E2E-QP training tokens/s and their fraction of the sgemm peak.",
-                 arguments: [modelArgument(default: "default"), seqKey(default: 256), repeatsKey],
+                 arguments: [modelArgument(default: "default"), seqKey(default: 256), repeatsKey, profileKey],
                  help: "Block-AP and E2E-QP tokens/s and their fraction of the sgemm peak.",
                  examples: ["bench train tiny seq=128"]) { call in
-            try benchTrain(model: { try loadModel(call.string("MODEL")) }, seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
+            try benchTrain(model: { try loadModel(call.string("MODEL")) }, seq: try call.int("seq"), repeats: try call.int("repeats"),
+                           profile: try call.bool("profile"), log: { call.out($0) })
             return .none
         }
     }
@@ -67,11 +72,12 @@ enum BenchVerbs {
                              .key("windows", .int, default: .number(4), range: 1...10000, help: "perplexity windows of ctx tokens"),
                              .key("items", .int, default: .number(40), range: 1...100000, help: "capitals items scored"),
                              .key("shots", .int, default: .number(0), range: 0...64, help: "few-shot examples per item"),
-                             repeatsKey],
+                             repeatsKey, profileKey],
                  help: "Perplexity tokens/s and capitals items/s (and forward tokens/s) against the sgemm-bound ideal.",
                  examples: ["bench eval smollm2 items=40"]) { call in
             try benchEval(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), windows: try call.int("windows"),
-                          items: try call.int("items"), shots: try call.int("shots"), repeats: try call.int("repeats"), log: { call.out($0) })
+                          items: try call.int("items"), shots: try call.int("shots"), repeats: try call.int("repeats"),
+                          profile: try call.bool("profile"), log: { call.out($0) })
             return .none
         }
     }

@@ -86,6 +86,14 @@ func expectGrad(_ inputs: [Var], eps: Float = 1e-2, _ f: @escaping ([Var]) throw
         try expectGrad([q, k, v], eps: 1e-3) { try Var.causalAttention(q: $0[0], k: $0[1], v: $0[2]) }
     }
 
+    /// Longer than one attention tile (FlashAttention.swift): off-diagonal key blocks and a
+    /// partial last block are differentiated too.
+    @Test func attentionAcrossTiles() throws {
+        let t = flashTile + 3
+        let q = param([1, t, 2, 4], 63), k = param([1, t, 1, 4], 64), v = param([1, t, 1, 4], 65)
+        try expectGrad([q, k, v], eps: 1e-3) { try Var.causalAttention(q: $0[0], k: $0[1], v: $0[2]) }
+    }
+
     @Test func swigluAndLosses() throws {
         try expectGrad([param([3, 8], 58, std: 2), param([3, 8], 59)], eps: 1e-3) { try Var.swiglu(gate: $0[0], up: $0[1]) }
         try expectGrad([param([6, 9], 60, std: 2)], eps: 1e-3) { try Var.crossEntropy($0[0], targets: [1, 8, -1, 0, 4, 4]) }
