@@ -69,6 +69,7 @@ let package = Package(
                     exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATEvalTests", dependencies: ["QATEval", "QATQuant", "QATModel", "QATIO", "QATTensor"], swiftSettings: hot),
         .testTarget(name: "QATQuantTests", dependencies: ["QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor", "QATTokenizer"],
+                    exclude: ["Golden"],
                     swiftSettings: hot),
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain", "QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor"],
                     swiftSettings: hot),

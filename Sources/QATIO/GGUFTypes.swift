@@ -36,6 +36,17 @@
 //       e = 128h + 64 + l          : q = (L[l]    >> 4)  | ((H[l] >> 4) & 3) << 4
 //       e = 128h + 96 + l          : q = (L[l+32] >> 4)  | ((H[l] >> 6) & 3) << 4
 //     elem e = (d * scales[e / 16]) * (q - 32).
+// 12. Q2_K (id 10, 256 elems, 84 bytes): [0..16) scales[16]; [16..80) qs[64]; [80..82) f16 d;
+//     [82..84) f16 dmin. Sixteen sub-blocks of 16: sub s has scale sc = scales[s] & 0xF and min
+//     mn = scales[s] >> 4. Half h in 0..<2 covers elems 128h ..< 128h+128 with Q = qs[32h...]:
+//       e = 128h + 32j + l (j in 0..<4, l < 32): q = (Q[l] >> 2j) & 3, sub-block e / 16
+//     elem = (d * sc) * q - (dmin * mn).
+// 13. Q3_K (id 11, 256 elems, 110 bytes): [0..32) hmask[32]; [32..96) qs[64]; [96..108)
+//     scales[12]; [108..110) f16 d. Sixteen 6-bit scales, biased by 32: for sub s,
+//       low 4 bits  = s < 8 ? scales[s] & 0xF : scales[s-8] >> 4
+//       high 2 bits = (scales[8 + s % 4] >> (2 * (s / 4))) & 3,   sc = (high << 4 | low) - 32.
+//     Element e: low 2 bits as Q2_K's q (qs, same positions); high bit (hmask[e % 32] >> (e / 32))
+//     & 1; q = low2 - (high bit ? 0 : 4), in -4...3. elem = (d * sc) * q, sub-block e / 16.
 //
 // The arithmetic order above (products first, then the offset) is the one ggml and the `gguf`
 // Python package use, so decoding is bit-exact against both. Swift does not contract a*b+c into
@@ -80,12 +91,14 @@ extension GGMLType {
     public static let q5_0 = GGMLType(name: "Q5_0", id: 6, blockSize: 32, bytesPerBlock: 22, decode: GGMLDecode.q5_0)
     public static let q5_1 = GGMLType(name: "Q5_1", id: 7, blockSize: 32, bytesPerBlock: 24, decode: GGMLDecode.q5_1)
     public static let q8_0 = GGMLType(name: "Q8_0", id: 8, blockSize: 32, bytesPerBlock: 34, decode: GGMLDecode.q8_0)
+    public static let q2_K = GGMLType(name: "Q2_K", id: 10, blockSize: 256, bytesPerBlock: 84, decode: GGMLDecode.q2_K)
+    public static let q3_K = GGMLType(name: "Q3_K", id: 11, blockSize: 256, bytesPerBlock: 110, decode: GGMLDecode.q3_K)
     public static let q4_K = GGMLType(name: "Q4_K", id: 12, blockSize: 256, bytesPerBlock: 144, decode: GGMLDecode.q4_K)
     public static let q5_K = GGMLType(name: "Q5_K", id: 13, blockSize: 256, bytesPerBlock: 176, decode: GGMLDecode.q5_K)
     public static let q6_K = GGMLType(name: "Q6_K", id: 14, blockSize: 256, bytesPerBlock: 210, decode: GGMLDecode.q6_K)
 
     /// The type table.
-    public static let all: [GGMLType] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K]
+    public static let all: [GGMLType] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K]
 
     /// The type with ggml id `id`, or nil if QATLab cannot decode it.
     public static func byID(_ id: UInt32) -> GGMLType? { all.first { $0.id == id } }
@@ -192,6 +205,44 @@ enum GGMLDecode {
         let sc = (q[s + 4] & 0x0F) | (q[s - 4] >> 6) << 4
         let mn = (q[s + 4] >> 4) | (q[s] >> 6) << 4
         return (Float(sc), Float(mn))
+    }
+
+    static let q2_K: GGMLBlockDecoder = { src, dst, n in
+        for b in 0..<n {
+            let p = bytes(src) + 84 * b, y = dst + 256 * b
+            let d = half(p, 80), dmin = half(p, 82), scales = p, qs = p + 16
+            for h in 0..<2 {
+                for j in 0..<4 {
+                    let q = qs + 32 * h, out = y + 128 * h + 32 * j, shift = UInt8(2 * j)
+                    for half16 in 0..<2 {
+                        let s = scales[8 * h + 2 * j + half16]
+                        let dl = d * Float(s & 0x0F), ml = dmin * Float(s >> 4)
+                        for l in (16 * half16)..<(16 * half16 + 16) { out[l] = dl * Float((q[l] >> shift) & 3) - ml }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 6-bit scale of sub-block `s` (0..<16) of a Q3_K block, unbiased (-32...31).
+    @inline(__always)
+    static func q3Scale(_ q: UnsafePointer<UInt8>, _ s: Int) -> Int32 {
+        let low = s < 8 ? q[s] & 0x0F : q[s - 8] >> 4
+        let high = (q[8 + s % 4] >> UInt8(2 * (s / 4))) & 3
+        return Int32(high << 4 | low) - 32
+    }
+
+    static let q3_K: GGMLBlockDecoder = { src, dst, n in
+        for b in 0..<n {
+            let p = bytes(src) + 110 * b, y = dst + 256 * b
+            let hmask = p, qs = p + 32, scales = p + 96, d = half(p, 108)
+            for e in 0..<256 {
+                let h = e / 128, j = (e % 128) / 32, l = e % 32
+                let low = Int32((qs[32 * h + l] >> UInt8(2 * j)) & 3)
+                let high = (hmask[l] >> UInt8(e / 32)) & 1
+                y[e] = (d * Float(q3Scale(scales, e / 16))) * Float(low - (high == 1 ? 0 : 4))
+            }
+        }
     }
 
     static let q4_K: GGMLBlockDecoder = { src, dst, n in

@@ -11,6 +11,9 @@
 //      (the codes, plus an fp16 scale and an N-bit zero per group: the papers' accounting)
 //   int_asym_fractional_zero (zeros trained by E2E-QP, stored as fp16):       N + (16 + 16) / g
 //      (EfficientQAT Table 6: 2.50 bits at w2g64)
+//   a llama.cpp block format (GGMLQuantizer, GGMLFormat.swift): the stored bits of its blocks,
+//      8 * bytesPerBlock / blockSize (q4_0 4.5, q4_k 4.5, q2_k 2.625, q3_k 3.4375, q6_k 6.5625;
+//      scales and mins included, exactly what the GGUF file holds)
 //   full precision (no quantizer):                  16 (it would be stored as fp16)
 // Merged QFA adapters (MergedZeroQuantizer) store real-valued zeros but are counted on int_asym,
 // the grid the supernet trained, as LLM-QFA and QA-LoRA count their merged models.
@@ -35,6 +38,7 @@ public enum AverageBits {
 
     /// Bits per weight of one linear as installed (see the header).
     public static func perWeight(_ linear: Linear) -> Double {
+        if let q = linear.quantizer as? GGMLQuantizer { return q.format.bitsPerWeight }
         guard let spec = installedSpec(linear) else { return 16 }
         let g = min(spec.effectiveGroupSize(inFeatures: linear.inFeatures), linear.inFeatures)
         return countedGrid(linear).bitsPerWeight(spec.bits, g)

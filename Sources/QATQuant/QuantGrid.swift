@@ -18,7 +18,10 @@
 //   int_asym_fractional_zero   the same codes; z' = clamp(z, 0, qmax), a real number (E2E-QP
 //                              training z, the paper's fp16 zero). Hard dequantization only.
 //
-// How to add a grid (say llama.cpp's Q4_0): write it in its own file as an `extension QuantGrid`
+// (llama.cpp's own block formats, with their two-level scales, are a sibling table:
+// GGMLFormat.swift.)
+//
+// How to add a grid: write it in its own file as an `extension QuantGrid`
 // with one `static let` row; list it in `QuantGrids.all`; give it `code` and `dequantize`, the
 // plain per-element reference formulas, which the tests use as the oracle of whatever kernel the
 // row selects (add a `Kernel` case and its fast kernel when the existing ones do not compute it);

@@ -86,12 +86,15 @@ public struct QuantMethod: Sendable {
     /// diverged training run, a damaged file) has no code, and every method would otherwise fail
     /// deep inside with a meaningless error or a trap converting it to an integer code.
     static func requireFiniteWeights(_ model: LlamaModel, policy: QuantPolicy, method: String) throws {
-        for (name, linear, _) in try policy.plan(for: model) {
-            let w = linear.weight.value
-            if let i = (0..<w.count).first(where: { !w.data[$0].isFinite }) {
-                let cols = max(linear.inFeatures, 1)
-                throw TensorError.invalidArgument(op: method, message: "\(name).weight[\(i / cols), \(i % cols)] is \(w.data[i]), not a finite number; quantize the model before the training that diverged, or keep \(name) at full precision with policy=...,\(name)=fp")
-            }
+        for (name, linear, _) in try policy.plan(for: model) { try requireFinite(linear, name: name, method: method) }
+    }
+
+    /// One linear's weights are finite (see requireFiniteWeights).
+    static func requireFinite(_ linear: Linear, name: String, method: String) throws {
+        let w = linear.weight.value
+        if let i = (0..<w.count).first(where: { !w.data[$0].isFinite }) {
+            let cols = max(linear.inFeatures, 1)
+            throw TensorError.invalidArgument(op: method, message: "\(name).weight[\(i / cols), \(i % cols)] is \(w.data[i]), not a finite number; quantize the model before the training that diverged, or keep \(name) at full precision with policy=...,\(name)=fp")
         }
     }
 }

@@ -19,6 +19,7 @@ enum QuantVerbs {
                     .key("bits", .int, default: .number(4), range: 2...8, help: "bits per weight"),
                     .key("group", .int, default: .number(128), range: -1...65536, help: "columns per group (-1: one group per row)"),
                     .key("out", .string, help: "write a QATLab checkpoint to this directory (default: nothing is written)"),
+                    .key("format", .choice(GGMLFormats.all.map(\.name)), help: formatHelp),
                     .key("calib", textKind, default: .string("fortunes"), help: "\(calibratedNames): a text name or path, or a `calib` dataset"),
                     .key("samples", .int, default: .number(128), range: 1...100_000, help: "\(calibratedNames): calibration windows (from a text)"),
                     .key("seqlen", .int, default: .number(256), range: 2...32768, help: "\(calibratedNames): tokens per window (from a text)"),
@@ -42,6 +43,7 @@ enum QuantVerbs {
             try OutputCheck.requireWritable(call, keys: ["out"])
             let method = try QuantMethod.named(try call.string("method"))
             let options = try methodOptions(call, for: method)
+            if call.has("format") { return try quantizeInFormat(call, method: method) }
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
             let policy = call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec)
@@ -61,8 +63,36 @@ enum QuantVerbs {
         }
     }
 
+    static let formatHelp = """
+        quantize in llama.cpp's own block format instead of bits=/group= (method=rtn: llama.cpp's reference \
+        quantizer, bit for bit): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
+        Inputs must be whole blocks (32; 256 for the k-quants); llama.cpp's fallback for other rows is used \
+        where QATLab has it (q4_k->q5_0, q5_k->q5_1, q6_k->q8_0)
+        """
+
+    /// quantize MODEL format=F: llama.cpp's round to nearest in F on every block linear. Prints
+    /// `method=rtn format=F linears=F:N[,FALLBACK:M] avg_bits=... out=none seconds=...`, counted
+    /// from what was installed.
+    static func quantizeInFormat(_ call: VerbCall, method: QuantMethod) throws -> Value {
+        let format = try GGMLFormats.named(try call.string("format"))
+        guard method.name == "rtn" else {
+            throw InterpError.verb("format=\(format) works with method=rtn only (GPTQ, AWQ and training in a format are not built yet)", hint: "use method=rtn")
+        }
+        if let k = ["bits", "group", "policy", "out"].first(where: call.has) {
+            throw InterpError.verb("\(k)= does not apply with format=\(format): the format fixes the codes, blocks and scales, and a format-quantized model is not a QATLab checkpoint", hint: "drop \(k)=")
+        }
+        let (source, loaded) = try call.modelToChange("MODEL")
+        let clock = ContinuousClock(), start = clock.now
+        let counts = try GGMLQuantization.apply(to: loaded.model, format: format)
+        let secs = (clock.now - start).inSeconds
+        let linears = counts.map { "\($0.format):\($0.linears)" }.joined(separator: ",")
+        let bits = AverageBits.blockLinears(loaded.model)
+        call.out("method=rtn format=\(format) linears=\(linears) avg_bits=\(fmt(bits, digits: 3)) out=none seconds=\(fmt(secs))")
+        return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin, method: "rtn format=\(format)"))
+    }
+
     /// The one-paragraph definition `help quantize` and `help info` show.
-    static let averageBitsHelp = "a quantized weight costs what its grid's row says: N + (N + 16)/g bits on int_asym, N + 32/g on int_asym_fractional_zero (E2E-QP's fractional zeros); a full-precision block linear 16; embeddings, norms and the LM head are not counted"
+    static let averageBitsHelp = "a quantized weight costs what its grid's row says: N + (N + 16)/g bits on int_asym, N + 32/g on int_asym_fractional_zero (E2E-QP's fractional zeros); in a llama.cpp format (format=) the stored bits of its blocks, 8 * bytes per block / block size; a full-precision block linear 16; embeddings, norms and the LM head are not counted"
 
     /// "gptq/awq": the methods that read calibration windows.
     static var calibratedNames: String { QuantMethod.all.filter(\.needsCalibration).map(\.name).joined(separator: "/") }

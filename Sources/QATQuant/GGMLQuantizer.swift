@@ -1,0 +1,88 @@
+// A linear quantized in one of llama.cpp's block formats (GGMLFormat.swift), and RTN in a format
+// over a whole model.
+//
+// GGMLQuantizer holds the weight as llama.cpp stores it: `bytes`, the (rows, cols) weight's
+// blocks row after row in the ggml layout (QATIO/GGUFTypes.swift). Its effective weight is ggml's
+// own decoder run on those bytes, computed once, so what QATLab evaluates is what llama.cpp runs,
+// and a GGUF export of the linear is a copy of `bytes`. It trains nothing (round to nearest).
+//
+// A linear whose input size is not a whole number of the format's blocks gets llama.cpp's own
+// fallback type for such tensors (GGMLFormat.fallback: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0);
+// q2_k and q3_k fall back to IQ4_NL in llama.cpp, which QATLab does not have, so such a model is
+// refused before anything is changed.
+import QATAutograd
+import QATModel
+import QATTensor
+
+public final class GGMLQuantizer: LinearQuantizer {
+    public let format: GGMLFormat
+    public let rows: Int, cols: Int
+    /// The blocks in ggml's layout, row after row.
+    public let bytes: [UInt8]
+    /// ggml's dequantization of `bytes`, (rows, cols).
+    public let weight: Tensor
+
+    /// Takes over `bytes`, the blocks of a (rows, cols) weight in `format`.
+    public init(format: GGMLFormat, rows: Int, cols: Int, bytes: [UInt8]) throws {
+        guard rows >= 0, cols % format.blockSize == 0,
+              format.type.byteCount(elements: rows * cols) == bytes.count else {
+            throw TensorError.invalidArgument(op: "ggml quantizer", message: "\(bytes.count) bytes of \(format) for a \(rows)x\(cols) weight; expected \(format.type.byteCount(elements: rows * cols).map(String.init) ?? "a multiple of \(format.blockSize) columns")")
+        }
+        self.format = format; self.rows = rows; self.cols = cols; self.bytes = bytes
+        self.weight = try Tensor(shape: [rows, cols], try format.decode(bytes))
+    }
+
+    /// llama.cpp's reference quantization of `weight` (rows, cols) in `format`.
+    public convenience init(weight: Tensor, format: GGMLFormat) throws {
+        let bytes = try format.quantize(weight)
+        try self.init(format: format, rows: weight.shape[0], cols: weight.shape[1], bytes: bytes)
+    }
+
+    public func effectiveWeight(_ weight: Var) throws -> Var {
+        guard weight.shape == [rows, cols] else {
+            throw TensorError.shapeMismatch(op: "ggml quantizer", lhs: weight.shape, rhs: [rows, cols], hint: "installed on a linear of another shape")
+        }
+        return Var(self.weight)
+    }
+
+    public var parameters: [(String, Var)] { [] }
+
+    public var summary: String { "\(format) blocks (llama.cpp), frozen" }
+}
+
+public enum GGMLQuantization {
+    /// The format each block linear of `model` gets under `format` (its fallback where the input
+    /// size is not whole blocks), by full name "blocks.I.NAME"; an error when a linear fits neither.
+    public static func plan(_ model: LlamaModel, format: GGMLFormat) throws -> [(name: String, linear: Linear, format: GGMLFormat)] {
+        var out: [(name: String, linear: Linear, format: GGMLFormat)] = []
+        for (i, block) in model.blocks.enumerated() {
+            for (name, linear) in zip(QuantPolicy.linearNames, block.linears) {
+                let full = "blocks.\(i).\(name)"
+                if linear.inFeatures % format.blockSize == 0 { out.append((full, linear, format)); continue }
+                guard let fallback = format.fallback, linear.inFeatures % fallback.blockSize == 0 else {
+                    throw TensorError.invalidArgument(op: "format \(format)", message: "\(full) has \(linear.inFeatures) inputs, not a multiple of \(format)'s \(format.blockSize)-element blocks, and llama.cpp's fallback for such tensors \(format.fallbackName ?? "(IQ4_NL)") is not a QATLab format; use a format with 32-element blocks (\(GGMLFormats.all.filter { $0.blockSize == 32 }.map(\.name).joined(separator: ", "))) or q4_k/q5_k/q6_k, whose fallbacks QATLab has")
+                }
+                out.append((full, linear, fallback))
+            }
+        }
+        return out
+    }
+
+    /// Round to nearest in `format` as llama.cpp does it, on every block linear of `model` (the
+    /// whole plan is checked before any linear changes). Returns how many linears got each format.
+    @discardableResult
+    public static func apply(to model: LlamaModel, format: GGMLFormat) throws -> [(format: GGMLFormat, linears: Int)] {
+        let plan = try plan(model, format: format)
+        for (name, linear, _) in plan {
+            try QuantMethod.requireFinite(linear, name: name, method: "format \(format)")
+        }
+        for (_, linear, f) in plan {
+            linear.quantizer = try GGMLQuantizer(weight: linear.weight.value, format: f)
+            linear.weight.requiresGrad = false
+        }
+        return GGMLFormats.all.compactMap { f in
+            let n = plan.filter { $0.format == f }.count
+            return n > 0 ? (f, n) : nil
+        }
+    }
+}
