@@ -42,6 +42,7 @@ public struct PTQStart {
     /// integer zero points and contiguous groups, every other linear none.
     public init(quantized: LlamaModel, fp: LlamaModel, policy: QuantPolicy, name: String) throws {
         self.name = name
+        _ = try policy.plan(for: fp)   // an override naming nothing is an error here too
         guard quantized.blocks.count == fp.blocks.count else {
             throw TrainingError("init=\(name) has \(quantized.blocks.count) blocks, the model \(fp.blocks.count); start from a quantization of this model")
         }
