@@ -448,6 +448,11 @@ struct PTQInitChoice {
                 }
             }
         }
+        if given["act_order"] == 1 {
+            // refused before GPTQ runs: its column -> group map has no contiguous groups to start from
+            throw InterpError.verb("act_order=1 gives GPTQ groups by column rank, which Block-AP's and full QAT's fake quantizers (contiguous groups) cannot start from",
+                                   hint: "drop act_order=1 (init=gptq uses act_order=0)")
+        }
         if case .method(let m, _) = kind { self.kind = .method(m, given) } else { self.kind = kind }
     }
 

@@ -30,6 +30,8 @@ import Testing
         #expect(e.hint?.contains("init=minmax") == true)
         let o = try #require(s.error("blockap tiny init=minmax act_order=1 \(Self.small)"))
         #expect(o.message.contains("act_order= applies with init=gptq, not init=minmax"), "\(o.message)")
+        let a = try #require(s.error("blockap tiny init=gptq act_order=1 \(Self.small)"))
+        #expect(a.message.contains("act_order=1 gives GPTQ groups by column rank"), "\(a.message)")
 
         let dir = try ScratchDir("ptqinit")
         try s.run("quantize tiny method=rtn bits=4 group=32 out=\(dir.sub("q4"))")
