@@ -178,9 +178,12 @@ enum AblationVerbs {
                  ] + TrainVerbs.trainableKeys + [
                     .key("clip", .number, default: .number(0.3), range: 0...1e6, help: "global gradient-norm clip (0: off)"),
                     seedKey(42, "training order"),
-                 ] + TrainVerbs.distillationKeys,
+                    TrainVerbs.initKey,
+                 ] + TrainVerbs.distillationKeys + QuantVerbs.methodOptionKeys,
                  help: """
-                     Installs min/max fake quantizers on every linear (as Block-AP does per block), \
+                     Installs min/max fake quantizers on every linear (as Block-AP does per block; \
+                     with init= a PTQ solution's s, z and dequantized W instead, so a PTQ model is \
+                     the start: a quantized MODEL alone would be re-initialised by min/max), \
                      trains W, s, z and the norm gains against next-token cross-entropy (or, with \
                      loss=kd or ce+kd, distillation from the full-precision teacher, by default \
                      MODEL itself as loaded) with \
@@ -204,12 +207,15 @@ enum AblationVerbs {
             o.seconds = call.has("seconds") ? try call.number("seconds") : nil
             o.maxSteps = call.has("max_steps") ? try call.int("max_steps") : nil
             o.seed = try seed(call)
+            let initChoice = try PTQInitChoice(call)
             let data = try TrainVerbs.windows(call, loaded, seed: 2)
             let (objective, teacher) = try TrainVerbs.distillation(call, student: source, verb: "fullqat")
             o.objective = objective
-            let r = try FullQAT.run(model: loaded.model, data: data, options: o, teacher: teacher, log: { call.out($0) })
+            let start = try initChoice.start(source: source, model: loaded.model, policy: policy, data: data, log: { call.out($0) })
+            let r = try FullQAT.run(model: loaded.model, data: data, options: o, teacher: teacher, start: start, log: { call.out($0) })
             call.out("fullqat spec=\(qspec) steps=\(r.steps) stopped_by=\(r.stoppedBy) loss=\(o.objective.kind.rawValue) initial_val_loss=\(r.initialValidationLoss) final_val_loss=\(r.finalValidationLoss) tok_per_s=\(fmt(Double(r.trainTokens) / max(r.seconds, 1e-9))) seconds=\(fmt(r.seconds))")
-            return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin, method: "fullqat \(qspec)"))
+            return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin,
+                                       method: "fullqat \(qspec)" + (initChoice.label == "minmax" ? "" : " init=\(initChoice.label)")))
         }
     }
 }

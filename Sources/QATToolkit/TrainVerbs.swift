@@ -1,6 +1,7 @@
 // Verbs that train: blockap, e2eqp (EfficientQAT's two phases) and make-tiny (the embedded tiny
 // model's recipe). Both phases return the quantized model; with out=DIR they also write a QATLab
 // checkpoint, and checkpoint long runs into DIR.work/ so resume=1 continues an interrupted run.
+import Foundation
 import QATInterp
 import QATModel
 import QATQuant
@@ -16,6 +17,16 @@ enum TrainVerbs {
          .key("samples", .int, default: .number(128), range: 1...1_000_000, help: "training windows drawn from the text"),
          .key("val", .int, default: .number(Double(val)), range: 0...100_000, help: "validation windows (from the last 10% of the text)"),
          .key("seqlen", .int, default: .number(256), range: 2...32768, help: "tokens per window")]
+    }
+
+    /// init= of blockap and fullqat (PTQInitChoice).
+    static var initKey: ArgSpec {
+        .key("init", .string, default: .string("minmax"), help: """
+            where the quantizers start: minmax (the paper's), \(QuantMethod.all.map(\.name).joined(separator: ", ")) \
+            (that quantize method with this call's bits/group/policy, calibrated on the training \
+            windows; its own options act_order=/search_windows= apply), or a quantized \
+            checkpoint directory (native or GPTQ) of this model with the same bits/group/policy
+            """)
     }
 
     /// The keys that choose what Block-AP and full-model QAT train, and at which learning rates.
@@ -138,15 +149,31 @@ enum TrainVerbs {
                     .key("dump_blocks", .either([.list, .string]), default: .string("0"), help: "blocks to dump: [0 1] or 0,1"),
                     .key("dump_steps", .either([.list, .string]), default: .string("0"), help: "steps to dump: [0 10] or 0,10"),
                     memoryKey,
-                 ],
+                    initKey,
+                    .key("keep", .choice(["best", "trained"]), default: .string("best"), help: """
+                        best: each block keeps the better of its start and its trained state by \
+                        MSE on the validation windows (the training windows when val=0); \
+                        trained: always the trained state (the paper's)
+                        """),
+                 ] + QuantVerbs.methodOptionKeys,
                  help: """
-                     Each block's linears get fake quantizers initialised by RTN; W, s, z (and the \
-                     norm gains) are trained with the MSE to the full-precision block's output on \
-                     calibration windows, then frozen to integer codes. Prints a progress line per \
-                     block and ends with `blockap spec=... blocks=... final_val_mse=... \
-                     rtn_val_mse=... tok_per_s=... seconds=... out=...`.
+                     Each block's linears get fake quantizers initialised by RTN (or by init=: a \
+                     PTQ solution's codes, s, z, with W set to its dequantized weight and, for AWQ, \
+                     its folded norm gains, so before training the block equals the PTQ block bit \
+                     for bit); W, s, z (and the norm gains) are trained with the MSE to the \
+                     full-precision block's output on calibration windows, then frozen to integer \
+                     codes. With keep=best a block whose trained MSE is not below its start's goes \
+                     back to its start. Prints a progress line and a decision line per block \
+                     (`block 7: start mse=... trained mse=... kept=trained|start (validation \
+                     windows)`) and ends with `blockap spec=... init=... blocks=... \
+                     final_val_mse=... start_val_mse=... kept_start=K tok_per_s=... \
+                     init_seconds=... seconds=... out=...` (final and start: the last block's, on \
+                     the decision's windows; K: blocks that kept their start; seconds: the whole \
+                     verb's wall time, the init's PTQ included).
                      """,
                  examples: ["b = blockap m bits=2 group=64 blocks=0:4 samples=32 seqlen=128 epochs=1",
+                            "b = blockap m bits=3 group=128 init=gptq samples=32 seqlen=128",
+                            "b = blockap m bits=3 group=128 init=Models/gptq-w3g128",
                             "d = calib m fortunes samples=64 val=8 seqlen=128; b = blockap m calib=$d",
                             "blockap smollm2 bits=2 group=64 out=Models/eqat-w2g64 memory=4G"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out", "dump"])
@@ -171,22 +198,29 @@ enum TrainVerbs {
             if call.has("dump") {
                 o.dump = DumpSelection(path: try call.string("dump"), blocks: try intSet(call, "dump_blocks"), steps: try intSet(call, "dump_steps"))
             }
+            o.keepBest = try call.string("keep") == "best"
+            let initChoice = try PTQInitChoice(call)
             let data = try windows(call, loaded, seed: o.seed)
             o.memoryBudget = budget
             try o.loop.checkMemory(advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1") {
                 MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
                                         batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers, blocks: o.blocks?.count)
             }
-            let r = try BlockAP.run(model: loaded.model, data: data, options: o, log: { call.out($0) })
+            let clock = ContinuousClock(), initStart = clock.now
+            let start = try initChoice.start(source: source, model: loaded.model, policy: policy, data: data, log: { call.out($0) })
+            let initSeconds = (clock.now - initStart).inSeconds
+            o.initName = initChoice.fingerprint
+            let r = try BlockAP.run(model: loaded.model, data: data, options: o, start: start, log: { call.out($0) })
             if let out {
                 // resume=1 continues this same run, so its own finished out= may be replaced
                 try NativeCheckpoint.write(loaded.model, to: out, method: "blockap", source: source.origin,
-                                           metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(r.totalSeconds)],
+                                           metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(initSeconds + r.totalSeconds)],
                                            overwrite: try call.bool("overwrite") || o.resume)
             }
-            let last = r.blocks.last
-            call.out("blockap spec=\(qspec) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.validationMSE.last ?? $0.rtnValidationMSE)" } ?? "none") rtn_val_mse=\(last.map { "\($0.rtnValidationMSE)" } ?? "none") tok_per_s=\(fmt(r.tokensPerSecond)) seconds=\(fmt(r.totalSeconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
-            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin, method: "blockap \(qspec)"))
+            let last = r.blocks.last?.decision, keptStart = r.blocks.filter { $0.decision.kept == .start }.count
+            call.out("blockap spec=\(qspec) init=\(initChoice.label) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.keptMSE)" } ?? "none") start_val_mse=\(last.map { "\($0.startMSE)" } ?? "none") kept_start=\(keptStart) tok_per_s=\(fmt(r.tokensPerSecond)) init_seconds=\(fmt(initSeconds)) seconds=\(fmt(initSeconds + r.totalSeconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
+            return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin,
+                                       method: "blockap \(qspec)" + (initChoice.label == "minmax" ? "" : " init=\(initChoice.label)")))
         }
     }
 
@@ -194,8 +228,9 @@ enum TrainVerbs {
         VerbSpec(name: "e2eqp", summary: "E2E-QP: train the step sizes of a hard-quantized model end to end (returns the model).",
                  arguments: [
                     .positional("MODEL", modelKind, help: """
-                        a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ); an \
-                        object is not changed
+                        a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ, any of \
+                        them on a rotated model); an object is not changed. A PTQ model is a start \
+                        as it is: E2E-QP trains the s (and z) of its codes, no init= needed
                         """),
                     .key("out", .string, help: "write a QATLab checkpoint here (and resumable state into DIR.work)"),
                  ] + dataKeys(val: 16) + [
@@ -229,7 +264,7 @@ enum TrainVerbs {
                      steps=... loss=ce|kd|ce+kd initial_val_loss=... final_val_loss=... \
                      tok_per_s=... seconds=... out=...` (the val losses are cross-entropy).
                      """,
-                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e = e2eqp b loss=ce+kd kd_temp=2 teacher=smollm2 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
+                 examples: ["e = e2eqp b samples=32 seqlen=128 max_steps=8", "e = e2eqp (quantize m method=gptq bits=3 group=128) max_steps=8", "e = e2eqp b loss=ce+kd kd_temp=2 teacher=smollm2 max_steps=8", "e2eqp Models/eqat-w2g64 out=Models/eqat-w2g64-e2e memory=4G"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
             let budget = try memoryBudget(call)
             let (source, loaded) = try call.modelToChange("MODEL")
@@ -371,4 +406,83 @@ func parseIntSet(_ s: String, key: String) throws -> Set<Int> {
         out.insert(v)
     }
     return out
+}
+
+/// blockap's and fullqat's init=: min/max (the paper's), a quantize method run on a copy of the model, or a
+/// quantized checkpoint directory; the PTQ solution becomes Block-AP's start (QATTrain/PTQInit.swift).
+struct PTQInitChoice {
+    enum Kind { case minMax, method(QuantMethod, [String: Int]), checkpoint(String) }
+    let kind: Kind
+    /// What init= said: "minmax", "gptq", or the checkpoint directory as given.
+    let label: String
+
+    init(_ call: VerbCall) throws {
+        let label = try call.string("init")
+        self.label = label
+        let methods = QuantMethod.all.map(\.name).joined(separator: ", ")
+        let kind: Kind
+        if label == "minmax" {
+            kind = .minMax
+        } else if let m = QuantMethod.all.first(where: { $0.name == label }) {
+            kind = .method(m, [:])
+        } else if QuantCheckpoint.isCheckpoint(label) {
+            kind = .checkpoint(label)
+        } else {
+            let what = FileManager.default.fileExists(atPath: label)
+                ? "\(label) exists but is not a quantized checkpoint (no qatlab.json, quantize_config.json or GPTQ config.json)"
+                : "there is no method or directory called \(label)"
+            throw InterpError.verb("init=\(label) is not a start: \(what)",
+                                   hint: "use init=minmax, a method (\(methods)) or a directory written by quantize/blockap out= or export format=gptq")
+        }
+        // a method's own options (act_order=, search_windows=) only with that method
+        var given: [String: Int] = [:]
+        for other in QuantMethod.all {
+            for option in other.options where call.has(option.name) {
+                guard case .method(let m, _) = kind, m.options.contains(where: { $0.name == option.name }) else {
+                    let owner = QuantVerbs.owners(of: option.name)
+                    throw InterpError.verb("\(option.name)= applies with init=\(owner), not init=\(label)", hint: "drop \(option.name)= or use init=\(owner)")
+                }
+                switch option.kind {
+                case .bool: given[option.name] = try call.bool(option.name) ? 1 : 0
+                case .int: given[option.name] = try call.int(option.name)
+                }
+            }
+        }
+        if given["act_order"] == 1 {
+            // refused before GPTQ runs: its column -> group map has no contiguous groups to start from
+            throw InterpError.verb("act_order=1 gives GPTQ groups by column rank, which Block-AP's and full QAT's fake quantizers (contiguous groups) cannot start from",
+                                   hint: "drop act_order=1 (init=gptq uses act_order=0)")
+        }
+        if case .method(let m, _) = kind { self.kind = .method(m, given) } else { self.kind = kind }
+    }
+
+    /// For the options' fingerprint: the method with its options, or the checkpoint's absolute path.
+    var fingerprint: String {
+        switch kind {
+        case .minMax: return "minmax"
+        case let .method(m, options): return ([m.name] + options.keys.sorted().map { "\($0)=\(options[$0] ?? 0)" }).joined(separator: ",")
+        case .checkpoint(let dir): return "checkpoint:" + sourceSpec(dir)
+        }
+    }
+
+    /// The PTQ solution Block-AP starts from (nil for min/max). A method runs on a fresh copy of
+    /// the source model, calibrated on Block-AP's own training windows; `model` (the copy
+    /// Block-AP trains) stays full precision for its targets.
+    func start(source: ModelObject, model: LlamaModel, policy: QuantPolicy, data: TrainingWindows, log: (String) -> Void) throws -> PTQStart? {
+        switch kind {
+        case .minMax:
+            return nil
+        case let .method(m, options):
+            log("init=\(m.name): quantizing a copy of the model on the \(data.train.count) training windows")
+            let copy = try source.freshCopy().model
+            let calibration = m.needsCalibration ? try CalibrationSet(windows: data.train) : nil
+            return try PTQStart.run(m, options: options, copy: copy, fp: model, policy: policy, calibration: calibration, log: log)
+        case .checkpoint(let dir):
+            let checkpoint = try QuantCheckpoint.read(dir)
+            if let recorded = checkpoint.source, sourceSpec(recorded) != sourceSpec(source.origin) {
+                log("note: init=\(dir) records source \(recorded), this model's is \(source.origin)")
+            }
+            return try PTQStart(quantized: checkpoint.model, fp: model, policy: policy, name: dir)
+        }
+    }
 }

@@ -4,19 +4,30 @@
 // Data flow, exactly as the reference:
 //   fp chain:  fp = embed(windows); for block i: fp = FPblock_i(fp)        (targets; never sees quant error)
 //   q chain:   q  = embed(windows); for block i: train qblock_i(q) ~ fp;  q = qblock_i(q) after finalizing
-// For block i: install min/max-initialised fake quantizers, targets = FP block i on the fp chain,
+// For block i: install fake quantizers initialised by min/max (the paper) or from a PTQ solution
+// (init=, PTQInit.swift), targets = FP block i on the fp chain,
 // inputs = the q chain (outputs of the already-quantized blocks), loss = MSE, AdamW with two
 // groups (weights + norm gains at the weight lr, s and z at the quant lr), cosine to lr/20 with
 // no warm-up, validation MSE after each epoch, then finalize to integer codes (HardQuantizer)
 // and advance both chains.
+// Never worse than the start (keep=best, the default): after training block i, its MSE to the FP
+// block on the selection windows (the validation windows, or the training windows when val=0)
+// at the start (min/max RTN or the PTQ init, measured before the first step) is compared with the
+// trained one; the block keeps the trained state only when it is strictly lower, else it goes
+// back to its start (W, s, z and norm gains as installed) before hardening. keep=trained is the
+// paper's (always the trained state). Each decision is logged
+// `block 7: start mse=... trained mse=... kept=trained|start (validation windows)`.
 //
 // Checkpoint layout (DIR/blockap/, written atomically after every block):
 //   progress.json        {"completed": K, "fingerprint": "...", "val_mse": [[...]...], "rtn_val_mse": [...]}
 //   block_NNN.safetensors  per linear <name>.codes U8 (out, in), <name>.scales F32 (out, groups),
 //                        <name>.zeros F32 (out, groups); attn_norm, ffn_norm F32 (C); the block's
+//                        <name>.bias F32 (out) for linears with a bias (AWQ may rescale it); the block's
 //                        history.loss, history.lr, history.grad_norm F32 (steps) and metadata
-//                        "seconds", "rtn_val_mse", "val_mse" (exact decimal text), so the train log
-//                        and summary of a resumed run equal an uninterrupted one's
+//                        "seconds", "rtn_val_mse", "val_mse", "start_mse", "trained_mse" (exact
+//                        decimal text), "kept" (trained|start), "selection" (validation|training),
+//                        so the train log, decisions and summary of a resumed run equal an
+//                        uninterrupted one's
 // Resume reloads the finished blocks and recomputes both chains through them (forward only, the
 // same code on the same data, so the buffers are bit-identical), then trains the next block.
 import QATAutograd
@@ -46,6 +57,12 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var blocks: Range<Int>?
     /// Activations and gradients to dump (see BlockAPDump.swift).
     public var dump: DumpSelection?
+    /// Where the quantizers start: "minmax" (the paper's) or the PTQStart's name given to `run`
+    /// with its options ("gptq act_order=0", "checkpoint /abs/dir"); only recorded here, for the
+    /// fingerprint, since the start itself is data.
+    public var initName = "minmax"
+    /// Keep the better of start and trained per block (false: always the trained state, the paper's).
+    public var keepBest = true
     /// batch 2, cosine to lr/20 without warm-up, no clip (the reference parses clip 0.3 but never
     /// applies it), seed 2; the checkpoint (one per finished block, BlockAPCheckpoint.swift) and
     /// resume act per block, not per step.
@@ -62,6 +79,7 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var fingerprint: String {
         "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(loop.batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
             + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(loop.clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(loop.seed)"
+            + (initName == "minmax" ? "" : " init=\(initName)") + (keepBest ? " keep=best" : "")
     }
 }
 
@@ -72,6 +90,22 @@ public struct BlockAPBlockReport: Sendable {
     public var stepLosses: [Float], learningRates: [Float], gradNorms: [Float]
     public var seconds: Double
     public var resumed = false
+    /// The keep decision: MSE to the FP block on the selection windows at the start and after
+    /// training, and which state the block kept.
+    public var decision = BlockAPDecision()
+}
+
+public struct BlockAPDecision: Sendable, Equatable {
+    public enum Kept: String, Sendable { case trained, start }
+    public var startMSE = 0.0, trainedMSE = 0.0
+    public var kept = Kept.trained
+    /// "validation" or "training": the windows the two MSEs are measured on.
+    public var selection = "validation"
+    /// The MSE of the state the block kept.
+    public var keptMSE: Double { kept == .trained ? trainedMSE : startMSE }
+    public var line: String {
+        "start mse=\(fmtE(startMSE)) trained mse=\(fmtE(trainedMSE)) kept=\(kept.rawValue) (\(selection) windows)"
+    }
 }
 
 public struct BlockAPReport: Sendable {
@@ -87,7 +121,8 @@ public struct BlockAPReport: Sendable {
 public enum BlockAP {
     /// Runs Block-AP on `model` in place: afterwards every trained block's linears carry
     /// HardQuantizers (integer codes, s, z) and its norm gains are the trained ones.
-    public static func run(model: LlamaModel, data: TrainingWindows, options o: BlockAPOptions,
+    /// `start`: the PTQ solution every block starts from (nil: min/max, the paper's).
+    public static func run(model: LlamaModel, data: TrainingWindows, options o: BlockAPOptions, start ptq: PTQStart? = nil,
                            log: (String) -> Void) throws -> BlockAPReport {
         let clock = ContinuousClock(), start = clock.now
         var report = BlockAPReport()
@@ -99,6 +134,9 @@ public enum BlockAP {
         }
         guard data.train.count >= o.batchSize else {
             throw TrainingError("\(data.train.count) training windows are fewer than one batch of \(o.batchSize)")
+        }
+        guard (ptq == nil) == (o.initName == "minmax") else {
+            throw TrainingError("init=\(o.initName) but \(ptq.map { "a start from \($0.name)" } ?? "no start") was given")
         }
         model.freezeAll()
         // the two chains, train and validation, starting at the embedding output
@@ -129,14 +167,15 @@ public enum BlockAP {
                 // the block's step history comes back from its file, so the log of a resumed run is complete
                 report.blocks.append(BlockAPBlockReport(block: i, rtnValidationMSE: h.rtnValidationMSE ?? (k < restoredRTN.count ? restoredRTN[k] : 0),
                                                         validationMSE: h.validationMSE ?? (k < restoredVal.count ? restoredVal[k] : []), stepLosses: h.loss,
-                                                        learningRates: h.lr, gradNorms: h.gradNorm, seconds: h.seconds, resumed: true))
+                                                        learningRates: h.lr, gradNorms: h.gradNorm, seconds: h.seconds, resumed: true,
+                                                        decision: h.decision ?? BlockAPDecision()))
                 try qTrain.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
                 try qVal.transform(batch: o.evalBatch) { x in try noGrad { try block.forward(Var(x), rope: rope).value } }
                 log("block \(i): restored from the checkpoint")
                 continue
             }
             let r = try trainBlock(i, model: model, rope: rope, qTrain: qTrain, fpTrain: fpTrain, qVal: qVal, fpVal: fpVal, options: o,
-                                   dumper: dumper, log: log)
+                                   start: ptq, dumper: dumper, log: log)
             report.blocks.append(r)
             report.trainTokens += o.epochs * (data.train.count - data.train.count % o.batchSize) * t
             report.trainSeconds += r.seconds
@@ -166,11 +205,18 @@ public enum BlockAP {
     }
 
     static func trainBlock(_ i: Int, model: LlamaModel, rope: RopeTable, qTrain: HiddenStates, fpTrain: HiddenStates,
-                           qVal: HiddenStates, fpVal: HiddenStates, options o: BlockAPOptions, dumper: BlockAPDumper?,
+                           qVal: HiddenStates, fpVal: HiddenStates, options o: BlockAPOptions, start ptq: PTQStart?, dumper: BlockAPDumper?,
                            log: (String) -> Void) throws -> BlockAPBlockReport {
         let block = model.blocks[i]
         let clock = ContinuousClock(), start = clock.now
-        let installed = try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
+        if let ptq {
+            try ptq.install(block: i, into: block)
+        } else {
+            try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
+        }
+        let initial = BlockState(block)
+        // the keep decision's windows: held out when there are any
+        let (selIn, selTarget, selection) = qVal.samples > 0 ? (qVal, fpVal, "validation") : (qTrain, fpTrain, "training")
         var weights: [Var] = [], quant: [Var] = []
         var bits = 4
         for l in block.linears {
@@ -188,6 +234,8 @@ public enum BlockAP {
                                  ParameterGroup(name: "quant", parameters: quant, lr: o.quantLR, weightDecay: o.weightDecay)])
         var r = BlockAPBlockReport(block: i, rtnValidationMSE: 0, validationMSE: [], stepLosses: [], learningRates: [], gradNorms: [], seconds: 0)
         r.rtnValidationMSE = try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch)
+        r.decision.selection = selection
+        r.decision.startMSE = qVal.samples > 0 ? r.rtnValidationMSE : try mse(block, selIn, selTarget, rope: rope, batch: o.evalBatch)
         let perEpoch = epochBatches(samples: qTrain.samples, batch: o.batchSize, shuffle: false, seed: 0).count
         let total = o.epochs * perEpoch
         // the batches of the current epoch, reshuffled (with shuffle=1) from a seed of the block and epoch
@@ -221,6 +269,17 @@ public enum BlockAP {
             if done % perEpoch == 0 { r.validationMSE.append(try mse(block, qVal, fpVal, rope: rope, batch: o.evalBatch)) }
         })
         // (the loop released W's gradients: 4 bytes per weight for every trained block otherwise)
+        // keep the better of start and trained (the fake quantizer's W-hat equals the hardened one
+        // bit for bit, so the last epoch's validation MSE is the trained block's)
+        if total == 0 {
+            r.decision.trainedMSE = r.decision.startMSE
+        } else if selection == "validation", let last = r.validationMSE.last {
+            r.decision.trainedMSE = last
+        } else {
+            r.decision.trainedMSE = try mse(block, selIn, selTarget, rope: rope, batch: o.evalBatch)
+        }
+        r.decision.kept = o.keepBest && !(r.decision.trainedMSE < r.decision.startMSE) ? .start : .trained
+        if r.decision.kept == .start { try initial.restore(into: block) }
         // finalize: integer codes, frozen
         for l in block.linears {
             guard let fq = l.quantizer as? FakeQuantizer else { continue }
@@ -228,10 +287,37 @@ public enum BlockAP {
             l.weight.requiresGrad = false
         }
         block.attnNorm.requiresGrad = false; block.ffnNorm.requiresGrad = false
-        _ = installed
         r.seconds = (clock.now - start).inSeconds
         let vals = r.validationMSE.map { fmtE($0) }.joined(separator: " ")
-        log("block \(i)/\(model.blocks.count): val mse rtn \(fmtE(r.rtnValidationMSE)) -> \(vals), last loss \(fmtE(Double(r.stepLosses.last ?? 0))), \(Int(r.seconds)) s")
+        log("block \(i)/\(model.blocks.count): val mse \(ptq == nil ? "rtn" : "start") \(fmtE(r.rtnValidationMSE)) -> \(vals), last loss \(fmtE(Double(r.stepLosses.last ?? 0))), \(Int(r.seconds)) s")
+        log("block \(i): \(r.decision.line)")
         return r
+    }
+}
+
+/// A block's trainable state (every quantized linear's W, s, z and the norm gains), copied so a
+/// block whose training made it worse goes back to where it started.
+struct BlockState {
+    var weights: [[Float]?] = [], scales: [[Float]?] = [], zeros: [[Float]?] = []
+    var attnNorm: [Float], ffnNorm: [Float]
+
+    init(_ block: DecoderBlock) {
+        for l in block.linears {
+            let fq = l.quantizer as? FakeQuantizer
+            weights.append(fq.map { _ in l.weight.value.toArray() })
+            scales.append(fq?.scales.value.toArray()); zeros.append(fq?.zeros.value.toArray())
+        }
+        attnNorm = block.attnNorm.value.toArray(); ffnNorm = block.ffnNorm.value.toArray()
+    }
+
+    func restore(into block: DecoderBlock) throws {
+        for (k, l) in block.linears.enumerated() {
+            guard let w = weights[k], let s = scales[k], let z = zeros[k], let fq = l.quantizer as? FakeQuantizer else { continue }
+            l.weight.value.data.update(from: w, count: w.count)
+            fq.scales.value.data.update(from: s, count: s.count)
+            fq.zeros.value.data.update(from: z, count: z.count)
+        }
+        block.attnNorm.value.data.update(from: attnNorm, count: attnNorm.count)
+        block.ffnNorm.value.data.update(from: ffnNorm, count: ffnNorm.count)
     }
 }

@@ -25,6 +25,8 @@ enum BlockAPCheckpoint {
             try w.add("\(l.name).zeros", Tensor(shape: [qw.rows, qw.groupCount], qw.zeros))
             w.metadata["\(l.name).spec"] = "\(qw.spec)"
         }
+        // AWQ's scale fold may have changed a bias (init=awq on a model with attention bias)
+        for l in b.linears { if let bias = l.bias { try w.add("\(l.name).bias", bias.value) } }
         try w.add("attn_norm", b.attnNorm.value)
         try w.add("ffn_norm", b.ffnNorm.value)
         if let r = report.blocks.last, r.block == i {
@@ -36,6 +38,10 @@ enum BlockAPCheckpoint {
             // every double back exactly, so progress.json alone would change the resumed numbers
             w.metadata["rtn_val_mse"] = "\(r.rtnValidationMSE)"
             w.metadata["val_mse"] = r.validationMSE.map { "\($0)" }.joined(separator: ",")
+            w.metadata["start_mse"] = "\(r.decision.startMSE)"
+            w.metadata["trained_mse"] = "\(r.decision.trainedMSE)"
+            w.metadata["kept"] = r.decision.kept.rawValue
+            w.metadata["selection"] = r.decision.selection
         }
         try w.write(to: blockFile(dir, i))
         let progress: [String: Any] = [
@@ -67,6 +73,8 @@ enum BlockAPCheckpoint {
         var loss: [Float] = [], lr: [Float] = [], gradNorm: [Float] = [], seconds = 0.0
         /// Exact validation MSEs (nil in files from before they were stored).
         var rtnValidationMSE: Double?, validationMSE: [Double]?
+        /// The keep decision (nil in files from before it was stored).
+        var decision: BlockAPDecision?
     }
 
     static func restoreBlock(_ i: Int, model: LlamaModel, dir: String) throws -> History {
@@ -86,6 +94,15 @@ enum BlockAPCheckpoint {
             quantizers.append((l, try HardQuantizer(qw, name: l.name, trainScales: false, trainZeros: false)))
         }
         // The sizes come from the file: a gain of another length would write past the model's.
+        var biases: [(Var, Tensor)] = []
+        for l in b.linears {
+            guard let bias = l.bias, f.info("\(l.name).bias") != nil else { continue }
+            let t = try f.tensor("\(l.name).bias")
+            guard t.shape == bias.value.shape else {
+                throw FormatError(file: path, "tensor '\(l.name).bias' has shape \(t.shape), the model's \(bias.value.shape); the checkpoint is from another model or corrupt: delete \(dir)/blockap to start over")
+            }
+            biases.append((bias, t))
+        }
         var gains: [(Var, Tensor)] = []
         for (name, gain) in [("attn_norm", b.attnNorm), ("ffn_norm", b.ffnNorm)] {
             let t = try f.tensor(name)
@@ -101,9 +118,13 @@ enum BlockAPCheckpoint {
             h.rtnValidationMSE = f.metadata["rtn_val_mse"].flatMap(Double.init)
             let vals = f.metadata["val_mse"].map { $0.split(separator: ",").compactMap { Double($0) } }
             h.validationMSE = vals?.count == f.metadata["val_mse"]?.split(separator: ",").count ? vals : nil
+            if let start = f.metadata["start_mse"].flatMap(Double.init), let trained = f.metadata["trained_mse"].flatMap(Double.init),
+               let kept = f.metadata["kept"].flatMap(BlockAPDecision.Kept.init(rawValue:)), let selection = f.metadata["selection"] {
+                h.decision = BlockAPDecision(startMSE: start, trainedMSE: trained, kept: kept, selection: selection)
+            }
         }
         for (l, q) in quantizers { l.quantizer = q }
-        for (gain, t) in gains { gain.value.data.update(from: t.data, count: t.count) }
+        for (gain, t) in gains + biases { gain.value.data.update(from: t.data, count: t.count) }
         return h
     }
 }

@@ -5,7 +5,8 @@
 // wall time Block-AP took.
 //
 // Steps: install min/max fake quantizers on every linear the policy quantizes (as Block-AP does
-// per block), then AdamW with Block-AP's two groups (W and the norm gains at the weight lr, s and z
+// per block; or, given a PTQStart, the PTQ solution's s, z with W its dequantized weight:
+// PTQInit.swift), then AdamW with Block-AP's two groups (W and the norm gains at the weight lr, s and z
 // at the quant lr), linear warm-up then constant (a time budget has no known end for a cosine),
 // gradient accumulation, clipping; stop at the first of `seconds`, `maxSteps` or `epochs` passes.
 // Finally every linear is hardened to integer codes exactly as Block-AP finalizes a block, so the
@@ -46,10 +47,14 @@ public struct FullQATReport: Sendable {
 
 public enum FullQAT {
     public static func run(model: LlamaModel, data: TrainingWindows, options o: FullQATOptions, teacher: LlamaModel? = nil,
-                           log: (String) -> Void) throws -> FullQATReport {
+                           start: PTQStart? = nil, log: (String) -> Void) throws -> FullQATReport {
         try o.objective.validate(teacher: teacher, student: model, run: "fullqat")
         model.freezeAll()
-        try o.policy.apply(to: model, mode: .fake, init: .minMax)
+        if let start {
+            for (i, b) in model.blocks.enumerated() { try start.install(block: i, into: b) }
+        } else {
+            try o.policy.apply(to: model, mode: .fake, init: .minMax)
+        }
         var weights: [Var] = [], quant: [Var] = []
         var bits = 8
         for b in model.blocks {

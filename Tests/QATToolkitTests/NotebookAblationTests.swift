@@ -29,13 +29,23 @@ let ablationColumns: [String: [String]] = [
     "qfa_search": ["budget", "picked_heldout_ppl", "picked_heldout_se_ln", "random_best_heldout_ppl", "random_best_heldout_se_ln",
                    "uniform_heldout_ppl", "uniform_heldout_se_ln", "ln_picked_over_random_best", "ln_picked_over_random_best_se", "widths"],
     "inspect": ["tensor", "step", "count", "mean", "std", "absmax"],
+    "beat_ptq": ["spec", "method", "kind", "wall", "bits", "ppl_devil", "ppl_devil_se", "kl_devil", "ppl_gnu_standards", "acc_capitals", "stderr_capitals"],
 ]
+
+/// Notebooks with no full run committed yet (their index row in Notebooks/README.md says "not
+/// yet run in full"): the quick run is checked, the transcript's provenance is not.
+let notRunInFull: Set<String> = ["beat_ptq"]
 
 @Suite(.serialized) struct NotebookAblationTests {
     @Test func everyAblationNotebookIsListed() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: "Notebooks").filter { $0.hasSuffix(".qat") }
             .map { String($0.dropLast(4)) }.filter { !["quickstart", "workbench_example"].contains($0) }
         #expect(Set(files) == Set(ablationColumns.keys))
+        let readme = try String(contentsOfFile: "Notebooks/README.md", encoding: .utf8)
+        for name in notRunInFull {
+            #expect(readme.split(separator: "\n").contains { $0.hasPrefix("| `\(name)` |") && $0.contains("not yet run in full") },
+                    "\(name): its index row must say it is not yet run in full")
+        }
     }
 
     /// Notebooks/README.md: one six-cell index row per notebook, and one two-cell Columns row
@@ -70,7 +80,7 @@ let ablationColumns: [String: [String]] = [
         let t = try ResultsTable.load(path: dir.sub(name + ".h5"))
         #expect(!t.rows.isEmpty)
         for c in ablationColumns[name] ?? [] { #expect(t.columns.contains(c), "\(name): no column \(c)") }
-        try NotebookProvenance.checkColumns(name, quickColumns: t.columns)
+        if !notRunInFull.contains(name) { try NotebookProvenance.checkColumns(name, quickColumns: t.columns) }
         let f = try HDF5File.open(path: dir.sub(name + ".h5"))
         defer { try? f.close() }
         let g = "/tables/res"
