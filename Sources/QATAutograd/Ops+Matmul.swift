@@ -1,5 +1,6 @@
 // Differentiable matmul and the linear layer. Shapes and the backward rule are in
-// QATTensor/Matmul.swift (matmulForward / matmulBackward accumulate with sgemm beta = 1).
+// QATTensor/Matmul.swift (matmulForward / matmulBackward accumulate with sgemm beta = 1). Both
+// run at MatmulPrecision.inForce (fp32, or bf16 inputs with fp32 accumulation: BF16Matmul.swift).
 //   linear: x (..., in), w (out, in), bias (out) -> (..., out) = x w^T + bias
 import QATTensor
 
@@ -7,9 +8,12 @@ extension Var {
     public static func matmul(_ a: Var, _ b: Var, transA: Bool = false, transB: Bool = false) throws -> Var {
         let plan = try MatmulPlan(a.shape, b.shape, transA: transA, transB: transB)
         let y = Tensor(uninitialized: plan.outShape)
-        matmulForward(plan, a.value.data, b.value.data, y.data)
+        // Read once: the backward runs at the forward's precision whatever is bound when it runs.
+        let precision = MatmulPrecision.inForce
+        matmulForward(plan, a.value.data, b.value.data, y.data, precision: precision)
         return result(y, "matmul", [a, b]) { g in
-            matmulBackward(plan, a: a.value.data, b: b.value.data, dC: g.data, dA: a.gradPointer(), dB: b.gradPointer())
+            matmulBackward(plan, a: a.value.data, b: b.value.data, dC: g.data, dA: a.gradPointer(), dB: b.gradPointer(),
+                           precision: precision)
         }
     }
 

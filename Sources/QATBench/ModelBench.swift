@@ -15,6 +15,7 @@ public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: 
     let ctx = min(ctx, c.maxPositions)
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s")
+    log(matmulPrecisionLine())
     var rng = SeededRandom(seed: 9)
     let tokens = (0..<ctx).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
     let clock = ContinuousClock()

@@ -17,6 +17,13 @@ public struct TensorBenchResult: Sendable {
     public var ratio: Double { blockGflops / sgemmPeak }
 }
 
+/// `precision=fp32`, or `precision=bf16 (oneDNN avx512_core_bf16)`: what the model's matmuls run
+/// at in this bench (`set precision=`); the sgemm rate stays the fp32 reference either way.
+func matmulPrecisionLine() -> String {
+    let p = MatmulPrecision.inForce
+    return "precision=\(p.rawValue)" + (p == .bf16 ? " (oneDNN \(CPUFeatures.oneDNNISA))" : "")
+}
+
 /// Best-of-`repeats` GFLOP/s of C(m,n) = A(m,k) B(k,n) (or B^T when transB).
 func measureSgemm(m: Int, n: Int, k: Int, transB: Bool, repeats: Int) throws -> Double {
     let a = try Tensor.randn([m, k], seed: 1), b = try Tensor.randn(transB ? [n, k] : [k, n], seed: 2)

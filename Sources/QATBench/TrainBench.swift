@@ -13,6 +13,7 @@ import QATTrain
 public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws {
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s")
+    log(matmulPrecisionLine())
     let loaded = try load()
     let m = loaded.model, s = m.blockShape, c = m.config
     let clock = ContinuousClock()

@@ -54,7 +54,7 @@ enum Builtins {
         VerbSpec(name: "set", synopsis: "set [NAME=VALUE ...]", summary: "Show the session options, or set some.",
                  arguments: options.map { .key($0.name, $0.kind, range: $0.range, help: $0.help) },
                  help: "Session options: " + options.map(\.name).joined(separator: ", ") + ". An unknown option is an error.",
-                 examples: ["set", "set threads=2 seed=7", "set verbosity=0"]) { call in
+                 examples: ["set", "set threads=2 seed=7", "set verbosity=0", "set precision=bf16"]) { call in
             let interp = call.interpreter
             if call.given.isEmpty {
                 let width = (options.map(\.name.count).max() ?? 0) + 12
@@ -80,6 +80,18 @@ enum Builtins {
             OptionSpec(name: "verbosity", kind: .int, range: 0...3, help: "0 quiet, 1 normal, 2 chatty, 3 debug",
                        get: { .number(Double($0.verbosity)) },
                        set: { i, v in if case .number(let d) = v { i.verbosity = Int(d) } }),
+            OptionSpec(name: "precision", kind: .choice(MatmulPrecision.allCases.map(\.rawValue)),
+                       help: "model matmuls: fp32, or bf16 inputs with fp32 accumulation (CPUs with AVX512-BF16)",
+                       get: { .string($0.precision.rawValue) },
+                       set: { i, v in
+                           guard case .string(let name) = v, let p = MatmulPrecision(rawValue: name) else { return }
+                           if p == .bf16 && !CPUFeatures.bf16Available {
+                               i.output(CPUFeatures.bf16UnavailableMessage)
+                               i.precision = .fp32
+                           } else {
+                               i.precision = p
+                           }
+                       }),
             OptionSpec(name: "steplimit", kind: .int, range: 0...9e15, help: "statements per input before a runaway-loop error (0: none)",
                        get: { .number(Double($0.stepLimit)) },
                        set: { i, v in if case .number(let d) = v { i.stepLimit = Int(d) } }),

@@ -191,7 +191,7 @@ extension Interpreter {
     /// Runs the action; errors without a position get the command's position and verb name.
     func invoke(_ spec: VerbSpec, _ call: VerbCall) throws -> Value {
         do {
-            return try spec.run(call)
+            return try MatmulPrecision.$current.withValue(precision) { try spec.run(call) }
         } catch var e as InterpError {
             if e.position == nil {
                 e.position = call.position

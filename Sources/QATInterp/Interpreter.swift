@@ -40,6 +40,9 @@ public final class Interpreter {
     public var seed: Int = 0
     /// 0 quiet, 1 normal, 2 chatty, 3 debug (`set verbosity=N`).
     public var verbosity: Int = 1
+    /// The matmul precision every verb runs at (`set precision=fp32|bf16`; bound as
+    /// MatmulPrecision.current around each verb). Never .bf16 where bf16 does not run.
+    public var precision: MatmulPrecision = .fp32
     /// Steps allowed per top-level input; 0 means no limit (`set steplimit=N`).
     public var stepLimit: Int = 10_000_000
     /// Set by `quit`: the status the session should exit with.

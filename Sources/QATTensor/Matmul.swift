@@ -1,4 +1,6 @@
-// Matmul through OpenBLAS cblas_sgemm, forward and backward side by side.
+// Matmul through OpenBLAS cblas_sgemm, forward and backward side by side; at precision .bf16
+// (Var.matmul passes MatmulPrecision.inForce: `set precision=bf16` on a CPU with AVX512-BF16),
+// through bf16gemm instead (bf16 inputs, fp32 accumulation and outputs: BF16Matmul.swift).
 //
 // C = op(A) op(B) where op is identity or transpose. Shapes (row-major):
 //   a: (..., M, K), or (..., K, M) with transA
@@ -68,25 +70,28 @@ public struct MatmulPlan: Sendable {
 }
 
 extension Tensor {
-    /// op(a) @ op(b); see the header for shapes.
-    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) throws -> Tensor {
+    /// op(a) @ op(b); see the header for shapes. fp32 unless asked: weight transforms (rotations)
+    /// use it, and their results are master weights. The model's matmuls go through Var.matmul,
+    /// which follows MatmulPrecision.inForce.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false,
+                              precision: MatmulPrecision = .fp32) throws -> Tensor {
         let plan = try MatmulPlan(a.shape, b.shape, transA: transA, transB: transB)
         let out = Tensor(uninitialized: plan.outShape)
-        matmulForward(plan, a.data, b.data, out.data)
+        matmulForward(plan, a.data, b.data, out.data, precision: precision)
         return out
     }
 }
 
 // c: (batch, M, N) = op(a) op(b)
 public func matmulForward(_ p: MatmulPlan, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                          _ c: UnsafeMutablePointer<Float>) {
+                          _ c: UnsafeMutablePointer<Float>, precision: MatmulPrecision = .fp32) {
     if p.sharedB && !p.transA {
-        sgemm(transA: false, transB: p.transB, m: p.batch * p.m, n: p.n, k: p.k,
+        gemm(precision, transA: false, transB: p.transB, m: p.batch * p.m, n: p.n, k: p.k,
               a: a, lda: p.lda, b: b, ldb: p.ldb, c: c, ldc: p.n)
         return
     }
     for i in 0..<p.batch {
-        sgemm(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k,
+        gemm(precision, transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k,
               a: a + i * p.m * p.k, lda: p.lda, b: b + (p.sharedB ? 0 : i * p.k * p.n), ldb: p.ldb,
               c: c + i * p.m * p.n, ldc: p.n)
     }
@@ -94,8 +99,10 @@ public func matmulForward(_ p: MatmulPlan, _ a: UnsafePointer<Float>, _ b: Unsaf
 
 /// Accumulates dA and/or dB (beta = 1) from dC. With C = A'B' (A' = op(A), B' = op(B)):
 /// dA' = dC B'^T and dB' = A'^T dC; a transposed operand takes the transpose of its gradient.
+/// `precision` should be the forward's (Var.matmul captures it), so both passes agree.
 public func matmulBackward(_ p: MatmulPlan, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                           dC: UnsafePointer<Float>, dA: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?) {
+                           dC: UnsafePointer<Float>, dA: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?,
+                           precision: MatmulPrecision = .fp32) {
     let folded = p.sharedB && !p.transA
     let batches = folded ? 1 : p.batch
     let m = folded ? p.batch * p.m : p.m
@@ -104,20 +111,20 @@ public func matmulBackward(_ p: MatmulPlan, a: UnsafePointer<Float>, b: UnsafePo
         if let dA {
             let dAi = dA + i * p.m * p.k
             if !p.transA {   // dA (M,K) = dC (M,N) . B'^T
-                sgemm(transA: false, transB: !p.transB, m: m, n: p.k, k: p.n,
+                gemm(precision, transA: false, transB: !p.transB, m: m, n: p.k, k: p.n,
                       a: dci, lda: p.n, b: bi, ldb: p.ldb, beta: 1, c: dAi, ldc: p.k)
             } else {         // dA (K,M) = B' (K,N) . dC^T
-                sgemm(transA: p.transB, transB: true, m: p.k, n: p.m, k: p.n,
+                gemm(precision, transA: p.transB, transB: true, m: p.k, n: p.m, k: p.n,
                       a: bi, lda: p.ldb, b: dci, ldb: p.n, beta: 1, c: dAi, ldc: p.m)
             }
         }
         if let dB {
             let dBi = dB + (p.sharedB ? 0 : i * p.k * p.n)
             if !p.transB {   // dB (K,N) = A'^T (K,M) . dC (M,N)
-                sgemm(transA: !p.transA, transB: false, m: p.k, n: p.n, k: m,
+                gemm(precision, transA: !p.transA, transB: false, m: p.k, n: p.n, k: m,
                       a: ai, lda: p.lda, b: dci, ldb: p.n, beta: 1, c: dBi, ldc: p.n)
             } else {         // dB (N,K) = dC^T (N,M) . A' (M,K)
-                sgemm(transA: true, transB: p.transA, m: p.n, n: p.k, k: m,
+                gemm(precision, transA: true, transB: p.transA, m: p.n, n: p.k, k: m,
                       a: dci, lda: p.n, b: ai, ldb: p.lda, beta: 1, c: dBi, ldc: p.k)
             }
         }
