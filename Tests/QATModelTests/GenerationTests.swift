@@ -6,6 +6,7 @@
 import Testing
 @testable import QATModel
 import QATAutograd
+import QATIO
 import QATTensor
 import QATTokenizer
 
