@@ -20,11 +20,11 @@ public final class DecodeSession {
     /// A session for up to `capacity` positions (prompt + new tokens).
     public init(model: LlamaModel, capacity: Int) throws {
         guard capacity <= model.config.maxPositions else {
-            throw TensorError.invalidArgument(op: "generate",
+            throw TensorError.invalidArgument(op: "context",
                 message: "\(capacity) positions exceed the model's \(model.config.maxPositions) (max_position_embeddings); use a shorter prompt or fewer new tokens")
         }
         if let window = model.config.slidingWindow, capacity > window {
-            throw TensorError.invalidArgument(op: "generate",
+            throw TensorError.invalidArgument(op: "context",
                 message: "\(capacity) positions exceed the sliding window \(window), which QATLab does not implement; use a shorter prompt or fewer new tokens")
         }
         self.model = model
@@ -35,7 +35,7 @@ public final class DecodeSession {
     /// Runs `tokens` (the prompt, or one new token) at the next positions; returns the logits of
     /// the last of them, (V).
     public func feed(_ tokens: [Int32]) throws -> [Float] {
-        guard !tokens.isEmpty else { throw TensorError.invalidArgument(op: "generate", message: "no tokens to run (the prompt is empty)") }
+        guard !tokens.isEmpty else { throw TensorError.invalidArgument(op: "decode", message: "no tokens to run (the prompt is empty)") }
         let t = tokens.count
         var h = try model.embedding.value.gatherRows(tokens, indicesShape: [t])
         for (i, block) in model.blocks.enumerated() {
@@ -74,17 +74,17 @@ extension LlamaModel {
     /// fit in the model's positions.
     public func generate(prompt: [Int32], maxTokens: Int, eos: Int32?, sampling: SamplingOptions = .greedy,
                          onToken: ((Int32) throws -> Void)? = nil) throws -> GenerationResult {
-        guard !prompt.isEmpty else { throw TensorError.invalidArgument(op: "generate", message: "the prompt is empty") }
-        guard maxTokens >= 1 else { throw TensorError.invalidArgument(op: "generate", message: "tokens=\(maxTokens) must be at least 1") }
+        guard !prompt.isEmpty else { throw TensorError.invalidArgument(op: "prompt", message: "the prompt is empty") }
+        guard maxTokens >= 1 else { throw TensorError.invalidArgument(op: "new tokens", message: "tokens=\(maxTokens) must be at least 1") }
         for (i, t) in prompt.enumerated() where t < 0 || Int(t) >= vocabSize {
-            throw TensorError.invalidArgument(op: "generate", message: "prompt token \(t) at position \(i) is outside the vocabulary 0..<\(vocabSize)")
+            throw TensorError.invalidArgument(op: "prompt", message: "token \(t) at position \(i) is outside the vocabulary 0..<\(vocabSize)")
         }
         guard prompt.count <= config.maxPositions else {
-            throw TensorError.invalidArgument(op: "generate",
+            throw TensorError.invalidArgument(op: "context",
                 message: "the prompt has \(prompt.count) tokens, more than the model's \(config.maxPositions) positions; shorten it")
         }
         guard prompt.count + maxTokens - 1 <= config.maxPositions else {
-            throw TensorError.invalidArgument(op: "generate",
+            throw TensorError.invalidArgument(op: "context",
                 message: "a prompt of \(prompt.count) tokens and \(maxTokens) new tokens need \(prompt.count + maxTokens - 1) positions, more than the model's \(config.maxPositions); use tokens=\(config.maxPositions - prompt.count + 1) or less, or a shorter prompt")
         }
         var sampler = try TokenSampler(sampling)

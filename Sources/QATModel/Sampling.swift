@@ -32,13 +32,13 @@ public struct SamplingOptions: Sendable, Equatable {
     /// Throws on a value outside its range, naming it and the range.
     public func validate() throws {
         guard temperature.isFinite, temperature >= 0 else {
-            throw TensorError.invalidArgument(op: "generate", message: "temperature=\(temperature) must be a finite number >= 0 (0 = greedy)")
+            throw TensorError.invalidArgument(op: "sampling", message: "temperature=\(temperature) must be a finite number >= 0 (0 = greedy)")
         }
         guard topK >= 0 else {
-            throw TensorError.invalidArgument(op: "generate", message: "top_k=\(topK) must be >= 0 (0 = no top-k cut)")
+            throw TensorError.invalidArgument(op: "sampling", message: "top_k=\(topK) must be >= 0 (0 = no top-k cut)")
         }
         guard topP > 0, topP <= 1 else {
-            throw TensorError.invalidArgument(op: "generate", message: "top_p=\(topP) must be in (0, 1] (1 = no nucleus cut)")
+            throw TensorError.invalidArgument(op: "sampling", message: "top_p=\(topP) must be in (0, 1] (1 = no nucleus cut)")
         }
     }
 }

@@ -1,7 +1,8 @@
 // One row through a weight matrix: the matmuls of a decoding step.
 //   w: (rows, cols) row-major (a linear's (out, in) weight)   x: (cols)   y: (rows) = w x
-// A decoding step reads every weight once for one row, so it is bound by memory bandwidth;
-// OpenBLAS 0.3.21's sgemm with M = 1 packs the weight first (more traffic than the product).
+// A decoding step reads every weight once for one row, so it is bound by memory bandwidth: a
+// plain threaded loop of dot products streams each weight once (sgemm's packing of the weight
+// buys nothing for one row; the two were not compared here).
 // Threads split the rows and each y[i] is one dot product computed the same way whatever the
 // split, so the bits do not depend on the thread count.
 
