@@ -1,4 +1,4 @@
-// Perplexity and greedy generation.
+// Perplexity (generation with a KV cache is in Generation.swift).
 //
 // Perplexity follows the GPTQ / EfficientQAT convention: the text is tokenized as one stream
 // (one BOS at its start when the tokenizer adds one), cut into non-overlapping windows of `ctx`
@@ -76,23 +76,5 @@ extension LlamaModel {
         let scored = windows * (ctx - 1)
         return PerplexityResult(meanNLL: total / Double(scored), scoredTokens: scored, windows: windows, ctx: ctx, seconds: secs,
                                 windowMeanNLL: windowMeans)
-    }
-
-    /// Greedy continuation of `prompt` by `maxTokens` tokens (stops early at EOS), recomputing the
-    /// full sequence each step (no KV cache: this is a sanity check, not a server).
-    public func generate(prompt: [Int32], maxTokens: Int, eos: Int32?) throws -> [Int32] {
-        var seq = prompt
-        guard !seq.isEmpty else { throw TensorError.invalidArgument(op: "generate", message: "the prompt is empty") }
-        for _ in 0..<maxTokens {
-            try Interrupt.check()
-            if seq.count >= config.maxPositions { break }
-            let logits = try self.logits(seq)
-            let last = logits.data + (seq.count - 1) * vocabSize
-            var best = 0
-            for j in 1..<vocabSize where last[j] > last[best] { best = j }
-            seq.append(Int32(best))
-            if let eos, Int32(best) == eos { break }
-        }
-        return Array(seq[prompt.count...])
     }
 }

@@ -1,12 +1,13 @@
 // The `bench` group: one row per measurement, each with only the keys it reads. Every benchmark
 // measures the OpenBLAS sgemm rate in the same run and reports its rate against it (the
 // measurements are in QATBench: TensorBench.swift, ModelBench.swift, TrainBench.swift, EvalBench.swift).
+// bench decode is bound by memory, not sgemm: it reports against the read bandwidth (DecodeBench.swift).
 import QATBench
 import QATInterp
 import QATQuant
 
 enum BenchVerbs {
-    static var rows: [VerbSpec] { [tensor, model, quant, train, eval] }
+    static var rows: [VerbSpec] { [tensor, model, quant, train, eval, decode] }
 
     static var repeatsKey: ArgSpec { .key("repeats", .int, default: .number(3), range: 1...100, help: "timed repeats (best is kept; one more warms up)") }
     static var profileKey: ArgSpec {
@@ -78,6 +79,25 @@ enum BenchVerbs {
             try benchEval(model: { try loadModel(call.string("MODEL")) }, ctx: try call.int("ctx"), windows: try call.int("windows"),
                           items: try call.int("items"), shots: try call.int("shots"), repeats: try call.int("repeats"),
                           profile: try call.bool("profile"), log: { call.out($0) })
+            return .none
+        }
+    }
+
+    static var decode: VerbSpec {
+        VerbSpec(name: "bench decode", summary: "Measure generation's prefill and decode tokens/s with the KV cache.",
+                 arguments: [modelArgument(default: "smollm2"),
+                             .key("prompt", .int, default: .number(16), range: 1...8192, help: "prompt tokens (seeded random ids)"),
+                             .key("tokens", .int, default: .number(64), range: 2...8192, help: "new tokens per run (greedy, no EOS stop)"),
+                             repeatsKey],
+                 help: """
+                     Greedy generation with the KV cache, as `generate` runs it: prefill tok/s (the \
+                     prompt and the first new token) and decode tok/s (every later token), the CPU, \
+                     and the decode roof set by the read bandwidth measured in the same run (a \
+                     decode step reads every weight once).
+                     """,
+                 examples: ["bench decode smollm2 prompt=16 tokens=64"]) { call in
+            try benchDecode(model: { try loadModel(call.string("MODEL")) }, prompt: try call.int("prompt"), tokens: try call.int("tokens"),
+                            repeats: try call.int("repeats"), log: { call.out($0) })
             return .none
         }
     }

@@ -147,21 +147,50 @@ enum ModelVerbs {
     }
 
     static var generate: VerbSpec {
-        VerbSpec(name: "generate", summary: "Greedy continuation of a prompt (a sanity check; returns the text).",
+        VerbSpec(name: "generate", summary: "Continue a prompt, greedy or sampled, with a KV cache (returns the text).",
                  arguments: [
                     .positional("MODEL", modelKind, help: ModelVerbs.modelHelp),
                     .variadic("PROMPT", .string, min: 1, help: "the prompt (several words are joined with spaces)"),
-                    .key("max", .int, default: .number(32), range: 1...4096, help: "new tokens at most (stops at EOS)"),
+                    .key("tokens", .int, default: .number(32), range: 1...32768, help: "new tokens at most (stops at EOS)"),
+                    .key("temperature", .number, default: .number(0), help: "0 = greedy; otherwise sample from softmax(logits / temperature)"),
+                    .key("top_k", .int, default: .number(0), help: "sample among the k most likely tokens (0 = all)"),
+                    .key("top_p", .number, default: .number(1), help: "sample among the most likely tokens holding this share of the probability, in (0, 1] (1 = all)"),
+                    seedKey(0, "sampling"),
                     .key("chat", .bool, default: .number(0), help: "wrap the prompt in the ChatML template as a user turn"),
                  ],
-                 help: "No KV cache: each new token recomputes the whole sequence.",
-                 examples: ["generate m \"The capital of France is\" max=8", "generate smollm2 \"What is 2+2?\" chat=1"]) { call in
+                 help: """
+                     The prompt runs once through the batched forward (prefill), each block keeping \
+                     its keys and values; every new token then runs alone against that cache. \
+                     temperature=0 is greedy (top_k, top_p and seed unused); otherwise top_k, then \
+                     top_p, cut the candidates and one seeded draw picks the token: the same seed \
+                     gives the same text on any thread count. Stops at the tokenizer's EOS. The \
+                     prompt and the new tokens must fit in the model's positions. On a terminal the \
+                     text prints as it is made; otherwise it prints once done. The last line is \
+                     prompt_tokens= new_tokens= prefill_tok_per_s= decode_tok_per_s= stop=eos|length: \
+                     prefill covers the prompt and the first new token, decode every later token \
+                     (n/a when only one was made).
+                     """,
+                 examples: ["generate m \"The capital of France is\" tokens=8",
+                            "generate smollm2 \"Once upon a time\" tokens=64 temperature=0.8 top_p=0.95 seed=3",
+                            "generate smollm2 \"What is 2+2?\" chat=1"]) { call in
             let m = try call.model("MODEL")
             var prompt = try call.list("PROMPT").map(\.text).joined(separator: " ")
             if try call.bool("chat") { prompt = "<|im_start|>user\n\(prompt)<|im_end|>\n<|im_start|>assistant\n" }
-            let ids = m.loaded.tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
-            let new = try m.model.generate(prompt: ids, maxTokens: try call.int("max"), eos: m.loaded.tokenizer.eosId)
-            return .string(m.loaded.tokenizer.decode(new))
+            let tokenizer = m.loaded.tokenizer
+            let ids = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
+            let sampling = SamplingOptions(temperature: try call.number("temperature"), topK: try call.int("top_k"),
+                                           topP: try call.number("top_p"), seed: try seed(call))
+            let live = TokenEcho.stdoutIsTerminal
+            var echo = TokenEcho(tokenizer: tokenizer)
+            let eos = tokenizer.eosId
+            let r = try m.model.generate(prompt: ids, maxTokens: try call.int("tokens"), eos: eos, sampling: sampling) { token in
+                if live && token != eos { echo.add(token) }
+            }
+            let text = tokenizer.decode(r.stoppedAtEOS ? Array(r.tokens.dropLast()) : r.tokens)
+            if live { echo.finish() } else { call.out(text) }
+            let decodeRate = r.decodeTokensPerSecond.map { fmt($0) } ?? "n/a"
+            call.out("prompt_tokens=\(r.promptTokens) new_tokens=\(r.tokens.count) prefill_tok_per_s=\(fmt(r.prefillTokensPerSecond)) decode_tok_per_s=\(decodeRate) stop=\(r.stoppedAtEOS ? "eos" : "length")")
+            return .string(text)
         }
     }
 

@@ -44,7 +44,7 @@ let logitsBudget: Float = 1e-3
     @Test func greedyContinuationOfTheCapitalOfFrance() throws {
         let loaded = try SmolLM2.load()
         let ids = loaded.tokenizer.encode("The capital of France is", addSpecial: true, parseSpecial: true)
-        let new = try loaded.model.generate(prompt: ids, maxTokens: 1, eos: loaded.tokenizer.eosId)
+        let new = try loaded.model.generate(prompt: ids, maxTokens: 1, eos: loaded.tokenizer.eosId).tokens
         #expect(loaded.tokenizer.decode(new) == " Paris")
     }
 

@@ -210,7 +210,7 @@ struct LineGenerator {
         ("randn 1e19", "1e+19"), ("randn 2 (1e308*10)", "inf"), ("range 1e19", "1e+19"), ("range (0-1e19) 3", "-1e+19"),
         ("arange 0 1 step=1e-30", "1e8"), ("slice $keep_t axis=1e19", "1e+19"), ("slice $keep_t end=(1e308*10)", "inf"),
         ("set threads=1e19", "1e+19"), ("set seed=-1e19", "-1e+19"), ("set verbosity=(1e308*10)", "inf"),
-        ("zeros (1e308*10)", "inf"), ("quit 1e19", "1e+19"), ("generate nosuch \"a\" max=1e19", "1e+19"),
+        ("zeros (1e308*10)", "inf"), ("quit 1e19", "1e+19"), ("generate nosuch \"a\" tokens=1e19", "1e+19"),
         ("ppl nosuch devil ctx=1e19", "1e+19"), ("ppl nosuch devil max_windows=(1e308*10)", "inf"),
         ("randn 2 3 seed=1e19", "1e+19"),
     ]
