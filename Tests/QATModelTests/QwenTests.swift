@@ -30,7 +30,8 @@ let qwenPerplexityBudget = 0.005
 struct QwenTests {
     @Test func theInstalledFileIsTheOneTheGoldenFilesDescribe() throws {
         let golden = try Qwen05B.golden()
-        let path = try ModelLoader.resolve("qwen0.5b")
+        // the file itself, not a symlink to it
+        let path = URL(fileURLWithPath: try ModelLoader.resolve("qwen0.5b")).resolvingSymlinksInPath().path
         let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
         #expect(size == golden["model_bytes"] as? Int, "\(path) is not the model qwen_golden.py ran")
         let c = try Qwen05B.load().model.config
