@@ -17,7 +17,10 @@
 // How to add an architecture: a new row here (and in `all`), the config fields it reads that the
 // others do not (ModelConfig.swift's reader, which asks the row), its tensor names if they differ
 // (ModelLoader.swift), and a tiny model written by transformers itself with its golden logits
-// (Tests/Oracles/) to test against.
+// (a row of MODELS in Tests/Oracles/tiny_arch_models.py; TinyArchTests checks it within 1e-4).
+// What the block does not compute is refused by name, never run wrongly: rope_scaling such as
+// Llama-3's "llama3" (ModelConfig), an architecture outside the table such as Qwen3 (q/k norms),
+// an input longer than a sliding window (LlamaModel).
 public struct ModelArchitecture: Sendable, Equatable {
     public enum BiasRule: Sendable, Equatable { case field, always, never }
     public enum WindowRule: Sendable, Equatable { case none, field, fieldWhenEnabled }

