@@ -72,7 +72,7 @@ private func runPeer(_ peer: TorchPeer, _ row: PeerComparable, _ file: String) t
     var arguments = row.arguments
     var tokenFile: String?
     if let tokens = row.tokens {
-        let path = NSTemporaryDirectory() + "qat-torch-peer-\(getpid()).tokens"
+        let path = NSTemporaryDirectory() + "qat-torch-peer-\(getpid())-\(UUID().uuidString).tokens"
         try writeTokens(tokens, to: path)
         arguments += ["--tokens", path]
         tokenFile = path

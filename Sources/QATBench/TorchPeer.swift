@@ -138,7 +138,7 @@ public struct TorchPeer {
         env["OMP_NUM_THREADS"] = String(threads)
         p.environment = env
         let out = Pipe()
-        let errPath = NSTemporaryDirectory() + "qat-torch-peer-\(getpid()).err"
+        let errPath = NSTemporaryDirectory() + "qat-torch-peer-\(getpid())-\(UUID().uuidString).err"
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         p.standardInput = FileHandle.nullDevice

@@ -82,7 +82,7 @@ import Testing
         let dir = NSTemporaryDirectory() + "qat-peer-src-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir + "/hf", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["/m.gguf", "/m.bin", "/hf/config.json"] { FileManager.default.createFile(atPath: dir + f, contents: Data()) }
+        for f in ["/m.gguf", "/m.bin", "/hf/config.json"] { _ = FileManager.default.createFile(atPath: dir + f, contents: Data()) }
         #expect(TorchPeer.modelFile(source: dir + "/m.gguf") == dir + "/m.gguf")
         #expect(TorchPeer.modelFile(source: dir + "/hf") == dir + "/hf")
         #expect(TorchPeer.modelFile(source: dir + "/m.bin") == nil)
@@ -109,7 +109,7 @@ import Testing
         let script = "#!/bin/sh\necho \"$@\" > \(venv)/args.txt\necho 'torch chatter' >&2\necho 'loading'\necho '\(line)'\n"
         try script.write(toFile: venv + "/bin/python", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: venv + "/bin/python")
-        FileManager.default.createFile(atPath: venv + "/m.gguf", contents: Data())
+        _ = FileManager.default.createFile(atPath: venv + "/m.gguf", contents: Data())
         return venv
     }
 
