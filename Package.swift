@@ -81,6 +81,7 @@ let package = Package(
         .testTarget(name: "QATTrainTests", dependencies: ["QATTrain", "QATQuant", "QATModel", "QATAutograd", "QATIO", "QATTensor"],
                     swiftSettings: hot),
         .testTarget(name: "QATResultsTests", dependencies: ["QATResults", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
+        .testTarget(name: "QATBenchTests", dependencies: ["QATBench"], swiftSettings: hot),
         .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATSweep", "QATResults", "QATTrain", "QATQuant",
                                                             "QATModel", "QATIO", "QATTensor", "QATInterp"],
                     swiftSettings: hot),

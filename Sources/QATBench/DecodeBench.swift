@@ -41,12 +41,15 @@ public func measureDecode(_ m: LlamaModel, prompt: Int, tokens: Int, repeats: In
     return r
 }
 
-public func benchDecode(model load: () throws -> LoadedModel, prompt: Int, tokens: Int, repeats: Int, log: (String) -> Void) throws {
+/// Returns the decode rate for the torch peer (TorchComparison.swift).
+@discardableResult
+public func benchDecode(model load: () throws -> LoadedModel, prompt: Int, tokens: Int, repeats: Int, log: (String) -> Void) throws -> [PeerComparable] {
     let loaded = try load()
     let r = try measureDecode(loaded.model, prompt: prompt, tokens: tokens, repeats: repeats)
     log("cpu: \(r.cpu), threads=\(r.threads)")
     log("model \(loaded.name): \(fmt(r.weightBytesPerToken / 1e6)) MB of matmul weights read per decode step; read bandwidth \(fmt(r.readGBPerSecond)) GB/s")
     log("prompt_tokens=\(r.promptTokens) new_tokens=\(r.newTokens) prefill_tok_per_s=\(fmt(r.prefillTokensPerSecond)) decode_tok_per_s=\(fmt(r.decodeTokensPerSecond)) ideal_decode_tok_per_s=\(fmt(r.idealDecodeTokensPerSecond)) decode_vs_ideal=\(fmt(r.decodeTokensPerSecond / r.idealDecodeTokensPerSecond, digits: 3))")
+    return [decodePeer(source: loaded.model.source, prompt: prompt, newTokens: tokens, tokensPerSecond: r.decodeTokensPerSecond, repeats: repeats)]
 }
 
 /// GB/s of summing a 256 MB buffer (larger than any cache) on every thread, best of `repeats`.

@@ -12,9 +12,10 @@ import QATModel
 import QATTensor
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
-/// QATLab or GPTQ checkpoint).
+/// QATLab or GPTQ checkpoint). Returns the perplexity rate for the torch peer (TorchComparison.swift).
+@discardableResult
 public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: Int, items: Int, shots: Int, repeats: Int,
-                      profile: Bool = false, log: (String) -> Void) throws {
+                      profile: Bool = false, log: (String) -> Void) throws -> [PeerComparable] {
     let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
@@ -24,13 +25,14 @@ public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: I
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s; model \(loaded.name), ideal \(fmt(ideal)) tok/s, threads=\(Threads.count)")
 
     let tokens = loaded.tokenizer.encode(try TextCorpus.load("devil"), addSpecial: true, parseSpecial: false)
-    var pplRate = 0.0
+    var pplRate = 0.0, ppl: PerplexityResult?
     for _ in 0..<repeats {
         let r = try m.perplexity(tokens: tokens, ctx: ctx, maxWindows: windows)
-        pplRate = max(pplRate, r.tokensPerSecond)
+        pplRate = max(pplRate, r.tokensPerSecond); ppl = r
     }
-    log("ppl devil: \(windows) windows x \(ctx) tokens, \(fmt(pplRate)) tok/s")
-    if profile { try logProfile("ppl \(windows) x \(ctx)", log: log) { _ = try m.perplexity(tokens: tokens, ctx: ctx, maxWindows: windows) } }
+    let scoredWindows = ppl?.windows ?? 0
+    log("ppl devil: \(scoredWindows) windows x \(ctx) tokens, \(fmt(pplRate)) tok/s")
+    if profile { try logProfile("ppl \(scoredWindows) x \(ctx)", log: log) { _ = try m.perplexity(tokens: tokens, ctx: ctx, maxWindows: windows) } }
 
     let task = try MultipleChoiceTasks.load("capitals", seed: 1)
     let scorer = MultipleChoiceScorer(model: m, tokenizer: loaded.tokenizer)
@@ -53,4 +55,7 @@ public func benchEval(model load: () throws -> LoadedModel, ctx: Int, windows: I
     let mcTokens = Double(forwardTokens) / best
     log("mc capitals: \(n) items, \(shots) shots, \(forwardTokens) forward tokens, \(fmt(best, digits: 2)) s")
     log("ppl_tok_per_s=\(fmt(pplRate)) ppl_vs_ideal=\(fmt(pplRate / ideal, digits: 3)) mc_items_per_s=\(fmt(Double(n) / best, digits: 2)) mc_tok_per_s=\(fmt(mcTokens)) mc_vs_ideal=\(fmt(mcTokens / ideal, digits: 3)) sgemm_gflops=\(fmt(peak))")
+    return [PeerComparable(modelSource: m.source, workload: "eval", tokensPerSecond: pplRate,
+                           arguments: ["--seq", "\(ctx)", "--windows", "\(scoredWindows)", "--repeats", "\(repeats)"],
+                           tokens: Array(tokens.prefix(scoredWindows * ctx)), perplexity: ppl?.perplexity)]
 }

@@ -8,8 +8,9 @@ import QATModel
 import QATTensor
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
-/// QATLab or GPTQ checkpoint).
-public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws {
+/// QATLab or GPTQ checkpoint). Returns the prefill rate for the torch peer (TorchComparison.swift).
+@discardableResult
+public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws -> [PeerComparable] {
     let loaded = try load()
     let m = loaded.model, c = m.config
     let ctx = min(ctx, c.maxPositions)
@@ -40,4 +41,6 @@ public func benchModel(model load: () throws -> LoadedModel, ctx: Int, repeats: 
     log("attention T x T work: \(fmt(attentionFlops / 1e9)) GFLOP per window (not in the ideal)")
     log("tok_per_s=\(fmt(tps)) ideal_tok_per_s=\(fmt(ideal)) forward_vs_ideal=\(fmt(tps / ideal, digits: 3))")
     if profile { try logProfile("forward 1 x \(ctx)", log: log) { _ = try m.logits(tokens) } }
+    return [PeerComparable(modelSource: m.source, workload: "prefill", tokensPerSecond: tps,
+                           arguments: ["--seq", "\(ctx)", "--repeats", "\(repeats)"])]
 }

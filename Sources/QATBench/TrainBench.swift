@@ -9,8 +9,9 @@ import QATTensor
 import QATTrain
 
 /// `load` gives the model (the bench verb passes QATToolkit's loadModel, which also takes a
-/// QATLab or GPTQ checkpoint).
-public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws {
+/// QATLab or GPTQ checkpoint). Returns both rates for the torch peers (TorchComparison.swift).
+@discardableResult
+public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: Int, profile: Bool = false, log: (String) -> Void) throws -> [PeerComparable] {
     let peak = try measureSgemm(m: 2048, n: 2048, k: 2048, transB: false, repeats: repeats)
     log("sgemm 2048x2048x2048: \(fmt(peak)) GFLOP/s")
     log(matmulPrecisionLine())
@@ -30,7 +31,7 @@ public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: 
         best = min(best, t.inSeconds)
     }
     let bapFlops = 6 * Double(2 * seq) * Double(s.linearParameterCount) + attention(2)
-    let bapRate = bapFlops / best / 1e9
+    let bapRate = bapFlops / best / 1e9, bapSeconds = best
     log("block-ap step (1 block, w2g64 fake quant, 2 x \(seq) tokens): \(fmt(best * 1e3)) ms, tok_per_s=\(fmt(Double(2 * seq) / best)), \(fmt(bapRate)) GFLOP/s")
     if profile { try logProfile("block-ap step", log: log) { try Var.mse(block.forward(x, rope: rope), target).backward() } }
 
@@ -56,4 +57,5 @@ public func benchTrain(model load: () throws -> LoadedModel, seq: Int, repeats: 
     }
     log("e2e-qp step (\(c.layerCount) blocks + head, 1 x \(seq) tokens): \(fmt(best * 1e3)) ms, tok_per_s=\(fmt(Double(seq) / best)), \(fmt(e2eRate)) GFLOP/s")
     log("blockap_vs_sgemm=\(fmt(bapRate / peak, digits: 3)) e2eqp_vs_sgemm=\(fmt(e2eRate / peak, digits: 3))")
+    return trainPeers(source: m.source, seq: seq, blockAP: Double(2 * seq) / bapSeconds, e2eqp: Double(seq) / best, repeats: repeats)
 }

@@ -94,7 +94,7 @@ struct QwenTests {
         for c in cases {
             let ids = (c["ids"] as? [Int] ?? []).map(Int32.init)
             let want = c["new_ids"] as? [Int] ?? []
-            let got = try loaded.model.generate(prompt: ids, maxTokens: want.count, eos: loaded.tokenizer.eosId)
+            let got = try loaded.model.generate(prompt: ids, maxTokens: want.count, eos: loaded.tokenizer.eosId).tokens
             #expect(got.map(Int.init) == want, "\((c["text"] as? String ?? "").debugDescription) -> \(loaded.tokenizer.decode(got).debugDescription)")
         }
     }
