@@ -29,8 +29,10 @@ enum GGUFExportFixtures {
     }
 
     /// HardQuantizers whose d = s and m = -s*z are fp16 values (s = k/1024, k < 64; integer z),
-    /// so every exact type decodes to QATLab's weight bit for bit. `zero` fixes every zero.
-    static func quantizeExactly(_ model: LlamaModel, bits: Int, group: Int, zero: Float? = nil, seed: UInt64) throws {
+    /// so every exact type decodes to QATLab's weight bit for bit. `zero` fixes every zero;
+    /// `halfZeros` draws zeros in steps of 1/2 (E2E-QP's fractional zeros; s*z stays fp16-exact).
+    static func quantizeExactly(_ model: LlamaModel, bits: Int, group: Int, zero: Float? = nil, halfZeros: Bool = false,
+                                seed: UInt64) throws {
         var d = Draw(seed: seed)
         let spec = try QuantSpec(bits: bits, groupSize: group)
         for (b, block) in model.blocks.enumerated() {
@@ -38,7 +40,7 @@ enum GGUFExportFixtures {
                 let groups = spec.groupCount(inFeatures: l.inFeatures), n = l.outFeatures * groups
                 let codes = (0..<(l.outFeatures * l.inFeatures)).map { _ in UInt8(d.int(spec.qmax + 1)) }
                 let scales = (0..<n).map { _ in Float(16 + d.int(48)) / 1024 }
-                let zeros = (0..<n).map { _ in zero ?? Float(d.int(spec.qmax + 1)) }
+                let zeros = (0..<n).map { _ in zero ?? (halfZeros ? Float(d.int(2 * spec.qmax + 1)) / 2 : Float(d.int(spec.qmax + 1))) }
                 let qw = try QuantizedWeight(spec: spec, rows: l.outFeatures, cols: l.inFeatures, codes: codes, scales: scales, zeros: zeros)
                 l.quantizer = try HardQuantizer(qw, name: "blocks.\(b).\(l.name)")
             }
@@ -66,7 +68,8 @@ enum GGUFExportFixtures {
     struct Case: Sendable, CustomTestStringConvertible {
         let bits: Int, group: Int, zero: Float?, type: String
         var fp: String = "F32"
-        var testDescription: String { "w\(bits)g\(group)\(zero.map { " z=\($0)" } ?? "") -> \(type) fp=\(fp)" }
+        var halfZeros = false
+        var testDescription: String { "w\(bits)g\(group)\(zero.map { " z=\($0)" } ?? "")\(halfZeros ? " fractional z" : "") -> \(type) fp=\(fp)" }
     }
 
     static let exactCases = [
@@ -76,6 +79,7 @@ enum GGUFExportFixtures {
         Case(bits: 4, group: 64, zero: 8, type: "Q4_0"),
         Case(bits: 5, group: 32, zero: 16, type: "Q5_0"),
         Case(bits: 8, group: 32, zero: 128, type: "Q8_0"),
+        Case(bits: 4, group: 64, zero: nil, type: "Q4_1", halfZeros: true),
     ]
 
     /// Exported, reloaded with ModelLoader: the linears are the expected type and the logits equal
@@ -85,7 +89,8 @@ enum GGUFExportFixtures {
     func exactParameters(_ c: Case) throws {
         let tmp = try ScratchDir(), path = tmp.sub("m.gguf")
         let model = try F.model(seed: 11)
-        try F.quantizeExactly(model, bits: c.bits, group: c.group, zero: c.zero, seed: 5)
+        try F.quantizeExactly(model, bits: c.bits, group: c.group, zero: c.zero, halfZeros: c.halfZeros, seed: 5)
+        #expect(model.blocks[0].linears.allSatisfy { ($0.quantizer as? HardQuantizer)?.fractionalZeros == c.halfZeros })
         let fp = try #require(GGMLType.named(c.fp))
         let report = try F.export(model, to: path, fp: fp)
         #expect(try F.linearTypes(path) == [c.type])
@@ -101,6 +106,8 @@ enum GGUFExportFixtures {
     }
 
     /// RTN (fp32 scales): every reloaded weight within the fp16 budget of d and m; logits close.
+    /// Every other linear carries Block-AP's FakeQuantizer (the same min/max start), which the
+    /// export hardens to the same codes.
     @Test func fp32ScalesStayInsideTheBudget() throws {
         let tmp = try ScratchDir(), path = tmp.sub("rtn.gguf")
         let model = try F.model(seed: 3)
@@ -108,8 +115,10 @@ enum GGUFExportFixtures {
         var weights: [String: (Tensor, Tensor)] = [:]   // module -> (QATLab weight, per-element budget)
         for (b, block) in model.blocks.enumerated() {
             for l in block.linears {
-                let qw = try roundToNearest(weight: l.weight.value, spec: QuantSpec(bits: 4, groupSize: 32), range: .minMax)
-                l.quantizer = try HardQuantizer(qw)
+                let spec = try QuantSpec(bits: 4, groupSize: 32)
+                let qw = try roundToNearest(weight: l.weight.value, spec: spec, range: .minMax)
+                l.quantizer = l.name.hasSuffix("_proj") && (b + l.name.count) % 2 == 0
+                    ? try FakeQuantizer(weight: l.weight.value, spec: spec) : try HardQuantizer(qw)
                 let budget = Tensor(uninitialized: [qw.rows, qw.cols])
                 for o in 0..<qw.rows {
                     for i in 0..<qw.cols {
