@@ -13,8 +13,8 @@ done
 command -v python3 >/dev/null || need_apt+=(python3)
 # pip only downloads the model's wheel (no install, so PEP 668 does not apply)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
-if ! python3 -c "import numpy, h5py, matplotlib" >/dev/null 2>&1; then
-    for pkg in python3-numpy python3-h5py python3-matplotlib; do
+if ! python3 -c "import numpy, h5py, matplotlib, yaml" >/dev/null 2>&1; then
+    for pkg in python3-numpy python3-h5py python3-matplotlib python3-yaml; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
     done
 fi
@@ -171,6 +171,32 @@ PY
 }
 
 for extra_model in ${QAT_MODELS:-}; do install_extra_model "$extra_model"; done
+
+# The `gguf` package (llama.cpp's own GGUF reader and dequantizers) for Tests/Oracles/gguf_check.py,
+# which checks `export format=gguf` files: the pinned pure-Python wheel unpacked into
+# Tests/Oracles/.deps/ (git-ignored; the oracle puts it on sys.path), no install. Importing it
+# needs numpy and pyyaml (python3-yaml above); its other requirements (tqdm, requests) are only
+# for its command-line tools.
+gguf_wheel=gguf==0.19.0
+if [ ! -f Tests/Oracles/.deps/gguf/__init__.py ]; then
+    tmp=$(mktemp -d)
+    if python3 -m pip download --quiet --no-deps --dest "$tmp" "$gguf_wheel" >/dev/null 2>&1; then
+        mkdir -p Tests/Oracles/.deps
+        python3 - "$tmp" Tests/Oracles/.deps <<'PY'
+import glob, os, sys, zipfile
+tmp, dest = sys.argv[1:3]
+wheels = glob.glob(os.path.join(tmp, "gguf-*.whl"))
+if len(wheels) != 1:
+    sys.exit(f"setup: expected one gguf wheel in {tmp}, found {wheels}")
+with zipfile.ZipFile(wheels[0]) as z:
+    z.extractall(dest, [n for n in z.namelist() if n.startswith("gguf/")])
+PY
+        echo "setup: gguf package in Tests/Oracles/.deps (for the GGUF export oracle)"
+    else
+        echo "setup: could not fetch $gguf_wheel from PyPI; the GGUF export oracle test will be skipped" >&2
+    fi
+    rm -rf "$tmp"
+fi
 
 # The bundled texts, as plain UTF-8 under Data/text/ (git-ignored; see Data/README.md).
 mkdir -p Data/text

@@ -1,5 +1,5 @@
 // GGUFWriter: builds a GGUF v2/v3 file in memory (metadata of every value type and tensors
-// given as Float32, Float16 or raw ggml blocks) and writes it.
+// given as Float32 values stored as F32, F16 or BF16, or as raw ggml blocks) and writes it.
 //
 // Output layout, the one GGUF.swift reads (see its numbered list for every field):
 //  1. [0..24) "GGUF", version u32, tensor_count u64, kv_count u64.
@@ -10,10 +10,11 @@
 //  4. zero padding to a multiple of the alignment, then each tensor's bytes, each padded to a
 //     multiple of the alignment. The alignment is `general.alignment` when set (it must be a
 //     power of two), else 32.
+// `write(to:)` streams items 1-4 into "FILE.tmp-<pid>-<random>", fsyncs it and renames it to FILE
+// (writeAtomically in Safetensors.swift), so FILE is either the old file or the complete new one,
+// never half-written; `overwrite: false` refuses an existing FILE before anything is written.
 
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import QATTensor
 
 public struct GGUFWriter {
@@ -47,21 +48,49 @@ public struct GGUFWriter {
         tensors.append((name, dims, type, bytes))
     }
 
-    /// Adds a tensor from Float32 values in row-major `shape`, stored as F32 or F16.
+    /// Adds a tensor from Float32 values in row-major `shape`, stored as F32, F16 or BF16.
     public mutating func addTensor(name: String, shape: [Int], values: [Float], as type: GGMLType = .f32) throws {
+        let bytes: [UInt8]
+        do { bytes = try Self.encode(values, as: type) } catch { throw FormatError(file: Self.origin, "tensor '\(name)': \(error)") }
+        try addTensor(name: name, dims: shape.reversed(), type: type, bytes: bytes)
+    }
+
+    /// Float32 values as F32, F16 or BF16 bytes (both rounded to nearest even), little-endian.
+    public static func encode(_ values: [Float], as type: GGMLType) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(values.count * type.bytesPerBlock)
+        func put(_ v: some FixedWidthInteger) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         switch type {
-        case .f32: for v in values { append(v.bitPattern, to: &bytes) }
-        case .f16: for v in values { append(HalfFloat.half(from: v), to: &bytes) }
+        case .f32: for v in values { put(v.bitPattern) }
+        case .f16: for v in values { put(HalfFloat.half(from: v)) }
+        case .bf16: for v in values { put(HalfFloat.bfloat16(from: v)) }
         default:
-            throw FormatError(file: Self.origin, "tensor '\(name)': the writer encodes floats as F32 or F16 only, not \(type.name); pass encoded blocks instead")
+            throw FormatError(file: origin, "the writer encodes floats as F32, F16 or BF16, not \(type.name); pass encoded blocks instead")
         }
-        try addTensor(name: name, dims: shape.reversed(), type: type, bytes: bytes)
+        return bytes
     }
 
     /// The complete file.
     public func serialized() throws -> [UInt8] {
+        var out: [UInt8] = []
+        try stream { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Writes the file to `path` atomically (layout note above). An existing `path` is replaced
+    /// only with `overwrite`; otherwise it is an error and nothing is written.
+    public func write(to path: String, overwrite: Bool = true) throws {
+        if !overwrite && FileManager.default.fileExists(atPath: path) {
+            throw FormatError(file: path, "exists; choose another output path or allow overwriting (overwrite=1)")
+        }
+        try writeAtomically(path) { out in
+            try stream { bytes in try bytes.withUnsafeBytes { try out($0) } }
+        }
+    }
+
+    /// Hands the file to `sink` piece by piece: the header, metadata and tensor infos as one piece,
+    /// then each tensor's bytes and padding, so a large file is never copied whole.
+    private func stream(_ sink: ([UInt8]) throws -> Void) throws {
         let alignment = try self.alignment()
         var out: [UInt8] = []
         out.append(contentsOf: Array("GGUF".utf8))
@@ -84,23 +113,11 @@ public struct GGUFWriter {
             offset += padded(t.bytes.count, alignment)
         }
         pad(&out, alignment)
+        try sink(out)
         for t in tensors {
-            out.append(contentsOf: t.bytes)
-            pad(&out, alignment)
-        }
-        return out
-    }
-
-    /// Writes the file to `path` (replacing it).
-    public func write(to path: String) throws {
-        let bytes = try serialized()
-        guard let f = fopen(path, "wb") else {
-            throw FormatError(file: path, "cannot create the file (\(String(cString: strerror(errno)))); check the directory exists and is writable")
-        }
-        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-        let closed = fclose(f)
-        guard written == bytes.count, closed == 0 else {
-            throw FormatError(file: path, "wrote \(written) of \(bytes.count) bytes; the disk may be full")
+            try sink(t.bytes)
+            let padding = padded(t.bytes.count, alignment) - t.bytes.count
+            if padding > 0 { try sink([UInt8](repeating: 0, count: padding)) }
         }
     }
 

@@ -86,3 +86,9 @@ public enum GGMLQuantization {
         }
     }
 }
+
+/// A linear in a llama.cpp format exports its own blocks: `export format=gguf` copies them
+/// byte for byte (GGUFLinearEncoding asks block providers first).
+extension GGMLQuantizer: GGMLBlockProvider {
+    public func ggmlBlocks() throws -> (type: GGMLType, bytes: [UInt8]) { (format.type, bytes) }
+}

@@ -1,6 +1,7 @@
 // Verbs that quantize and move quantized models: quantize (RTN, GPTQ, AWQ), export.
 import Foundation
 import QATInterp
+import QATIO
 import QATModel
 import QATQuant
 import QATTensor
@@ -160,32 +161,67 @@ enum QuantVerbs {
     }
 
     static var export: VerbSpec {
-        VerbSpec(name: "export", summary: "Write a quantized model as a GPTQ directory or as dequantized full precision.",
+        VerbSpec(name: "export", summary: "Write a model as a GGUF file (llama.cpp), a GPTQ directory or dequantized full precision.",
                  arguments: [
-                    .positional("MODEL", modelKind, help: "a quantized model object or checkpoint directory"),
-                    .key("format", .choice(["gptq", "gptq_v2", "fp", "fp16"]), default: .string("gptq_v2"),
-                         help: "gptq (v1 zero points), gptq_v2, fp (F32) or fp16"),
-                    .key("out", .string, required: true, help: "the directory to write"),
-                    .key("overwrite", .bool, default: .number(0), help: "replace an existing directory"),
+                    .positional("MODEL", modelKind, help: "a model object or checkpoint directory (gguf: any model; gptq: a quantized one)"),
+                    .key("format", .choice(["gguf", "gptq", "gptq_v2", "fp", "fp16"]), default: .string("gptq_v2"),
+                         help: "gguf (one file for llama.cpp), gptq (v1 zero points), gptq_v2, fp (F32) or fp16"),
+                    .key("out", .string, required: true, help: "the file (gguf) or directory (the others) to write"),
+                    .key("fp", .choice(["f32", "f16", "bf16"]), default: .string("f32"),
+                         help: "gguf: the type of the embedding, the head and full-precision linears (norms and biases stay F32)"),
+                    .key("convert", .choice(GGUFConvert.allCases.map(\.rawValue)), default: .string("none"),
+                         help: "gguf: a quantized linear no ggml type holds exactly: none (an error naming it), f16 (its weight as F16), nearest (the closest ggml type)"),
+                    .key("overwrite", .bool, default: .number(0), help: "replace an existing file or directory"),
                  ],
                  help: """
+                     format=gguf writes llama and qwen2 models with llama.cpp's tensor names and \
+                     metadata, the tokenizer copied from the source GGUF (or rebuilt), q/k rows in \
+                     llama.cpp's RoPE order. A quantized linear goes to the ggml type that holds it \
+                     exactly (up to fp16 storage of each block's d and m): \(GGUFLinearEncodings.table). \
+                     Other linears (2-, 3-, 6-, 7-bit, 8-bit asymmetric, groups that split 32-column \
+                     blocks) are refused unless convert= says how: f16 stores the weight QATLab \
+                     multiplies by; nearest puts 2- and 3-bit codes into Q4_1 unchanged (exact; \
+                     Q2_K/Q3_K re-quantization comes with the k-quant encoders). Prints one line per \
+                     tensor type (count, how, max |w_gguf - w_qat|, relative RMS) and `exported ... \
+                     types=... bytes=...`. `ppl FILE.gguf` loads the file back. \
                      GPTQ directories are Hugging Face layouts (safetensors, config.json with \
                      quantization_config, fp16 scales) that QATLab and transformers read; fp/fp16 \
                      write the weight each linear multiplies by.
                      """,
-                 examples: ["export q format=gptq out=Models/rtn-w4g128-gptq", "export Models/eqat-w2g64 format=fp16 out=Models/eqat-w2g64-fp16"]) { call in
+                 examples: ["export q format=gguf out=Models/rtn-w4g32.gguf fp=f16", "export q format=gptq out=Models/rtn-w4g128-gptq",
+                            "export Models/eqat-w2g64 format=gguf out=eqat.gguf convert=f16",
+                            "export Models/eqat-w2g64 format=fp16 out=Models/eqat-w2g64-fp16"]) { call in
             try OutputCheck.requireWritable(call, keys: ["out"])
             let m = try call.model("MODEL")
-            let dir = try call.string("out"), overwrite = try call.bool("overwrite")
-            switch try call.string("format") {
-            case "gptq": try GPTQCheckpoint.write(m.model, to: dir, format: .v1, source: m.origin, overwrite: overwrite)
-            case "gptq_v2": try GPTQCheckpoint.write(m.model, to: dir, format: .v2, source: m.origin, overwrite: overwrite)
-            case "fp": try NativeCheckpoint.writeDequantized(m.model, to: dir, dtype: .F32, source: m.origin, overwrite: overwrite)
-            default: try NativeCheckpoint.writeDequantized(m.model, to: dir, dtype: .F16, source: m.origin, overwrite: overwrite)
+            let out = try call.string("out"), overwrite = try call.bool("overwrite")
+            let format = try call.string("format")
+            if format != "gguf" {
+                for key in ["fp", "convert"] where call.has(key) {
+                    throw InterpError.verb("\(key)= applies to format=gguf, not format=\(format)", hint: "drop \(key)= or use format=gguf")
+                }
             }
-            call.out("exported \(m.loaded.name) to \(dir)")
+            switch format {
+            case "gguf": try exportGGUF(call, m, to: out, overwrite: overwrite)
+            case "gptq": try GPTQCheckpoint.write(m.model, to: out, format: .v1, source: m.origin, overwrite: overwrite)
+            case "gptq_v2": try GPTQCheckpoint.write(m.model, to: out, format: .v2, source: m.origin, overwrite: overwrite)
+            case "fp": try NativeCheckpoint.writeDequantized(m.model, to: out, dtype: .F32, source: m.origin, overwrite: overwrite)
+            default: try NativeCheckpoint.writeDequantized(m.model, to: out, dtype: .F16, source: m.origin, overwrite: overwrite)
+            }
+            if format != "gguf" { call.out("exported \(m.loaded.name) to \(out)") }
             return .none
         }
+    }
+
+    /// export format=gguf: writes the file and prints what each tensor type holds.
+    static func exportGGUF(_ call: VerbCall, _ m: ModelObject, to out: String, overwrite: Bool) throws {
+        var options = GGUFExportOptions()
+        options.floatType = GGMLType.named(try call.string("fp")) ?? .f32
+        options.convert = GGUFConvert(rawValue: try call.string("convert")) ?? .none
+        options.overwrite = overwrite
+        options.name = "\(m.origin) \(m.method)"
+        let r = try GGUFExport.write(m.model, tokenizer: m.loaded.tokenizer, tokenizerSource: m.origin, to: out, options: options)
+        for line in r.linearLines { call.out(line) }
+        call.out("exported \(m.loaded.name) to \(out) format=gguf types=\(r.typeCounts) bytes=\(r.bytes) tokenizer=\(r.tokenizer)")
     }
 }
 

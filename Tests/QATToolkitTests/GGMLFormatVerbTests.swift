@@ -3,6 +3,7 @@
 // what a format cannot do is refused before the model changes.
 import Foundation
 import QATInterp
+import QATIO
 import QATQuant
 import Testing
 
@@ -25,6 +26,26 @@ import Testing
         try s.run("quantize tiny format=q4_0")
         #expect(QuantizeVerbTests.field("linears", in: s.lines) == "q4_0:28")
         #expect(QuantizeVerbTests.field("avg_bits", in: s.lines) == "4.500")
+    }
+
+    /// A model in a llama.cpp format exports its own blocks: the GGUF re-loads to the same
+    /// weights bit for bit, so the same perplexity to the last digit (q/k rows go through
+    /// llama.cpp's RoPE permutation and back). The type check catches an export that stores the
+    /// same weights as floats instead.
+    @Test func aFormatModelExportsItsOwnBlocks() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qat-fmt-export-\(getpid())")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("q4_0.gguf").path
+        let s = Session()
+        try s.run("q = quantize tiny format=q4_0")
+        try s.run("export q format=gguf out=\(file)")
+        let before = try s.run("ppl q devil ctx=64 max_windows=2")
+        let after = try s.run("ppl (load \(file)) devil ctx=64 max_windows=2")
+        #expect("\(before)" == "\(after)", "\(before) vs \(after)")
+        let types = try GGUFFile(path: file).tensors.filter { $0.name.hasSuffix("attn_q.weight") }.map(\.type.name)
+        #expect(!types.isEmpty && types.allSatisfy { $0 == "Q4_0" }, "\(types)")
     }
 
     @Test func refusals() throws {

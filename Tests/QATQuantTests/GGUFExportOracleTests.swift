@@ -1,0 +1,69 @@
+// The GGUF export against llama.cpp's own Python package: Tests/Oracles/gguf_check.py reads each
+// exported file with gguf.GGUFReader, dequantizes every tensor with gguf.quants.dequantize, and
+// compares it, tensor by tensor, with QATLab's dequantized F32 export of the same model (`export
+// format=fp`, Hugging Face order, which the oracle permutes for llama q/k as llama.cpp's converter
+// does). Its tolerances are in its header: F32 bit for bit, F16/BF16 the rounded value, block types
+// the fp16 budget of d and m.
+import Foundation
+import QATIO
+import QATModel
+import QATQuant
+import QATTensor
+import Testing
+
+/// python3 with numpy and the `gguf` package that setup.sh unpacks into Tests/Oracles/.deps.
+enum GGUFOracle {
+    static let available: Bool = {
+        guard let python = PythonOracle.python,
+              let r = try? PythonOracle.run(python, ["-c", "import sys; sys.path.insert(0, '\(PythonOracle.oracles)/.deps'); import gguf, yaml"])
+        else { return false }
+        return r.0 == 0
+    }()
+}
+
+@Suite(.enabled(if: GGUFOracle.available, "python3 with numpy, pyyaml and the gguf package (Tests/Oracles/.deps) is missing: run `bash setup.sh`"))
+struct GGUFExportOracleTests {
+    typealias F = GGUFExportFixtures
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        let bits: Int, group: Int, zero: Float?
+        var layout = RopeLayout.halfRotate, qwen2 = false, fp = "F32", rtn = false, convert = GGUFConvert.none
+        var testDescription: String {
+            "w\(bits)g\(group)\(zero.map { " z=\($0)" } ?? "")\(rtn ? " rtn" : "") \(qwen2 ? "qwen2" : "llama \(layout)") fp=\(fp) convert=\(convert.rawValue)"
+        }
+    }
+
+    static let cases = [
+        Case(bits: 4, group: 32, zero: nil, rtn: true),
+        Case(bits: 4, group: 64, zero: nil, layout: .interleaved, fp: "F16"),
+        Case(bits: 5, group: -1, zero: nil, fp: "BF16", rtn: true),
+        Case(bits: 4, group: 32, zero: 8, qwen2: true),
+        Case(bits: 5, group: 32, zero: 16),
+        Case(bits: 8, group: 64, zero: 128, layout: .interleaved),
+        Case(bits: 3, group: 32, zero: nil, convert: .nearest),
+        Case(bits: 2, group: 64, zero: nil, rtn: true, convert: .f16),
+    ]
+
+    @Test(arguments: cases)
+    func ggufPackageDequantizesLikeQATLab(_ c: Case) throws {
+        let python = try #require(PythonOracle.python)
+        let tmp = try ScratchDir(), path = tmp.sub("m.gguf"), fp = tmp.sub("fp")
+        let model = try F.model(seed: 17, layout: c.layout, qwen2: c.qwen2, tied: c.qwen2, bias: c.qwen2)
+        if c.rtn {
+            for l in model.blocks.flatMap(\.linears) {
+                l.quantizer = try HardQuantizer(roundToNearest(weight: l.weight.value, spec: QuantSpec(bits: c.bits, groupSize: c.group), range: .minMax))
+            }
+        } else {
+            try F.quantizeExactly(model, bits: c.bits, group: c.group, zero: c.zero, seed: 8)
+        }
+        _ = try F.export(model, to: path, fp: try #require(GGMLType.named(c.fp)), convert: c.convert)
+        try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
+        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
+        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
+        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
+        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
+        let perBlock = c.qwen2 ? 12 : 9, top = c.qwen2 ? 2 : 3   // qwen2: tied, q/k/v biases; llama: untied
+        #expect(tensors.count == top + 2 * perBlock, "every tensor was checked")
+    }
+}
