@@ -46,6 +46,8 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var blocks: Range<Int>?
     /// Activations and gradients to dump (see BlockAPDump.swift).
     public var dump: DumpSelection?
+    /// Train in this llama.cpp block format instead of the policy's grid (BlockAP+Format.swift).
+    public var format: GGMLFormat?
     /// batch 2, cosine to lr/20 without warm-up, no clip (the reference parses clip 0.3 but never
     /// applies it), seed 2; the checkpoint (one per finished block, BlockAPCheckpoint.swift) and
     /// resume act per block, not per step.
@@ -61,7 +63,7 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     /// Everything that changes the numbers (resume refuses a checkpoint made with other options).
     public var fingerprint: String {
         "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(loop.batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
-            + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(loop.clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(loop.seed)"
+            + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(loop.clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(loop.seed)\(format.map { " format\($0)" } ?? "")"
     }
 }
 
@@ -100,6 +102,7 @@ public enum BlockAP {
         guard data.train.count >= o.batchSize else {
             throw TrainingError("\(data.train.count) training windows are fewer than one batch of \(o.batchSize)")
         }
+        try BlockAPFormat.check(o, model: model)
         model.freezeAll()
         // the two chains, train and validation, starting at the embedding output
         func embedded(_ windows: [[Int32]]) throws -> HiddenStates {
@@ -170,8 +173,9 @@ public enum BlockAP {
                            log: (String) -> Void) throws -> BlockAPBlockReport {
         let block = model.blocks[i]
         let clock = ContinuousClock(), start = clock.now
-        let installed = try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
-        var weights: [Var] = [], quant: [Var] = []
+        let formatted = try o.format.map { try BlockAPFormat.install($0, model: model, index: i, options: o) }
+        let installed = formatted == nil ? try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax) : [:]
+        var weights: [Var] = formatted?.weights ?? [], quant: [Var] = formatted?.quant ?? []
         var bits = 4
         for l in block.linears {
             guard let fq = l.quantizer as? FakeQuantizer else { continue }
@@ -227,6 +231,7 @@ public enum BlockAP {
             l.quantizer = try HardQuantizer(try fq.harden(weight: l.weight.value), name: l.name, trainScales: false, trainZeros: false)
             l.weight.requiresGrad = false
         }
+        try BlockAPFormat.finalize(block)
         block.attnNorm.requiresGrad = false; block.ffnNorm.requiresGrad = false
         _ = installed
         r.seconds = (clock.now - start).inSeconds
