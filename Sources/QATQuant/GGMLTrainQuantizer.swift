@@ -105,14 +105,16 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
 
     /// The legacy reference's last step with this fp32 d (and m).
     func legacyBlock(_ x: UnsafePointer<Float>, d: Float, m: Float) -> GGMLBlock {
+        let codes = (0..<32).map { j in Self.legacyCode(x[j], d: d, m: m, format: format) }
+        return GGMLBlock(d: HalfFloat.half(from: d), m: hasMin ? HalfFloat.half(from: m) : 0, codes: codes)
+    }
+
+    /// The legacy reference's code of one value x under fp32 d (and m for the _1 types).
+    static func legacyCode(_ x: Float, d: Float, m: Float, format: GGMLFormat) -> UInt8 {
         let top = format.maxCode, id: Float = d != 0 ? 1 / d : 0
-        if hasMin {
-            let codes = (0..<32).map { j in UInt8(min(top, max(0, GGMLLegacy.truncated((x[j] - m) * id + 0.5)))) }
-            return GGMLBlock(d: HalfFloat.half(from: d), m: HalfFloat.half(from: m), codes: codes)
-        }
+        if format.name.hasSuffix("_1") { return UInt8(min(top, max(0, GGMLLegacy.truncated((x - m) * id + 0.5)))) }
         let half: Float = top == 15 ? 8 : 16
-        let codes = (0..<32).map { j in UInt8(min(top, max(0, GGMLLegacy.truncated(x[j] * id + (half + 0.5))))) }
-        return GGMLBlock(d: HalfFloat.half(from: d), codes: codes)
+        return UInt8(min(top, max(0, GGMLLegacy.truncated(x * id + (half + 0.5)))))
     }
 
     /// ggml's nearest_int of a value first clamped to [lo, hi] (NaN -> lo): in range it is the
