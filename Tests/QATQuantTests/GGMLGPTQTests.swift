@@ -1,5 +1,5 @@
 // GPTQ in llama.cpp's legacy formats (GGMLGPTQ.swift): its layer output error on calibration
-// inputs, sum_t ||(W - W_q) x_t||^2, is at most llama.cpp's RTN's in the same format (on a tiny
+// inputs, sum_t ||(W - W_q) x_t||^2, is below llama.cpp's RTN's in the same format (on a tiny
 // random layer with correlated inputs and on SmolLM2's block-0 q_proj with its own embeddings of
 // real text as inputs), the blocks keep RTN's d and m, and the stored bytes decode (ggml's
 // decoder) to the installed weight bit for bit.
@@ -29,7 +29,8 @@ func checkGPTQFormat(weight: Tensor, inputs: Tensor, formats: [String]) throws {
         let gptq = try GGMLGPTQ.quantize(weight: weight, hessian: gram, format: f)
         let eRTN = quantizationOutputError(gram: gram, weight: weight, quantized: rtn.weight)
         let eGPTQ = quantizationOutputError(gram: gram, weight: weight, quantized: gptq.weight)
-        #expect(eGPTQ <= eRTN, "\(name): GPTQ error \(eGPTQ) above RTN's \(eRTN)")
+        #expect(eGPTQ < eRTN, "\(name): GPTQ error \(eGPTQ) not below RTN's \(eRTN)")
+        print("gptq-format \(name) rows=\(weight.shape[0]) cols=\(weight.shape[1]) output error rtn \(eRTN) gptq \(eGPTQ)")
         #expect(try f.decode(gptq.bytes).map(\.bitPattern) == gptq.weight.toArray().map(\.bitPattern))
         // same block scales as RTN: the d (and m) fields of every block agree
         let size = f.type.bytesPerBlock, fields = name.hasSuffix("_1") ? 4 : 2
