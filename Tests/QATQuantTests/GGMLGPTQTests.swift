@@ -55,9 +55,9 @@ func checkGPTQFormat(weight: Tensor, inputs: Tensor, formats: [String]) throws {
     // RTN in q4_1 reproduces them with zero error and only the symmetric types are a test)
     let loaded = try ptqLoadSmolLM2()
     let model = loaded.model
-    // inputs: the embeddings of 256 tokens of real text, RMS-normalised by block 0's attention norm
-    let ids = Array(loaded.tokenizer.encode(String(repeating: "The quick brown fox jumps over the lazy dog, and the cat sleeps. ", count: 30), addSpecial: false, parseSpecial: false).prefix(256))
-    let x = try model.embed(ids, batch: 1, seq: ids.count).rmsNorm(weight: model.blocks[0].attnNorm, eps: Float(model.config.rmsNormEps)).value
+    // inputs: the embeddings of 512 tokens of fortunes (two calibration windows), RMS-normalised by block 0's attention norm
+    let ids = try ptqCalibration(loaded.tokenizer, count: 2, seqlen: 256).windows.flatMap { $0 }
+    let x = try model.embed(ids, batch: 2, seq: 256).rmsNorm(weight: model.blocks[0].attnNorm, eps: Float(model.config.rmsNormEps)).value
     let c = x.shape.last ?? 0
     let inputs = try Tensor(shape: [x.count / c, c], x.toArray())
     try checkGPTQFormat(weight: model.blocks[0].linears[0].weight.value, inputs: inputs, formats: ["q4_0", "q5_0"])
