@@ -77,7 +77,7 @@ enum QuantVerbs {
     static func quantizeInFormat(_ call: VerbCall, method: QuantMethod) throws -> Value {
         let format = try GGMLFormats.named(try call.string("format"))
         guard method.name == "rtn" else {
-            throw InterpError.verb("format=\(format) works with method=rtn only (GPTQ, AWQ and training in a format are not built yet)", hint: "use method=rtn")
+            throw InterpError.verb("format=\(format) works with method=rtn only here (GPTQ and AWQ in a format are not wired to quantize yet)", hint: "use method=rtn, or train in the format with `blockap MODEL format=\(format)`")
         }
         if let k = ["bits", "group", "policy", "out"].first(where: call.has) {
             throw InterpError.verb("\(k)= does not apply with format=\(format): the format fixes the codes, blocks and scales, and a format-quantized model is not a QATLab checkpoint", hint: "drop \(k)=")

@@ -141,6 +141,12 @@ enum TrainVerbs {
                         that far)
                         """),
                     .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,down_proj=w4g64\""),
+                    .key("format", .choice(GGMLTrainQuantizer.trainable), help: """
+                        train in this llama.cpp block format instead of bits=/group=: start from \
+                        llama.cpp's RTN, train W (wlr=) and the blocks' scales and mins (qlr=; \
+                        train= s and z), rounded onto the format's fp16 / 6-bit fields every step, then store the \
+                        blocks (no out=, resume= or dump=)
+                        """),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("dump", .string, help: """
                         write activations and W/s/z gradients to this HDF5 file (layout: \
@@ -202,6 +208,12 @@ enum TrainVerbs {
             let initChoice = try PTQInitChoice(call)
             let data = try windows(call, loaded, seed: o.seed)
             o.memoryBudget = budget
+            if call.has("format") {
+                o.format = try GGMLFormats.named(try call.string("format"))
+                for k in ["bits", "group", "policy", "out", "resume", "dump"] where call.has(k) {
+                    throw InterpError.verb("\(k)= does not apply with format=: the format fixes the codes and blocks, and a format-quantized model is not a QATLab checkpoint", hint: "drop \(k)=")
+                }
+            }
             try o.loop.checkMemory(advice: "lower samples=, seqlen= or batch=, or keep the buffers in float16 with half=1") {
                 MemoryEstimator.blockAP(model: loaded.model, windows: data.train.count + data.validation.count, seqlen: data.seqlen,
                                         batch: o.batchSize, evalBatch: o.evalBatch, half: o.halfBuffers, blocks: o.blocks?.count)
@@ -217,10 +229,11 @@ enum TrainVerbs {
                                            metadata: ["spec": "\(qspec)", "options": o.fingerprint, "seconds": fmt(initSeconds + r.totalSeconds)],
                                            overwrite: try call.bool("overwrite") || o.resume)
             }
+            let spec = o.format.map { "format=\($0)" } ?? "\(qspec)"
             let last = r.blocks.last?.decision, keptStart = r.blocks.filter { $0.decision.kept == .start }.count
-            call.out("blockap spec=\(qspec) init=\(initChoice.label) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.keptMSE)" } ?? "none") start_val_mse=\(last.map { "\($0.startMSE)" } ?? "none") kept_start=\(keptStart) tok_per_s=\(fmt(r.tokensPerSecond)) init_seconds=\(fmt(initSeconds)) seconds=\(fmt(initSeconds + r.totalSeconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
+            call.out("blockap spec=\(spec) init=\(initChoice.label) blocks=\(r.blocks.count) final_val_mse=\(last.map { "\($0.keptMSE)" } ?? "none") start_val_mse=\(last.map { "\($0.startMSE)" } ?? "none") kept_start=\(keptStart) tok_per_s=\(fmt(r.tokensPerSecond)) init_seconds=\(fmt(initSeconds)) seconds=\(fmt(initSeconds + r.totalSeconds)) peak_rss_mb=\(fmt(r.peakRSSMB)) out=\(out ?? "none")")
             return .object(ModelObject(loaded, reloadSpec: out, origin: source.origin,
-                                       method: "blockap \(qspec)" + (initChoice.label == "minmax" ? "" : " init=\(initChoice.label)")))
+                                       method: "blockap \(spec)" + (initChoice.label == "minmax" ? "" : " init=\(initChoice.label)")))
         }
     }
 

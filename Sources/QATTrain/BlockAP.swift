@@ -63,6 +63,8 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var initName = "minmax"
     /// Keep the better of start and trained per block (false: always the trained state, the paper's).
     public var keepBest = true
+    /// Train in this llama.cpp block format instead of the policy's grid (BlockAP+Format.swift).
+    public var format: GGMLFormat?
     /// batch 2, cosine to lr/20 without warm-up, no clip (the reference parses clip 0.3 but never
     /// applies it), seed 2; the checkpoint (one per finished block, BlockAPCheckpoint.swift) and
     /// resume act per block, not per step.
@@ -79,7 +81,7 @@ public struct BlockAPOptions: Sendable, TrainLoopConfigurable {
     public var fingerprint: String {
         "\(policy.spec.map { "\($0)" } ?? "fp") ep\(epochs) bs\(loop.batchSize) wlr\(weightLR.map { "\($0)" } ?? "default") qlr\(quantLR) "
             + "w\(trainWeights) s\(trainScales) z\(trainZeros) n\(trainNorms) clip\(loop.clipGrad) wd\(weightDecay) half\(halfBuffers) shuffle\(shuffle) seed\(loop.seed)"
-            + (initName == "minmax" ? "" : " init=\(initName)") + (keepBest ? " keep=best" : "")
+            + (initName == "minmax" ? "" : " init=\(initName)") + (keepBest ? " keep=best" : "") + (format.map { " format\($0)" } ?? "")
     }
 }
 
@@ -137,6 +139,10 @@ public enum BlockAP {
         }
         guard (ptq == nil) == (o.initName == "minmax") else {
             throw TrainingError("init=\(o.initName) but \(ptq.map { "a start from \($0.name)" } ?? "no start") was given")
+        }
+        try BlockAPFormat.check(o, model: model)
+        if o.format != nil, ptq != nil {
+            throw TrainingError("format= trains from llama.cpp's own RTN blocks; init= does not apply with it")
         }
         model.freezeAll()
         // the two chains, train and validation, starting at the embedding output
@@ -209,15 +215,18 @@ public enum BlockAP {
                            log: (String) -> Void) throws -> BlockAPBlockReport {
         let block = model.blocks[i]
         let clock = ContinuousClock(), start = clock.now
-        if let ptq {
-            try ptq.install(block: i, into: block)
-        } else {
-            try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
+        let formatted = try o.format.map { try BlockAPFormat.install($0, model: model, index: i, options: o) }
+        if formatted == nil {
+            if let ptq {
+                try ptq.install(block: i, into: block)
+            } else {
+                try o.policy.apply(to: block, index: i, blockCount: model.blocks.count, mode: .fake, init: .minMax)
+            }
         }
         let initial = BlockState(block)
         // the keep decision's windows: held out when there are any
         let (selIn, selTarget, selection) = qVal.samples > 0 ? (qVal, fpVal, "validation") : (qTrain, fpTrain, "training")
-        var weights: [Var] = [], quant: [Var] = []
+        var weights: [Var] = formatted?.weights ?? [], quant: [Var] = formatted?.quant ?? []
         var bits = 4
         for l in block.linears {
             guard let fq = l.quantizer as? FakeQuantizer else { continue }
@@ -286,6 +295,7 @@ public enum BlockAP {
             l.quantizer = try HardQuantizer(try fq.harden(weight: l.weight.value), name: l.name, trainScales: false, trainZeros: false)
             l.weight.requiresGrad = false
         }
+        try BlockAPFormat.finalize(block)
         block.attnNorm.requiresGrad = false; block.ffnNorm.requiresGrad = false
         r.seconds = (clock.now - start).inSeconds
         let vals = r.validationMSE.map { fmtE($0) }.joined(separator: " ")
@@ -298,24 +308,27 @@ public enum BlockAP {
 /// A block's trainable state (every quantized linear's W, s, z and the norm gains), copied so a
 /// block whose training made it worse goes back to where it started.
 struct BlockState {
-    var weights: [[Float]?] = [], scales: [[Float]?] = [], zeros: [[Float]?] = []
+    /// Per linear: its weight and its quantizer's parameters (FakeQuantizer's s, z; a format
+    /// trainer's scales and mins), nil for a linear without a quantizer.
+    var linears: [(weight: [Float], parameters: [[Float]])?] = []
     var attnNorm: [Float], ffnNorm: [Float]
 
     init(_ block: DecoderBlock) {
         for l in block.linears {
-            let fq = l.quantizer as? FakeQuantizer
-            weights.append(fq.map { _ in l.weight.value.toArray() })
-            scales.append(fq?.scales.value.toArray()); zeros.append(fq?.zeros.value.toArray())
+            linears.append(l.quantizer.map { q in (l.weight.value.toArray(), q.parameters.map { $0.1.value.toArray() }) })
         }
         attnNorm = block.attnNorm.value.toArray(); ffnNorm = block.ffnNorm.value.toArray()
     }
 
     func restore(into block: DecoderBlock) throws {
         for (k, l) in block.linears.enumerated() {
-            guard let w = weights[k], let s = scales[k], let z = zeros[k], let fq = l.quantizer as? FakeQuantizer else { continue }
-            l.weight.value.data.update(from: w, count: w.count)
-            fq.scales.value.data.update(from: s, count: s.count)
-            fq.zeros.value.data.update(from: z, count: z.count)
+            guard let saved = linears[k], let q = l.quantizer else { continue }
+            let params = q.parameters
+            guard params.count == saved.parameters.count else {
+                throw TrainingError("\(l.name): its quantizer changed kind during training; cannot restore its start")
+            }
+            l.weight.value.data.update(from: saved.weight, count: saved.weight.count)
+            for (p, v) in zip(params, saved.parameters) { p.1.value.data.update(from: v, count: v.count) }
         }
         block.attnNorm.value.data.update(from: attnNorm, count: attnNorm.count)
         block.ffnNorm.value.data.update(from: ffnNorm, count: ffnNorm.count)
