@@ -12,6 +12,7 @@
 // refused before anything is changed.
 import QATAutograd
 import QATModel
+import QATIO
 import QATTensor
 
 public final class GGMLQuantizer: LinearQuantizer {
