@@ -43,6 +43,7 @@ extension LlamaModel {
         rowNLL.withUnsafeMutableBufferPointer { out in
             _ = chunkedCrossEntropyForward(s, h: hidden.data, w: headWeight.value.data, targets: targets, lse: lse.data, rowNLL: out.baseAddress)
         }
+        if Profile.isRecording { Profile.mark(.loss, backward: false) }   // charge the fused head + loss to loss/softmax
         return rowNLL.reduce(0, +)
     }
 
