@@ -27,26 +27,23 @@ public struct PerplexityResult: Sendable {
 
 extension LlamaModel {
     /// Sum of next-token NLL over a window's positions 0..<T-1 (predicting tokens 1..<T), in Double.
+    /// The head is fused with the loss in vocabulary chunks (QATTensor/ChunkedLoss.swift), so the
+    /// (T, V) logits are never formed.
     public func windowNLL(_ tokens: [Int32]) throws -> Double {
-        let logits = try self.logits(tokens)   // (T, V)
-        let v = vocabSize, t = tokens.count
+        guard tokens.count >= 2 else {
+            throw TensorError.invalidArgument(op: "ppl", message: "a window of \(tokens.count) token(s) predicts nothing; use ctx >= 2")
+        }
+        let t = tokens.count
+        let hidden = try noGrad { try features(tokens, batch: 1, seq: t) }.value   // (T, C); row T-1 predicts nothing
+        let s = try ChunkedHeadShape(hidden: [t - 1, config.hiddenSize], weight: headWeight.shape, chunk: defaultVocabChunk, op: "ppl")
+        let targets = Array(tokens.dropFirst())
+        try validateTargets(targets, rows: t - 1, v: vocabSize)
+        let lse = Tensor(uninitialized: [t - 1])
         var rowNLL = [Double](repeating: 0, count: t - 1)
         rowNLL.withUnsafeMutableBufferPointer { out in
-            let outBox = UncheckedBox(out)
-            tokens.withUnsafeBufferPointer { tok in
-                let tokBox = UncheckedBox(tok)
-                parallelFor(t - 1, costPerItem: v) { range in
-                    for i in range {
-                        let row = logits.data + i * v
-                        var m = -Float.infinity
-                        for j in 0..<v { m = max(m, row[j]) }
-                        var s = 0.0
-                        for j in 0..<v { s += Double(fastExp(row[j] - m)) }
-                        outBox.value[i] = Double(m) + qlogD(s) - Double(row[Int(tokBox.value[i + 1])])
-                    }
-                }
-            }
+            _ = chunkedCrossEntropyForward(s, h: hidden.data, w: headWeight.value.data, targets: targets, lse: lse.data, rowNLL: out.baseAddress)
         }
+        if Profile.isRecording { Profile.mark(.loss, backward: false) }   // charge the fused head + loss to loss/softmax
         return rowNLL.reduce(0, +)
     }
 

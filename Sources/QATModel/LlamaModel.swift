@@ -87,22 +87,41 @@ public final class LlamaModel {
         return try blocks[i].forward(x, rope: rope)
     }
 
-    /// Final norm and LM head: hidden (B, T, C) -> logits (B*T, V).
-    public func head(_ h: Var) throws -> Var {
+    /// The LM head's weight (V, C): the untied head, or the embedding it is tied to.
+    public var headWeight: Var { lmHead ?? embedding }
+
+    /// Final norm, flattened: hidden (B, T, C) -> (B*T, C), what the LM head multiplies.
+    public func headInput(_ h: Var) throws -> Var {
         let n = try h.rmsNorm(weight: finalNorm, eps: blockShape.rmsEps)
-        let flat = try n.reshaped([-1, config.hiddenSize])
-        return try Var.matmul(flat, lmHead ?? embedding, transB: true)
+        return try n.reshaped([-1, config.hiddenSize])
     }
 
-    /// The whole forward: tokens (B, T) -> logits (B*T, V).
-    public func forward(_ tokens: [Int32], batch b: Int, seq t: Int) throws -> Var {
+    /// Final norm and LM head: hidden (B, T, C) -> logits (B*T, V).
+    public func head(_ h: Var) throws -> Var {
+        try Var.matmul(headInput(h), headWeight, transB: true)
+    }
+
+    /// Everything but the LM head: tokens (B, T) -> final-normed hidden states (B*T, C). The
+    /// losses take these and the head weight (Var.headCrossEntropy), so (B*T, V) logits never exist.
+    public func features(_ tokens: [Int32], batch b: Int, seq t: Int) throws -> Var {
         if let window = config.slidingWindow, t > window {
             throw TensorError.invalidArgument(op: "forward", message: "sequence length \(t) exceeds the sliding window \(window), which QATLab does not implement; use ctx <= \(window)")
         }
         let rope = ropeTable(positions: t)
         var h = try embed(tokens, batch: b, seq: t)
         for i in blocks.indices { h = try runBlock(i, h, rope: rope) }
-        return try head(h)
+        return try headInput(h)
+    }
+
+    /// The whole forward: tokens (B, T) -> logits (B*T, V).
+    public func forward(_ tokens: [Int32], batch b: Int, seq t: Int) throws -> Var {
+        try Var.matmul(features(tokens, batch: b, seq: t), headWeight, transB: true)
+    }
+
+    /// Mean next-token cross-entropy of `targets` (B*T; -1 ignored) with the head fused into the
+    /// loss in vocabulary chunks: the same number as Var.crossEntropy(forward(...), targets:).
+    public func crossEntropy(_ tokens: [Int32], targets: [Int32], batch b: Int, seq t: Int) throws -> Var {
+        try Var.headCrossEntropy(features(tokens, batch: b, seq: t), weight: headWeight, targets: targets)
     }
 
     /// Inference: logits (B*T, V) with nothing recorded.

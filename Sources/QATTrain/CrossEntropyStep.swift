@@ -40,8 +40,9 @@ func accumulatedCrossEntropyStep(model: LlamaModel, data: TrainingWindows, order
         let idx = order[(first + micro * batch)..<(first + (micro + 1) * batch)]
         // (batch, t-1) token ids in, (batch * (t-1)) targets: each window shifted by one
         let inputs = idx.flatMap { data.train[$0].dropLast() }, targets = idx.flatMap { data.train[$0].dropFirst() }
-        let logits = try model.forward(inputs, batch: idx.count, seq: t - 1)
-        let loss = try objective.loss(logits: logits, targets: targets, teacher: teacher, inputs: inputs, batch: idx.count, seq: t - 1)
+        let features = try model.features(inputs, batch: idx.count, seq: t - 1)   // (batch * (t-1), C): the head is fused into the loss
+        let loss = try objective.loss(features: features, student: model, targets: targets, teacher: teacher, inputs: inputs,
+                                      batch: idx.count, seq: t - 1)
         guard loss.value.scalar.isFinite else { throw TrainingError(failure(loss.value.scalar)) }
         try loss.backward(seed: 1 / Float(accumulation))
         stepLoss += loss.value.scalar / Float(accumulation)

@@ -45,15 +45,19 @@ public struct TrainingObjective: Sendable, Equatable {
         }
     }
 
-    /// The micro-batch's loss on the student's logits (N, V): ce on the targets, kd against the
-    /// teacher's logits of the same inputs, or their mix. The ce case is exactly the old step.
-    func loss(logits: Var, targets: [Int32], teacher: LlamaModel?, inputs: [Int32], batch: Int, seq: Int) throws -> Var {
-        if kind == .ce { return try Var.crossEntropy(logits, targets: targets) }
+    /// The micro-batch's loss on the student's final-normed hidden states (N, C) through its LM head
+    /// (fused, in vocabulary chunks: Var.headCrossEntropy / headDistillation): ce on the targets, kd
+    /// against the teacher's logits of the same inputs (recomputed chunk by chunk from its hidden
+    /// states and head), or their mix.
+    func loss(features: Var, student: LlamaModel, targets: [Int32], teacher: LlamaModel?, inputs: [Int32], batch: Int, seq: Int) throws -> Var {
+        if kind == .ce { return try Var.headCrossEntropy(features, weight: student.headWeight, targets: targets) }
         guard let teacher else { throw TrainingError("loss=\(kind.rawValue) needs a teacher model; give teacher=MODEL") }
-        let teacherLogits = try noGrad { try teacher.forward(inputs, batch: batch, seq: seq) }.value
-        let kd = try Var.distillation(logits, teacher: teacherLogits, temperature: temperature)
+        let teacherFeatures = try noGrad { try teacher.features(inputs, batch: batch, seq: seq) }.value
+        let kd = try Var.headDistillation(features, weight: student.headWeight, teacherHidden: teacherFeatures,
+                                          teacherWeight: teacher.headWeight.value, temperature: temperature)
         if kind == .kd { return kd }
-        return try Var.crossEntropy(logits, targets: targets).affine(scale: 1 - kdWeight) + kd.affine(scale: kdWeight)
+        let ce = try Var.headCrossEntropy(features, weight: student.headWeight, targets: targets)
+        return try ce.affine(scale: 1 - kdWeight) + kd.affine(scale: kdWeight)
     }
 }
 
@@ -66,8 +70,10 @@ public enum Distillation {
         for w in windows {
             let inputs = Array(w.dropLast())
             try noGrad {
-                let s = try student.forward(inputs, batch: 1, seq: inputs.count), t = try teacher.forward(inputs, batch: 1, seq: inputs.count)
-                total += Double(try Var.distillation(s, teacher: t.value, temperature: temperature).value.scalar)
+                let s = try student.features(inputs, batch: 1, seq: inputs.count), t = try teacher.features(inputs, batch: 1, seq: inputs.count)
+                let kd = try Var.headDistillation(s, weight: student.headWeight, teacherHidden: t.value, teacherWeight: teacher.headWeight.value,
+                                                  temperature: temperature)
+                total += Double(kd.value.scalar)
             }
         }
         return total / Double(windows.count)

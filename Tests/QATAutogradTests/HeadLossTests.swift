@@ -1,0 +1,80 @@
+// The fused, vocabulary-chunked LM head + loss (Var.headCrossEntropy / headDistillation) against
+// the unfused reference (Var.matmul to (N, V) logits, then Var.crossEntropy / Var.distillation):
+// equal loss (relative 1e-6) and gradients dh, dW (absolute 1e-6 plus relative 1e-5), with V not a
+// multiple of the chunk, a chunk of 1 and a chunk wider than V; and finite differences.
+import Testing
+@testable import QATAutograd
+import QATTensor
+
+/// Loss and the gradients of every input of `f`, on fresh leaves holding `values`.
+private func lossAndGrads(_ values: [Tensor], _ f: ([Var]) throws -> Var) throws -> (Float, [[Float]]) {
+    let vars = values.map { Var($0.copy(), requiresGrad: true) }
+    let y = try f(vars)
+    try y.backward()
+    return (y.value.scalar, vars.map { ($0.grad ?? Tensor(zeros: $0.shape)).toArray() })
+}
+
+private func expectClose(_ a: [Float], _ b: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.count == b.count, sourceLocation: sourceLocation)
+    var worst = 0.0
+    for (x, y) in zip(a, b) { worst = max(worst, abs(Double(x) - Double(y)) / (1e-6 + 1e-5 * abs(Double(y)))) }
+    #expect(worst <= 1, "\(what): worst |fused - reference| / (1e-6 + 1e-5 |reference|) = \(worst)", sourceLocation: sourceLocation)
+}
+
+@Suite struct HeadLossTests {
+    // rows, hidden, vocab: 37 = 4 chunks of 10 minus 3, so the last chunk is partial
+    static let n = 7, c = 5, v = 37
+
+    @Test(arguments: [10, 1, 64])
+    func crossEntropyMatchesUnfused(chunk: Int) throws {
+        let h = try Tensor.randn([Self.n, Self.c], seed: 11, std: 2), w = try Tensor.randn([Self.v, Self.c], seed: 12)
+        let targets: [Int32] = [3, 36, -1, 0, 19, 9, 10]   // chunk edges, the last column, an ignored row
+        let fused = try lossAndGrads([h, w]) { try Var.headCrossEntropy($0[0], weight: $0[1], targets: targets, chunk: chunk) }
+        let ref = try lossAndGrads([h, w]) { try Var.crossEntropy(Var.matmul($0[0], $0[1], transB: true), targets: targets) }
+        #expect(abs(fused.0 - ref.0) <= 1e-6 * abs(ref.0), "loss \(fused.0) vs \(ref.0)")
+        expectClose(fused.1[0], ref.1[0], "dh"); expectClose(fused.1[1], ref.1[1], "dW")
+    }
+
+    @Test(arguments: [(10, Float(1)), (1, 2), (64, 0.7)])
+    func distillationMatchesUnfused(chunk: Int, temperature: Float) throws {
+        let h = try Tensor.randn([Self.n, Self.c], seed: 21, std: 2), w = try Tensor.randn([Self.v, Self.c], seed: 22)
+        // the teacher has its own hidden size (6): only the vocabulary must match
+        let ht = try Tensor.randn([Self.n, 6], seed: 23, std: 2), wt = try Tensor.randn([Self.v, 6], seed: 24)
+        let teacherLogits = try Tensor.matmul(ht, wt, transB: true)
+        let fused = try lossAndGrads([h, w]) {
+            try Var.headDistillation($0[0], weight: $0[1], teacherHidden: ht, teacherWeight: wt, temperature: temperature, chunk: chunk)
+        }
+        let ref = try lossAndGrads([h, w]) {
+            try Var.distillation(Var.matmul($0[0], $0[1], transB: true), teacher: teacherLogits, temperature: temperature)
+        }
+        #expect(abs(fused.0 - ref.0) <= 1e-6 * abs(ref.0) + 1e-7, "loss \(fused.0) vs \(ref.0)")
+        expectClose(fused.1[0], ref.1[0], "dh"); expectClose(fused.1[1], ref.1[1], "dW")
+    }
+
+    @Test func teacherEqualToStudentGivesZero() throws {
+        let h = try Tensor.randn([Self.n, Self.c], seed: 31, std: 2), w = try Tensor.randn([Self.v, Self.c], seed: 32)
+        let kd = try Var.headDistillation(Var(h), weight: Var(w), teacherHidden: h, teacherWeight: w, temperature: 1, chunk: 10)
+        #expect(abs(kd.value.scalar) < 1e-6, "KL of a model to itself is \(kd.value.scalar)")
+    }
+
+    @Test func gradientsMatchFiniteDifferences() throws {
+        let targets: [Int32] = [1, 8, -1, 0, 4, 10]
+        try expectGrad([param([6, 4], 41, std: 1), param([11, 4], 42)], eps: 1e-3) {
+            try Var.headCrossEntropy($0[0], weight: $0[1], targets: targets, chunk: 3)
+        }
+        let ht = try Tensor.randn([6, 3], seed: 43), wt = try Tensor.randn([11, 3], seed: 44)
+        try expectGrad([param([6, 4], 45, std: 1), param([11, 4], 46)], eps: 1e-3) {
+            try Var.headDistillation($0[0], weight: $0[1], teacherHidden: ht, teacherWeight: wt, temperature: 2, chunk: 4)
+        }
+    }
+
+    @Test func badOperandsAreClearErrors() throws {
+        let h = Var(try Tensor.randn([3, 4], seed: 51)), w = Var(try Tensor.randn([9, 4], seed: 52))
+        #expect(throws: TensorError.self) { try Var.headCrossEntropy(h, weight: Var(Tensor(zeros: [9, 5])), targets: [0, 1, 2]) }
+        #expect(throws: TensorError.self) { try Var.headCrossEntropy(h, weight: w, targets: [0, 9, 2]) }
+        #expect(throws: TensorError.self) { try Var.headCrossEntropy(h, weight: w, targets: [0, 1, 2], chunk: 0) }
+        #expect(throws: TensorError.self) {
+            try Var.headDistillation(h, weight: w, teacherHidden: Tensor(zeros: [3, 4]), teacherWeight: Tensor(zeros: [8, 4]), temperature: 1)
+        }
+    }
+}
