@@ -33,7 +33,7 @@ import Testing
         let merge = try argumentLabels(s, "sweep merge")
         #expect(merge == ["DIR", "union", "partial"])
         let benchTrain = try argumentLabels(s, "bench train")
-        #expect(benchTrain == ["MODEL", "seq", "repeats"])
+        #expect(benchTrain == ["MODEL", "seq", "repeats", "profile", "peers"])
         #expect(try argumentLabels(s, "bench quant").isEmpty)
         // the page is the row's: its synopsis starts with the two words
         let before = s.lines.count
@@ -54,7 +54,7 @@ import Testing
 
     @Test func helpOfAGroupListsItsSubCommands() throws {
         let s = Session()
-        for (group, subs) in [("qfa", ["train", "sample", "search", "subnet"]), ("bench", ["tensor", "model", "quant", "train", "eval"]),
+        for (group, subs) in [("qfa", ["train", "sample", "search", "subnet"]), ("bench", ["tensor", "model", "quant", "train", "eval", "decode"]),
                               ("sweep", ["status", "merge"])] {
             let before = s.lines.count
             try s.run("help \(group)")
