@@ -21,9 +21,20 @@ public enum Threads {
 
     /// Sets the thread count for OpenBLAS and our loops (clamped to 1...64).
     public static func set(_ n: Int) {
-        current = min(max(n, 1), 64)
-        openblas_set_num_threads(Int32(current))
+        singleBLASSections.withLock { active in
+            current = min(max(n, 1), 64)
+            // inside a single-threaded section the count takes effect when the last one ends
+            if active == 0 { openblas_set_num_threads(Int32(current)) }
+        }
     }
+
+    /// How many withSingleThreadedBLAS sections are running (tests and kernels run them from
+    /// several threads at once: OpenBLAS's thread count is one global, so the first section
+    /// sets it to 1 and only the last one to end restores it).
+    private static let singleBLASSections = Mutex<Int>(0)
+
+    /// True while any withSingleThreadedBLAS section runs.
+    public static var singleThreadedBLASActive: Bool { singleBLASSections.withLock { $0 > 0 } }
 
     private static func initialCount() -> Int {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -39,8 +50,16 @@ public enum Threads {
     /// bits of a Cholesky factor (and GPTQ's results, ~10% in perplexity at 3 bits) depended on
     /// the thread count. sgemm's bits do not, so matmuls stay threaded.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(current)) }
+        singleBLASSections.withLock { active in
+            if active == 0 { openblas_set_num_threads(1) }
+            active += 1
+        }
+        defer {
+            singleBLASSections.withLock { active in
+                active -= 1
+                if active == 0 { openblas_set_num_threads(Int32(current)) }
+            }
+        }
         return try body()
     }
 
