@@ -79,9 +79,10 @@ build_target() {
         -I "$SCRATCH/release/Modules" \
         -Xcc -fmodule-map-file="$ROOT/Sources/CHDF5/module.modulemap" \
         -Xcc -fmodule-map-file="$ROOT/Sources/CBLAS/module.modulemap" \
+        -Xcc -fmodule-map-file="$SCRATCH/release/CBF16.build/module.modulemap" -Xcc -I"$ROOT/Sources/CBF16/include" \
         $(pkg-config --cflags-only-I hdf5 openblas) \
-        "$FUZZ/Support.swift" $(extra_sources "$t") "$FUZZ/Targets/$t.swift" "${objs[@]}" \
-        $(pkg-config --libs hdf5 openblas) -o "$WORK/bin/$t" 2> "$WORK/bin/$t.log" \
+        "$FUZZ/Support.swift" $(extra_sources "$t") "$FUZZ/Targets/$t.swift" "${objs[@]}" "$SCRATCH/release/CBF16.build/bf16.c.o" \
+        $(pkg-config --libs hdf5 openblas) -ldnnl -lgomp -o "$WORK/bin/$t" 2> "$WORK/bin/$t.log" \
         || { grep -v "Cannot export local symbol" "$WORK/bin/$t.log" >&2; die "building target $t failed"; }
 }
 
