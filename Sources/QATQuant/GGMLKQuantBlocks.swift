@@ -43,11 +43,10 @@ extension GGMLKQuants {
     static let q3_k: @Sendable (UnsafePointer<Float>) -> GGMLBlock = { x in
         var L = [Int](repeating: 0, count: 256)
         var scales = [Float](repeating: 0, count: 16)
-        var maxScale: Float = 0, amax: Float = 0
         for j in 0..<16 {
             scales[j] = fitSymmetricIterative(x + 16 * j, n: 16, nmax: 4, L: &L, offset: 16 * j)
-            if scales[j].magnitude > amax { amax = scales[j].magnitude; maxScale = scales[j] }
         }
+        let maxScale = scales.withUnsafeBufferPointer { p in p.baseAddress.map { largestMagnitude($0, n: 16).value } ?? 0 }
         var block = GGMLBlock(scales: [Int](repeating: 0, count: 16))
         if maxScale != 0 {
             let iscale = -32 / maxScale
@@ -103,11 +102,10 @@ extension GGMLKQuants {
     static let q6_k: @Sendable (UnsafePointer<Float>) -> GGMLBlock = { x in
         var L = [Int](repeating: 0, count: 256)
         var scales = [Float](repeating: 0, count: 16)
-        var maxScale: Float = 0, maxAbs: Float = 0
         for j in 0..<16 {
             scales[j] = fitSymmetric(x + 16 * j, n: 16, nmax: 32, L: &L, offset: 16 * j)
-            if scales[j].magnitude > maxAbs { maxAbs = scales[j].magnitude; maxScale = scales[j] }
         }
+        let (maxAbs, maxScale) = scales.withUnsafeBufferPointer { p in p.baseAddress.map { largestMagnitude($0, n: 16) } ?? (0, 0) }
         // an all-zero super-block: every byte 0
         guard maxAbs >= 1e-15 else {
             return GGMLBlock(scales: [Int](repeating: 0, count: 16), codes: [UInt8](repeating: 0, count: 256))

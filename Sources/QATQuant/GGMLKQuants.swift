@@ -19,6 +19,14 @@
 import QATTensor
 
 enum GGMLKQuants {
+    /// The element of largest magnitude (the first one on ties, as ggml's loops keep it): its
+    /// magnitude and its signed value; (0, 0) when every element is 0.
+    static func largestMagnitude(_ x: UnsafePointer<Float>, n: Int) -> (magnitude: Float, value: Float) {
+        var amax: Float = 0, value: Float = 0
+        for i in 0..<n where x[i].magnitude > amax { amax = x[i].magnitude; value = x[i] }
+        return (amax, value)
+    }
+
     /// ggml's nearest_int: round half to even by adding 1.5 * 2^23 (|f| <= 2^22 - 1).
     @inline(__always)
     static func nearestInt(_ f: Float) -> Int {
@@ -83,8 +91,7 @@ enum GGMLKQuants {
     /// make_q3_quants with its rmse search: codes -nmax...nmax-1 (stored + nmax) and the scale,
     /// refined by moving single codes while the x^2-weighted fit improves (at most 5 passes).
     static func fitSymmetricIterative(_ x: UnsafePointer<Float>, n: Int, nmax: Int, L: inout [Int], offset: Int) -> Float {
-        var amax: Float = 0, maxv: Float = 0
-        for i in 0..<n where x[i].magnitude > amax { amax = x[i].magnitude; maxv = x[i] }
+        let (amax, maxv) = largestMagnitude(x, n: n)
         if amax < 1e-15 {
             for i in 0..<n { L[offset + i] = 0 }
             return 0
@@ -121,8 +128,7 @@ enum GGMLKQuants {
     /// make_qx_quants with rmse_type 1 (weights x^2): codes -nmax...nmax-1 (stored + nmax) and
     /// the best least-squares scale over 19 trial scales around nmax / max.
     static func fitSymmetric(_ x: UnsafePointer<Float>, n: Int, nmax: Int, L: inout [Int], offset: Int) -> Float {
-        var amax: Float = 0, maxv: Float = 0
-        for i in 0..<n where x[i].magnitude > amax { amax = x[i].magnitude; maxv = x[i] }
+        let (amax, maxv) = largestMagnitude(x, n: n)
         if amax < 1e-15 {
             for i in 0..<n { L[offset + i] = 0 }
             return 0
