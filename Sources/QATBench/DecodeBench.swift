@@ -26,7 +26,8 @@ public struct DecodeBenchResult: Sendable {
 /// prints it beside another engine's numbers.
 public func measureDecode(_ m: LlamaModel, prompt: Int, tokens: Int, repeats: Int) throws -> DecodeBenchResult {
     var r = DecodeBenchResult()
-    r.cpu = cpuModelName(); r.threads = Threads.count
+    let cpu = CPUDescription.current()
+    r.cpu = "\(cpu.modelName) (family \(cpu.family), model \(cpu.model))"; r.threads = Threads.count
     var rng = SeededRandom(seed: 11)
     let ids = (0..<prompt).map { _ in Int32(rng.next() % UInt64(m.vocabSize)) }
     for _ in 0..<(repeats + 1) {
@@ -86,26 +87,3 @@ func sumAll(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return partial.reduce(0, +)
 }
 
-/// "model name (family F, model M)" from /proc/cpuinfo, or "unknown CPU".
-public func cpuModelName() -> String {
-    guard let f = fopen("/proc/cpuinfo", "r") else { return "unknown CPU" }
-    defer { fclose(f) }
-    var fields: [String: String] = [:]
-    var line = [CChar](repeating: 0, count: 4096)
-    while fgets(&line, Int32(line.count), f) != nil {
-        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if text.trimmingWhitespace().isEmpty { break }   // the first processor's block is enough
-        let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2 else { continue }
-        fields[parts[0].trimmingWhitespace()] = parts[1].trimmingWhitespace()
-    }
-    let name = fields["model name"] ?? "unknown CPU"
-    guard let family = fields["cpu family"], let model = fields["model"] else { return name }
-    return "\(name) (family \(family), model \(model))"
-}
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}
