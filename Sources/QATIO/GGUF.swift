@@ -160,6 +160,12 @@ public final class GGUFFile: @unchecked Sendable {
         return t
     }
 
+    /// The tensor's stored bytes as the file holds them (blocks for quantized types), read from
+    /// the mapping; valid while this GGUFFile lives.
+    public func storedBytes(_ info: GGUFTensorInfo) throws -> UnsafeRawBufferPointer {
+        try file.bytes(at: info.offset, count: info.byteCount, field: "data of tensor '\(info.name)'")
+    }
+
     /// Decodes the tensor into `out`, which must hold `info.elementCount` floats.
     public func dequantize(_ info: GGUFTensorInfo, into out: UnsafeMutablePointer<Float>) throws {
         let n = info.elementCount
