@@ -7,6 +7,10 @@
 // dampened H^-1 (GPTQ.swift: dead inputs get H_ii = 1 and a zero weight, damp * mean(diag H)).
 // The result is encoded into ggml bytes, so what it installs is exactly what a GGUF file stores.
 // Plain column-by-column updates (no lazy batching): O(out * in^2), seconds for SmolLM2's layers.
+// On a whole model (`quantize MODEL method=gptq format=F`) the linears are visited in GPTQ's own
+// true-sequential order (GPTQ.swift's gptqWalk), each getting the format GGMLQuantization.plan
+// gives it (F, or llama.cpp's fallback where its input size is not whole blocks).
+import QATModel
 import QATTensor
 
 public enum GGMLGPTQ {
@@ -60,6 +64,37 @@ public enum GGMLGPTQ {
                       codes: Array(codes[k * 32..<(k + 1) * 32]))
         }
         return try GGMLQuantizer(format: format, rows: rows, cols: cols, bytes: try format.encode(blocks))
+    }
+
+    /// GPTQ in `format` on every block linear of `model`, calibrated on `calibration`; the whole
+    /// plan is checked (shapes, finiteness, formats GPTQ supports) before any linear changes.
+    /// Returns how many linears got each format.
+    @discardableResult
+    public static func apply(to model: LlamaModel, format: GGMLFormat, calibration: CalibrationSet,
+                             log: (String) -> Void = { _ in }) throws -> [(format: GGMLFormat, linears: Int)] {
+        let plan = try GGMLQuantization.plan(model, format: format)
+        var formatOf: [ObjectIdentifier: GGMLFormat] = [:]
+        for (name, linear, f) in plan {
+            guard formats.contains(f.name) else {
+                throw TensorError.invalidArgument(op: "gptq format", message: "\(name) would be \(f) (format=\(format)), which GPTQ cannot choose codes in; GPTQ supports \(formats.joined(separator: ", "))")
+            }
+            try QuantMethod.requireFinite(linear, name: name, method: "gptq format=\(format)")
+            formatOf[ObjectIdentifier(linear)] = f
+        }
+        try gptqWalk(model: model, calibration: calibration, range: model.blocks.indices) { block, bi, stage, x, rope in
+            let h = try stageHessian(stage[0], block: block, inputs: x, rope: rope).hessian
+            for role in stage {
+                let linear = role.linear(in: block)
+                guard let f = formatOf[ObjectIdentifier(linear)] else { continue }
+                linear.quantizer = try quantize(weight: linear.weight.value, hessian: h, format: f)
+                linear.weight.requiresGrad = false
+                log("gptq blocks.\(bi).\(linear.name) \(f)")
+            }
+        }
+        return GGMLFormats.all.compactMap { f in
+            let n = plan.filter { $0.format == f }.count
+            return n > 0 ? (f, n) : nil
+        }
     }
 
     /// ggml's dequantization of one legacy code: (q - shift) * fp16(d), or q * fp16(d) + fp16(m).

@@ -301,26 +301,42 @@ public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy:
         throw TensorError.invalidArgument(op: "gptq", message: "blocks \(range) outside the model's 0..<\(model.blocks.count)")
     }
     try policy.validateKeys(blockCount: model.blocks.count)
+    var reports: [GPTQLayerReport] = []
+    try gptqWalk(model: model, calibration: calibration, range: range) { block, bi, stage, x, rope in
+        let planned = stage.compactMap { role -> (BlockLinear, QuantSpec)? in
+            guard case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) else { return nil }
+            return (role, s)
+        }
+        guard !planned.isEmpty else { return }
+        reports += try quantizeStage(planned, block: block, index: bi, inputs: x, rope: rope, options: options, log: log)
+    }
+    return reports
+}
+
+/// GPTQ's true-sequential walk: blocks in order, and in each block of `range` (its quantizers
+/// removed first) the stages q/k/v, o, up/gate, down, each handed the block inputs of the model
+/// quantized so far; the inputs of the next block are this block's outputs after its stages ran.
+/// `stage(block, index, linears, inputs, rope)` quantizes one stage's linears.
+func gptqWalk(model: LlamaModel, calibration: CalibrationSet, range: Range<Int>,
+              stage: (DecoderBlock, Int, [BlockLinear], [Tensor], RopeTable) throws -> Void) throws {
     let rope = model.ropeTable(positions: calibration.seqlen)
     var x = try Calibration.blockInputs(model: model, calibration: calibration)
-    var reports: [GPTQLayerReport] = []
     let stages: [[BlockLinear]] = [[.k, .v, .q], [.o], [.up, .gate], [.down]]
     for bi in 0..<range.upperBound {
         let block = model.blocks[bi]
         if range.contains(bi) {
             for l in BlockLinear.allCases { l.linear(in: block).quantizer = nil }
-            for stage in stages {
-                let planned = stage.compactMap { role -> (BlockLinear, QuantSpec)? in
-                    guard case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) else { return nil }
-                    return (role, s)
-                }
-                guard !planned.isEmpty else { continue }
-                reports += try quantizeStage(planned, site: stage[0].site, block: block, index: bi, inputs: x, rope: rope, options: options, log: log)
-            }
+            for linears in stages { try stage(block, bi, linears, x, rope) }
         }
         x = try Calibration.outputs(block: block, inputs: x, rope: rope)
     }
-    return reports
+}
+
+/// The Hessian of the input `role`'s linear shares with its stage (its site in `block`), over `inputs`.
+func stageHessian(_ role: BlockLinear, block: DecoderBlock, inputs: [Tensor], rope: RopeTable) throws -> HessianAccumulator {
+    let acc = HessianAccumulator(features: role.linear(in: block).inFeatures)
+    for xb in inputs { try acc.add(Calibration.activation(at: role.site, block: block, input: xb, rope: rope)) }
+    return acc
 }
 
 /// The same with one spec for every block linear.
@@ -332,10 +348,9 @@ public func quantizeGPTQ(model: LlamaModel, calibration: CalibrationSet, policy 
 
 /// One true-sequential sub-group: collect its shared input's Hessian, then quantize each
 /// planned linear with its own spec.
-func quantizeStage(_ stage: [(role: BlockLinear, spec: QuantSpec)], site: BlockSite, block: DecoderBlock, index bi: Int, inputs: [Tensor],
+func quantizeStage(_ stage: [(role: BlockLinear, spec: QuantSpec)], block: DecoderBlock, index bi: Int, inputs: [Tensor],
                    rope: RopeTable, options: GPTQOptions, log: (String) -> Void) throws -> [GPTQLayerReport] {
-    let acc = HessianAccumulator(features: stage[0].role.linear(in: block).inFeatures)
-    for xb in inputs { try acc.add(Calibration.activation(at: site, block: block, input: xb, rope: rope)) }
+    let acc = try stageHessian(stage[0].role, block: block, inputs: inputs, rope: rope)
     let h = acc.hessian
     var reports: [GPTQLayerReport] = []
     for (role, spec) in stage {

@@ -66,30 +66,38 @@ enum QuantVerbs {
 
     static let formatHelp = """
         quantize in llama.cpp's own block format instead of bits=/group= (method=rtn: llama.cpp's reference \
-        quantizer, bit for bit): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
+        quantizer, bit for bit; method=gptq: GPTQ chooses the codes under RTN's block scales, in \
+        \(GGMLGPTQ.formats.joined(separator: ", ")) and on calib=/samples=/seqlen=): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
         Inputs must be whole blocks (32; 256 for the k-quants); llama.cpp's fallback for other rows is used \
         where QATLab has it (q4_k->q5_0, q5_k->q5_1, q6_k->q8_0)
         """
 
-    /// quantize MODEL format=F: llama.cpp's round to nearest in F on every block linear. Prints
-    /// `method=rtn format=F linears=F:N[,FALLBACK:M] avg_bits=... out=none seconds=...`, counted
+    /// quantize MODEL format=F: llama.cpp's round to nearest in F (method=rtn) or GPTQ choosing
+    /// the codes under RTN's block scales (method=gptq) on every block linear. Prints
+    /// `method=M format=F linears=F:N[,FALLBACK:M] avg_bits=... out=none seconds=...`, counted
     /// from what was installed.
     static func quantizeInFormat(_ call: VerbCall, method: QuantMethod) throws -> Value {
         let format = try GGMLFormats.named(try call.string("format"))
-        guard method.name == "rtn" else {
-            throw InterpError.verb("format=\(format) works with method=rtn only here (GPTQ and AWQ in a format are not wired to quantize yet)", hint: "use method=rtn, or train in the format with `blockap MODEL format=\(format)`")
+        guard method.name == "rtn" || method.name == "gptq" else {
+            throw InterpError.verb("format=\(format) works with method=rtn (llama.cpp's own quantizer) and method=gptq (\(GGMLGPTQ.formats.joined(separator: ", "))), not method=\(method.name)", hint: "use method=rtn or gptq, or train in the format with `blockap MODEL format=\(format)`")
         }
         if let k = ["bits", "group", "policy", "out"].first(where: call.has) {
             throw InterpError.verb("\(k)= does not apply with format=\(format): the format fixes the codes, blocks and scales, and a format-quantized model is not a QATLab checkpoint", hint: "drop \(k)=")
         }
         let (source, loaded) = try call.modelToChange("MODEL")
         let clock = ContinuousClock(), start = clock.now
-        let counts = try GGMLQuantization.apply(to: loaded.model, format: format)
+        let counts: [(format: GGMLFormat, linears: Int)]
+        if method.name == "gptq" {
+            if try call.bool("act_order") { throw InterpError.verb("act_order=1 does not apply with format=\(format): the format's blocks fix the column order", hint: "drop act_order=") }
+            counts = try GGMLGPTQ.apply(to: loaded.model, format: format, calibration: try calibration(call, loaded), log: { call.out($0) })
+        } else {
+            counts = try GGMLQuantization.apply(to: loaded.model, format: format)
+        }
         let secs = (clock.now - start).inSeconds
         let linears = counts.map { "\($0.format):\($0.linears)" }.joined(separator: ",")
         let bits = AverageBits.blockLinears(loaded.model)
-        call.out("method=rtn format=\(format) linears=\(linears) avg_bits=\(fmt(bits, digits: 3)) out=none seconds=\(fmt(secs))")
-        return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin, method: "rtn format=\(format)"))
+        call.out("method=\(method.name) format=\(format) linears=\(linears) avg_bits=\(fmt(bits, digits: 3)) out=none seconds=\(fmt(secs))")
+        return .object(ModelObject(loaded, reloadSpec: nil, origin: source.origin, method: "\(method.name) format=\(format)"))
     }
 
     /// The one-paragraph definition `help quantize` and `help info` show.

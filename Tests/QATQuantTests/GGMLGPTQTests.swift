@@ -68,3 +68,43 @@ func checkGPTQFormat(weight: Tensor, inputs: Tensor, formats: [String]) throws {
     #expect(throws: TensorError.self) { try GGMLGPTQ.quantize(weight: w, hessian: [Double](repeating: 0, count: 256 * 256), format: .q4_k) }
     #expect(throws: TensorError.self) { try GGMLGPTQ.quantize(weight: w, hessian: [1, 2, 3], format: .q4_0) }
 }
+
+/// The whole model in a format (`quantize MODEL method=gptq format=F`): every block linear holds
+/// ggml blocks with RTN's d (and m) fields, and the logits on held-out windows (random tokens like
+/// the calibration windows, another seed) are closer to the full-precision model's than
+/// llama.cpp's RTN in the same format gets them.
+@Suite struct GGMLGPTQModelTests {
+    func logitsError(_ q: LlamaModel, _ fp: Tensor, _ tokens: [Int32]) throws -> Double {
+        let l = try q.logits(tokens)
+        var e = 0.0
+        for i in 0..<l.count { let d = Double(l.data[i] - fp.data[i]); e += d * d }
+        return e
+    }
+
+    @Test(arguments: ["q4_0", "q4_1"])
+    func gptqInAFormatBeatsRTNOnTheWholeModel(_ name: String) throws {
+        let f = try GGMLFormats.named(name)
+        let calib = try ptqRandomCalibration(vocab: 97, count: 16, seqlen: 64, seed: 3)
+        let heldOut = try ptqRandomCalibration(vocab: 97, count: 1, seqlen: 256, seed: 99).windows[0]
+        let fp = try ptqTinyModel(kvHeads: 2, seed: 40), rtn = try ptqTinyModel(kvHeads: 2, seed: 40), gptq = try ptqTinyModel(kvHeads: 2, seed: 40)
+        let fpLogits = try fp.logits(heldOut)
+        try GGMLQuantization.apply(to: rtn, format: f)
+        let counts = try GGMLGPTQ.apply(to: gptq, format: f, calibration: calib)
+        #expect(counts.count == 1 && counts[0].linears == 14)
+        let size = f.type.bytesPerBlock, fields = name.hasSuffix("_1") ? 4 : 2
+        for (r, g) in zip(rtn.blocks.flatMap(\.linears), gptq.blocks.flatMap(\.linears)) {
+            let rq = try #require(r.quantizer as? GGMLQuantizer), gq = try #require(g.quantizer as? GGMLQuantizer)
+            #expect(gq.format == f)
+            for k in 0..<(gq.bytes.count / size) { #expect(gq.bytes[k * size..<k * size + fields] == rq.bytes[k * size..<k * size + fields]) }
+        }
+        let eRTN = try logitsError(rtn, fpLogits, heldOut), eGPTQ = try logitsError(gptq, fpLogits, heldOut)
+        #expect(eGPTQ < eRTN, "\(name): GPTQ logit error \(eGPTQ) not below RTN's \(eRTN)")
+    }
+
+    @Test func aFormatGPTQCannotHoldIsRefusedBeforeAnyChange() throws {
+        let m = try ptqTinyModel(kvHeads: 2, seed: 40)
+        let calib = try ptqRandomCalibration(vocab: 97, count: 2, seqlen: 16, seed: 3)
+        #expect { try GGMLGPTQ.apply(to: m, format: try GGMLFormats.named("q8_0"), calibration: calib) } throws: { "\($0)".contains("GPTQ supports") }
+        #expect(m.blocks.flatMap(\.linears).allSatisfy { $0.quantizer == nil })
+    }
+}
