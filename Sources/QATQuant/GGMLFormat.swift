@@ -18,7 +18,8 @@
 // blocks (cols must be a multiple of the block size: 32 for the legacy types, 256 for the
 // k-quants, as in a GGUF file). llama.cpp itself quantizes a tensor whose rows are not whole
 // super-blocks with a fallback type (llama-quant.cpp): q2_k and q3_k -> iq4_nl, q4_k -> q5_0,
-// q5_k -> q5_1, q6_k -> q8_0; `fallback` names it.
+// q5_k -> q5_1, q6_k -> q8_0; `fallback` names it. (Recent llama.cpp, e.g. commit 0c1e570 that
+// llama-cpp-python 0.3.36 vendors, sends q2_k and q3_k to q4_0 instead; the older rule is kept.)
 //
 // Bits per weight are the stored bits, 8 * bytesPerBlock / blockSize (q4_0 4.5, q4_k 4.5, q2_k
 // 2.625, q3_k 3.4375, q6_k 6.5625, iq4_nl 4.5): AverageBits counts a format-quantized linear by this.
