@@ -47,6 +47,10 @@
 //       high 2 bits = (scales[8 + s % 4] >> (2 * (s / 4))) & 3,   sc = (high << 4 | low) - 32.
 //     Element e: low 2 bits as Q2_K's q (qs, same positions); high bit (hmask[e % 32] >> (e / 32))
 //     & 1; q = low2 - (high bit ? 0 : 4), in -4...3. elem = (d * sc) * q, sub-block e / 16.
+// 14. IQ4_NL (id 20, 32 elems, 18 bytes): [0..2) f16 d; [2..18) qs[16] nibbles, packed as Q4_0's
+//     (low nibble elem j, high nibble elem j+16), but each nibble indexes the non-linear table
+//     IQ4NL.values (ggml-common.h kvalues_iq4nl) instead of being an offset integer:
+//     elem j = d * values[qs[j] & 0xF], elem j+16 = d * values[qs[j] >> 4], j in 0..<16.
 //
 // The arithmetic order above (products first, then the offset) is the one ggml and the `gguf`
 // Python package use, so decoding is bit-exact against both. Swift does not contract a*b+c into
@@ -96,9 +100,10 @@ extension GGMLType {
     public static let q4_K = GGMLType(name: "Q4_K", id: 12, blockSize: 256, bytesPerBlock: 144, decode: GGMLDecode.q4_K)
     public static let q5_K = GGMLType(name: "Q5_K", id: 13, blockSize: 256, bytesPerBlock: 176, decode: GGMLDecode.q5_K)
     public static let q6_K = GGMLType(name: "Q6_K", id: 14, blockSize: 256, bytesPerBlock: 210, decode: GGMLDecode.q6_K)
+    public static let iq4_NL = GGMLType(name: "IQ4_NL", id: 20, blockSize: 32, bytesPerBlock: 18, decode: GGMLDecode.iq4_NL)
 
     /// The type table.
-    public static let all: [GGMLType] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K]
+    public static let all: [GGMLType] = [f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K, iq4_NL]
 
     /// The type with ggml id `id`, or nil if QATLab cannot decode it.
     public static func byID(_ id: UInt32) -> GGMLType? { all.first { $0.id == id } }
@@ -107,6 +112,12 @@ extension GGMLType {
     public static func named(_ name: String) -> GGMLType? {
         all.first { $0.name.lowercased() == name.lowercased() }
     }
+}
+
+/// IQ4_NL's 16 levels (ggml-common.h kvalues_iq4nl): a 4-bit code indexes this table, and the
+/// block's fp16 d scales it (layout 14). Ascending, denser near zero, skewed to the negative side.
+public enum IQ4NL {
+    public static let values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
 }
 
 /// The block decoders. Each is an outer loop over blocks around a fixed-size inner loop the
@@ -195,6 +206,19 @@ enum GGMLDecode {
             let p = bytes(src) + 34 * b, y = dst + 32 * b
             let d = half(p, 0), qs = p + 2
             for j in 0..<32 { y[j] = Float(Int8(bitPattern: qs[j])) * d }
+        }
+    }
+
+    static let iq4_NL: GGMLBlockDecoder = { src, dst, n in
+        IQ4NL.values.withUnsafeBufferPointer { values in
+            for b in 0..<n {
+                let p = bytes(src) + 18 * b, y = dst + 32 * b
+                let d = half(p, 0), qs = p + 2
+                for j in 0..<16 {
+                    y[j] = d * Float(values[Int(qs[j] & 0x0F)])
+                    y[j + 16] = d * Float(values[Int(qs[j] >> 4)])
+                }
+            }
         }
     }
 

@@ -1,8 +1,8 @@
 // Quantization in llama.cpp's own block formats (issue 28): a table of formats, sibling to the
 // grid table of QuantGrid.swift, one row per ggml type (q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k
-// q5_k q6_k). Each row names its ggml type (QATIO's GGMLType: id, block size, bytes per block
+// q5_k q6_k iq4_nl). Each row names its ggml type (QATIO's GGMLType: id, block size, bytes per block
 // and the bit-exact decoder), llama.cpp's reference quantizer for the type (round to nearest as
-// llama.cpp does it, GGMLLegacyQuants.swift and GGMLKQuants.swift) and its block encoder
+// llama.cpp does it, GGMLLegacyQuants.swift, GGMLKQuants.swift, GGMLIQ4NL.swift) and its block encoder
 // (GGMLPacking.swift: the parameters and codes of one block -> its bytes in ggml's layout).
 //
 // Why a sibling table and not rows of QuantGrid: a QuantGrid row is one scale and one zero per
@@ -17,10 +17,12 @@
 // A weight (rows, cols) in a format is its rows one after another, each row cols / blockSize
 // blocks (cols must be a multiple of the block size: 32 for the legacy types, 256 for the
 // k-quants, as in a GGUF file). llama.cpp itself quantizes a tensor whose rows are not whole
-// super-blocks with a fallback type (llama-quant.cpp): `fallback` names it where QATLab has it.
+// super-blocks with a fallback type (llama-quant.cpp): q2_k and q3_k -> iq4_nl, q4_k -> q5_0,
+// q5_k -> q5_1, q6_k -> q8_0; `fallback` names it. (Recent llama.cpp, e.g. commit 0c1e570 that
+// llama-cpp-python 0.3.36 vendors, sends q2_k and q3_k to q4_0 instead; the older rule is kept.)
 //
 // Bits per weight are the stored bits, 8 * bytesPerBlock / blockSize (q4_0 4.5, q4_k 4.5, q2_k
-// 2.625, q3_k 3.4375, q6_k 6.5625): AverageBits counts a format-quantized linear by this.
+// 2.625, q3_k 3.4375, q6_k 6.5625, iq4_nl 4.5): AverageBits counts a format-quantized linear by this.
 import QATIO
 import QATTensor
 
@@ -37,7 +39,8 @@ public struct GGMLBlock: Sendable, Equatable {
     /// Sub-block mins: q2_k 0...15, q4_k/q5_k 0...63; empty otherwise.
     public var mins: [Int] = []
     /// The block's codes in element order: q4_0/q4_1/q4_k 0...15, q5_0/q5_1/q5_k 0...31, q8_0
-    /// Int8 bit patterns, q2_k 0...3, q3_k 0...7 (the signed -4...3 plus 4), q6_k 0...63.
+    /// Int8 bit patterns, q2_k 0...3, q3_k 0...7 (the signed -4...3 plus 4), q6_k 0...63,
+    /// iq4_nl 0...15 (indices into IQ4NL.values).
     public var codes: [UInt8] = []
 
     public init(d: UInt16 = 0, m: UInt16 = 0, scales: [Int] = [], mins: [Int] = [], codes: [UInt8] = []) {
@@ -58,7 +61,7 @@ public struct GGMLFormat: Sendable, Equatable, CustomStringConvertible {
     /// Largest stored code.
     public let maxCode: Int
     /// What llama.cpp quantizes a tensor to when its rows are not whole blocks of this type
-    /// (llama-quant.cpp's fallback), when QATLab has that type; nil: none QATLab has.
+    /// (llama-quant.cpp's fallback); nil for the 32-element types, which have none.
     public let fallbackName: String?
     /// llama.cpp's reference quantizer of one block: blockSize floats -> its block.
     let quantizeBlock: @Sendable (UnsafePointer<Float>) -> GGMLBlock
@@ -167,7 +170,7 @@ public struct GGMLFormat: Sendable, Equatable, CustomStringConvertible {
 
 public enum GGMLFormats {
     /// Every format, in the order listings show them.
-    public static let all: [GGMLFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k]
+    public static let all: [GGMLFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl]
 
     /// The row called `name` (case-insensitive); an unknown name is an error listing the known ones.
     public static func named(_ name: String) throws -> GGMLFormat {
@@ -194,12 +197,11 @@ extension GGMLFormat {
     public static let q8_0 = GGMLFormat(name: "q8_0", type: .q8_0, summary: "32-element blocks, fp16 d, w = q * d, q in -128...127",
                                         subBlocks: 1, scaleRange: nil, minRange: nil, maxCode: 255, fallbackName: nil,
                                         quantizeBlock: GGMLLegacy.q8_0, pack: GGMLPack.q8_0)
-    // llama.cpp falls back to IQ4_NL for q2_k and q3_k, a type QATLab does not have
     public static let q2_k = GGMLFormat(name: "q2_k", type: .q2_K, summary: "256-element super-blocks, fp16 d/dmin, 16 sub-blocks of 16 with 4-bit scale and min, q in 0...3",
-                                        subBlocks: 16, scaleRange: 0...15, minRange: 0...15, maxCode: 3, fallbackName: nil,
+                                        subBlocks: 16, scaleRange: 0...15, minRange: 0...15, maxCode: 3, fallbackName: "iq4_nl",
                                         quantizeBlock: GGMLKQuants.q2_k, pack: GGMLPack.q2_k)
     public static let q3_k = GGMLFormat(name: "q3_k", type: .q3_K, summary: "256-element super-blocks, fp16 d, 16 sub-blocks of 16 with 6-bit signed scale, q in -4...3",
-                                        subBlocks: 16, scaleRange: 0...63, minRange: nil, maxCode: 7, fallbackName: nil,
+                                        subBlocks: 16, scaleRange: 0...63, minRange: nil, maxCode: 7, fallbackName: "iq4_nl",
                                         quantizeBlock: GGMLKQuants.q3_k, pack: GGMLPack.q3_k)
     public static let q4_k = GGMLFormat(name: "q4_k", type: .q4_K, summary: "256-element super-blocks, fp16 d/dmin, 8 sub-blocks of 32 with 6-bit scale and min, q in 0...15",
                                         subBlocks: 8, scaleRange: 0...63, minRange: 0...63, maxCode: 15, fallbackName: "q5_0",

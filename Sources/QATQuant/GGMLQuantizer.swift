@@ -7,9 +7,9 @@
 // and a GGUF export of the linear is a copy of `bytes`. It trains nothing (round to nearest).
 //
 // A linear whose input size is not a whole number of the format's blocks gets llama.cpp's own
-// fallback type for such tensors (GGMLFormat.fallback: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0);
-// q2_k and q3_k fall back to IQ4_NL in llama.cpp, which QATLab does not have, so such a model is
-// refused before anything is changed.
+// fallback type for such tensors (GGMLFormat.fallback: q2_k and q3_k -> iq4_nl, q4_k -> q5_0,
+// q5_k -> q5_1, q6_k -> q8_0). A linear that fits neither (inputs not a multiple of 32, or a
+// 32-element format, which has no fallback) is refused before anything is changed.
 import QATAutograd
 import QATModel
 import QATIO
@@ -61,7 +61,8 @@ public enum GGMLQuantization {
                 let full = "blocks.\(i).\(name)"
                 if linear.inFeatures % format.blockSize == 0 { out.append((full, linear, format)); continue }
                 guard let fallback = format.fallback, linear.inFeatures % fallback.blockSize == 0 else {
-                    throw TensorError.invalidArgument(op: "format \(format)", message: "\(full) has \(linear.inFeatures) inputs, not a multiple of \(format)'s \(format.blockSize)-element blocks, and llama.cpp's fallback for such tensors \(format.fallbackName ?? "(IQ4_NL)") is not a QATLab format; use a format with 32-element blocks (\(GGMLFormats.all.filter { $0.blockSize == 32 }.map(\.name).joined(separator: ", "))) or q4_k/q5_k/q6_k, whose fallbacks QATLab has")
+                    let why = format.fallback.map { "nor of its fallback \($0)'s \($0.blockSize)" } ?? "and \(format) has no fallback type"
+                    throw TensorError.invalidArgument(op: "format \(format)", message: "\(full) has \(linear.inFeatures) inputs, not a multiple of \(format)'s \(format.blockSize)-element blocks \(why), so no block format holds it; quantize a model whose input sizes are multiples of 32")
                 }
                 out.append((full, linear, fallback))
             }

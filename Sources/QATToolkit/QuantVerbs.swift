@@ -68,8 +68,9 @@ enum QuantVerbs {
         quantize in llama.cpp's own block format instead of bits=/group= (method=rtn: llama.cpp's reference \
         quantizer, bit for bit; method=gptq: GPTQ chooses the codes under RTN's block scales, in \
         \(GGMLGPTQ.formats.joined(separator: ", ")) and on calib=/samples=/seqlen=): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
-        Inputs must be whole blocks (32; 256 for the k-quants); llama.cpp's fallback for other rows is used \
-        where QATLab has it (q4_k->q5_0, q5_k->q5_1, q6_k->q8_0)
+        Inputs must be whole blocks (32; 256 for the k-quants); a linear whose inputs are not whole \
+        super-blocks gets llama.cpp's own fallback type, as llama.cpp quantizes it \
+        (\(GGMLFormats.all.compactMap { f in f.fallbackName.map { "\(f.name)->\($0)" } }.joined(separator: ", ")))
         """
 
     /// quantize MODEL format=F: llama.cpp's round to nearest in F (method=rtn) or GPTQ choosing
@@ -187,7 +188,10 @@ enum QuantVerbs {
                      llama.cpp's RoPE order. A quantized linear goes to the ggml type that holds it \
                      exactly (up to fp16 storage of each block's d and m): \(GGUFLinearEncodings.table). \
                      Other linears (2-, 3-, 6-, 7-bit, 8-bit asymmetric, groups that split 32-column \
-                     blocks) are refused unless convert= says how: f16 stores the weight QATLab \
+                     blocks) are refused unless convert= says how. A linear quantized in a llama.cpp \
+                     format (quantize or blockap format=) is written as its own blocks, byte for byte, \
+                     in its format's type (Q2_K/Q3_K models hold IQ4_NL for their fallback linears). \
+                     For the others, convert= f16 stores the weight QATLab \
                      multiplies by; nearest puts 2- and 3-bit codes into Q4_1 unchanged (exact; \
                      Q2_K/Q3_K re-quantization comes with the k-quant encoders). Prints one line per \
                      tensor type (count, how, max |w_gguf - w_qat|, relative RMS) and `exported ... \

@@ -9,9 +9,13 @@ Oracles, both independent of QATLab:
                                            importance matrix), compiled from a ggml source tree
                                            with ggml_quant_harness.c and -ffp-contract=off (the
                                            `gguf` package has no k-quant quantizer).
+  iq4_nl (llama.cpp's q2_k/q3_k fallback)  ggml's quantize_iq4_nl with no importance matrix (what
+                                           llama.cpp's model quantizer runs; scale search ntry 7),
+                                           through the same harness (`gguf` has no iq4_nl
+                                           quantizer).
 Dequantized values of every golden come from gguf.quants.dequantize (the decoders' oracle).
 
-Input (input.f32, little-endian float32, 6400 values = 25 super-blocks = 200 legacy blocks):
+Input (input.f32, little-endian float32, 6400 values = 25 super-blocks = 200 32-element blocks):
   [0, 3072)     rows 0-1 of blk.0.ffn_down.weight of SmolLM2-135M (1536 inputs each)
   [3072, 5376)  rows 0-3 of blk.0.attn_q.weight (576 inputs each)
   [5376, 6400)  four edge super-blocks: all zeros; 128 zeros then 128 times 0.01; values of
@@ -44,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 LEGACY = {"q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1", "q8_0": "Q8_0"}
 KQUANTS = {"q2_k": "Q2_K", "q3_k": "Q3_K", "q4_k": "Q4_K", "q5_k": "Q5_K", "q6_k": "Q6_K"}
+NONLINEAR = {"iq4_nl": "IQ4_NL"}
 
 
 def model_rows(name, count):
@@ -92,7 +97,7 @@ def main():
     values.tofile(os.path.join(OUT, "input.f32"))
     with tempfile.TemporaryDirectory() as work:
         exe = build_harness(args.ggml, work)
-        for fmt, qname in {**LEGACY, **KQUANTS}.items():
+        for fmt, qname in {**LEGACY, **KQUANTS, **NONLINEAR}.items():
             qtype = gguf.GGMLQuantizationType[qname]
             c_blocks = run_harness(exe, fmt, values)
             if fmt in LEGACY:

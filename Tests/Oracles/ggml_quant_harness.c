@@ -1,5 +1,7 @@
-// Runs ggml's own reference quantizers (quantize_row_*_ref of ggml-quants.c) on float32 values
-// read from stdin and writes the block bytes to stdout. Built and run by ggml_quant_golden.py
+// Runs ggml's own reference quantizers (quantize_row_*_ref of ggml-quants.c; for iq4_nl
+// quantize_iq4_nl without an importance matrix, the function llama.cpp's model quantizer calls:
+// quantize_row_iq4_nl_ref does no scale search) on float32 values read from stdin and writes the
+// block bytes to stdout. Built and run by ggml_quant_golden.py
 // against a ggml source tree; nothing in the suite builds it.
 //   usage: ggml_quant_harness FORMAT COUNT < values.f32 > blocks.bin
 #include <stdint.h>
@@ -12,6 +14,9 @@ typedef void (*quantize_fn)(const float *, void *, int64_t);
 
 struct row { const char *name; int block; int bytes; quantize_fn fn; };
 
+// quantize_iq4_nl takes rows; the values as one row of k is the same blocks as any split into rows.
+static void quantize_iq4_nl_one_row(const float *x, void *y, int64_t k) { quantize_iq4_nl(x, y, 1, k, NULL); }
+
 static const struct row rows[] = {
     {"q4_0", 32, 18, (quantize_fn)quantize_row_q4_0_ref},
     {"q4_1", 32, 20, (quantize_fn)quantize_row_q4_1_ref},
@@ -23,6 +28,7 @@ static const struct row rows[] = {
     {"q4_k", 256, 144, (quantize_fn)quantize_row_q4_K_ref},
     {"q5_k", 256, 176, (quantize_fn)quantize_row_q5_K_ref},
     {"q6_k", 256, 210, (quantize_fn)quantize_row_q6_K_ref},
+    {"iq4_nl", 32, 18, quantize_iq4_nl_one_row},
 };
 
 int main(int argc, char **argv) {

@@ -1,6 +1,7 @@
 // Quantizers in llama.cpp's block formats (GGMLFormat.swift) against the committed goldens of
 // Tests/Oracles/ggml_quant_golden.py (Golden/ggml/): the `gguf` package's numpy quantizers for the
-// legacy types, ggml's own C quantize_row_*_ref for the k-quants, gguf's dequantization for all.
+// legacy types, ggml's own C quantize_row_*_ref for the k-quants and quantize_iq4_nl for iq4_nl,
+// gguf's dequantization for all.
 import Foundation
 import QATAutograd
 import QATIO
@@ -11,11 +12,11 @@ import Testing
 
 private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/ggml")
 
-private func goldenBytes(_ name: String) throws -> [UInt8] {
+func goldenBytes(_ name: String) throws -> [UInt8] {
     [UInt8](try Data(contentsOf: golden.appendingPathComponent(name)))
 }
 
-private func goldenFloats(_ name: String) throws -> [Float] {
+func goldenFloats(_ name: String) throws -> [Float] {
     let bytes = try goldenBytes(name)
     return stride(from: 0, to: bytes.count, by: 4).map { i in
         Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
@@ -23,12 +24,12 @@ private func goldenFloats(_ name: String) throws -> [Float] {
 }
 
 /// The oracle's 6400 input values as one (25, 256) weight: 25 super-blocks, 200 legacy blocks.
-private func goldenInput() throws -> Tensor {
+func goldenInput() throws -> Tensor {
     try Tensor(shape: [25, 256], try goldenFloats("input.f32"))
 }
 
 /// Index of the first block whose bytes differ, for a readable failure.
-private func firstDifferingBlock(_ a: [UInt8], _ b: [UInt8], size: Int) -> Int? {
+func firstDifferingBlock(_ a: [UInt8], _ b: [UInt8], size: Int) -> Int? {
     guard a.count == b.count else { return -1 }
     return stride(from: 0, to: a.count, by: size).first { a[$0..<($0 + size)] != b[$0..<($0 + size)] }.map { $0 / size }
 }
@@ -73,7 +74,7 @@ private func firstDifferingBlock(_ a: [UInt8], _ b: [UInt8], size: Int) -> Int? 
 
     @Test func averageBitsIsTheStoredBitsOfTheFormat() throws {
         let expected: [String: Double] = ["q4_0": 4.5, "q4_1": 5, "q5_0": 5.5, "q5_1": 6, "q8_0": 8.5,
-                                          "q2_k": 2.625, "q3_k": 3.4375, "q4_k": 4.5, "q5_k": 5.5, "q6_k": 6.5625]
+                                          "q2_k": 2.625, "q3_k": 3.4375, "q4_k": 4.5, "q5_k": 5.5, "q6_k": 6.5625, "iq4_nl": 4.5]
         let input = try goldenInput()
         for format in GGMLFormats.all {
             let linear = Linear(name: "w", weight: input)
@@ -87,7 +88,8 @@ private func firstDifferingBlock(_ a: [UInt8], _ b: [UInt8], size: Int) -> Int? 
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q4_k.quantize(w) }
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q4_0.quantize(try Tensor(shape: [1, 40], [Float](repeating: 1, count: 40))) }
         #expect(GGMLFormat.q4_k.fallback == GGMLFormat.q5_0)
-        #expect(GGMLFormat.q2_k.fallback == nil)
+        #expect(GGMLFormat.q2_k.fallback == GGMLFormat.iq4_nl && GGMLFormat.q3_k.fallback == GGMLFormat.iq4_nl)
+        #expect(GGMLFormat.iq4_nl.fallback == nil)
         var nan = [Float](repeating: 0.5, count: 256); nan[7] = .nan
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q6_k.quantize(try Tensor(shape: [1, 256], nan)) }
     }

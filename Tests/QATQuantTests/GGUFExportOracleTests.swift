@@ -5,6 +5,7 @@
 // does). Its tolerances are in its header: F32 bit for bit, F16/BF16 the rounded value, block types
 // the fp16 budget of d and m.
 import Foundation
+import QATAutograd
 import QATIO
 import QATModel
 import QATQuant
@@ -65,5 +66,31 @@ struct GGUFExportOracleTests {
         let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
         let perBlock = c.qwen2 ? 12 : 9, top = c.qwen2 ? 2 : 3   // qwen2: tied, q/k/v biases; llama: untied
         #expect(tensors.count == top + 2 * perBlock, "every tensor was checked")
+    }
+
+    /// A model quantized in a llama.cpp format exports its own blocks; gguf reads their types and
+    /// dequantizes them to QATLab's weights bit for bit. ffn 256: down_proj (256 inputs) takes the
+    /// k-quant, the 64-input linears its fallback (iq4_nl for q2_k/q3_k, q5_0 for q4_k).
+    @Test(arguments: [("q2_k", "Q2_K", "IQ4_NL"), ("q3_k", "Q3_K", "IQ4_NL"), ("q4_k", "Q4_K", "Q5_0")])
+    func formatBlocksDequantizeLikeQATLab(format: String, kType: String, fallbackType: String) throws {
+        let python = try #require(PythonOracle.python)
+        let tmp = try ScratchDir(), path = tmp.sub("m.gguf"), fp = tmp.sub("fp")
+        let model = try TinyModels.model(seed: 23, vocab: 258, blocks: 2, ffn: 256, tied: true)
+        try GGMLQuantization.apply(to: model, format: try GGMLFormats.named(format))
+        _ = try F.export(model, to: path)
+        #expect(try F.linearTypes(path) == [kType, fallbackType])
+        // the reference: each linear's effective weight as a plain weight (writeDequantized stores
+        // hard-quantized and full-precision linears only)
+        for l in model.blocks.flatMap(\.linears) {
+            l.weight = Var(try l.effectiveWeight().value)
+            l.quantizer = nil
+        }
+        try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
+        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
+        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
+        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
+        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
+        #expect(tensors.values.filter { ($0["type"] as? String) == fallbackType }.count == 12, "six fallback linears per block")
     }
 }

@@ -1,5 +1,6 @@
 // quantize MODEL format=F: the summary counts what was installed (formats per linear, avg_bits
-// derived here by hand), llama.cpp's fallback covers rows that are not whole super-blocks, and
+// derived here by hand), llama.cpp's fallback covers rows that are not whole super-blocks (q5_0
+// for q4_k, iq4_nl for q2_k and q3_k, exported byte for byte), and
 // what a format cannot do is refused before the model changes.
 import Foundation
 import QATInterp
@@ -58,10 +59,43 @@ import Testing
         #expect(abs(after / before - 1) < 1e-6, "\(before) vs \(after)")
     }
 
+    /// q2_k and q3_k on tiny: 128-input linears in llama.cpp's iq4_nl fallback (4.5 bits), down_proj
+    /// (256 inputs) in the k-quant. avg_bits by hand per block: (114,688 * 4.5 + 32,768 * b) / 147,456
+    /// = 4.0833 for q2_k (b = 2.625), 4.2639 for q3_k (b = 3.4375). The exported file stores both
+    /// types as the quantizers' bytes, byte for byte, and re-loads to the same perplexity (1e-6
+    /// relative, as for q4_0 above).
+    @Test(arguments: [("q2_k", "Q2_K", "4.083"), ("q3_k", "Q3_K", "4.264")])
+    func lowBitKQuantsFallBackToIQ4NLAndExportBothTypes(format: String, type: String, bits: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qat-iq4nl-export-\(getpid())-\(format)")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("\(format).gguf").path
+        let s = Session()
+        try s.run("q = quantize tiny format=\(format)")
+        #expect(QuantizeVerbTests.field("linears", in: s.lines) == "\(format):4,iq4_nl:24")
+        #expect(QuantizeVerbTests.field("avg_bits", in: s.lines) == bits)
+        try s.run("export q format=gguf out=\(file)")
+        guard case .object(let o)? = s.interp.variables["q"], let m = o as? ModelObject, let block = m.model.blocks.first else {
+            Issue.record("q is not a model"); return
+        }
+        let gguf = try GGUFFile(path: file)
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        for (tensor, linear, want) in [("blk.0.attn_v.weight", "v_proj", "IQ4_NL"), ("blk.0.ffn_down.weight", "down_proj", type)] {
+            let info = try #require(gguf.info(named: tensor))
+            let q = try #require(block.linears.first(where: { $0.name.hasSuffix(linear) })?.quantizer as? GGMLQuantizer)
+            #expect(info.type.name == want)
+            #expect([UInt8](data[info.offset ..< info.offset + info.byteCount]) == q.bytes, "\(tensor)")
+        }
+        guard case .number(let before) = try s.run("ppl q devil ctx=64 max_windows=2"),
+              case .number(let after) = try s.run("ppl (load \(file)) devil ctx=64 max_windows=2") else {
+            Issue.record("ppl did not return numbers"); return
+        }
+        #expect(abs(after / before - 1) < 1e-6, "\(before) vs \(after)")
+    }
+
     @Test func refusals() throws {
         let s = Session()
-        let noFallback = try #require(s.error("quantize tiny format=q2_k"))
-        #expect(noFallback.message.contains("blocks.0.q_proj has 128 inputs"), "\(noFallback.message)")
         for bad in ["quantize tiny format=q4_0 bits=3", "quantize tiny format=q4_0 policy=w4g32", "quantize tiny method=gptq format=q4_0"] {
             #expect(s.error(bad) != nil, "\(bad)")
         }
