@@ -3,6 +3,7 @@
 // (golden logits.f32, the oracle tiny_arch_models.py wrote), so the exporters carry the scaled
 // RoPE frequencies (GGUF rope_freqs, config.json rope_scaling) and the q/k norm gains.
 import Foundation
+import QATAutograd
 import QATIO
 import QATModel
 import QATQuant
@@ -78,6 +79,21 @@ enum TinyArchFixture {
         let reloaded = try QuantCheckpoint.read(dir + "/q").model
         let ids: [Int32] = [256, 1, 100, 200, 7, 42]
         #expect(try reloaded.logits(ids).toArray() == model.logits(ids).toArray())
+    }
+
+    /// What GPTQ and AWQ see (Calibration's own run of a block, through attentionCore) is what
+    /// the block computes.
+    @Test(arguments: ["llama3_rope", "qwen3"])
+    func calibrationRunOfABlockEqualsItsForward(_ name: String) throws {
+        let model = try ModelLoader.load(TinyArchFixture.directory(name)).model
+        let x = try Tensor.randn([2, 9, model.config.hiddenSize], seed: 4)
+        let rope = model.ropeTable(positions: 9)
+        for block in model.blocks {
+            let calibrated = try Calibration.activation(at: .output, block: block, input: x, rope: rope)
+            let forward = try noGrad { try block.forward(Var(x), rope: rope).value }
+            let worst = zip(calibrated.toArray(), forward.toArray()).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(calibrated.shape == forward.shape && worst < 1e-5, "\(name): max |diff| \(worst)")
+        }
     }
 
     @Test func ggufRopeFrequenciesHaveNoConfigJSONForm() throws {
