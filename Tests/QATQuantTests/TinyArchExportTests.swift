@@ -109,3 +109,28 @@ enum TinyArchFixture {
         }
     }
 }
+
+/// The GGUF export of the tiny models read by llama.cpp's `gguf` package (Tests/Oracles/gguf_check.py)
+/// against the safetensors transformers itself wrote: every tensor bit for bit (llama's q/k rows
+/// permuted as llama.cpp's converter does), q/k norms under llama.cpp's names, and rope_freqs
+/// equal to transformers' llama3 formula computed in numpy from config.json.
+@Suite(.enabled(if: GGUFOracle.available, "python3 with numpy, pyyaml and the gguf package (Tests/Oracles/.deps) is missing: run `bash setup.sh`"))
+struct TinyArchGGUFOracleTests {
+    @Test(arguments: ["llama3_rope", "qwen3"])
+    func ggufPackageReadsTheTransformersWeights(_ name: String) throws {
+        let python = try #require(PythonOracle.python)
+        let dir = try TinyArchFixture.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try ModelLoader.load(TinyArchFixture.directory(name)).model
+        var o = GGUFExportOptions()
+        o.floatType = .f32
+        _ = try GGUFExport.write(model, tokenizer: ByteTokenizer(addBOS: true), tokenizerSource: nil, to: dir + "/m.gguf", options: o)
+        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", dir + "/m.gguf", TinyArchFixture.directory(name)])
+        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
+        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
+        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
+        // llama3_rope: tied, 9 per block + rope_freqs; qwen3: untied, 11 per block
+        #expect(tensors.count == (name == "qwen3" ? 3 + 2 * 11 : 2 + 1 + 2 * 9), "every tensor was checked")
+    }
+}
