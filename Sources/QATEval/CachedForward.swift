@@ -4,7 +4,8 @@
 //
 // Several continuations (segments) of one cached prefix run in one forward, so the weights are
 // read once per item, not once per choice. Per block, for N new tokens over a cache of P:
-//   x (1, N, C) -> rmsnorm -> q (N,Hq,D), k, v (N,Hkv,D) -> rope: segment rows at P, P+1, ...
+//   x (1, N, C) -> rmsnorm -> q (N,Hq,D), k, v (N,Hkv,D) -> [q/k head norms]
+//   -> rope: segment rows at P, P+1, ...
 //   keys, values := cache (P, Hkv, D) ++ new (N, Hkv, D)
 //   attention: a new row attends the P cached keys and its own segment's rows up to itself
 //   -> o-proj, residual, MLP as in DecoderBlock.
@@ -48,7 +49,8 @@ extension LlamaModel {
             var next = KVCache(keys: [], values: [], length: l0 + n)
             for (i, block) in blocks.enumerated() {
                 let h = try x.rmsNorm(weight: block.attnNorm, eps: s.rmsEps)
-                let q = try block.q.forward(h).value, k = try block.k.forward(h).value
+                let q = try block.headNormed(block.q.forward(h).value, block.qNorm)
+                let k = try block.headNormed(block.k.forward(h).value, block.kNorm)
                 rope(q, heads: s.heads, layout: layout); rope(k, heads: s.kvHeads, layout: layout)
                 let keys = append(i < cache.keys.count ? cache.keys[i] : nil, k, rows: l0, heads: s.kvHeads, dim: s.headDim)
                 let values = append(i < cache.values.count ? cache.values[i] : nil, try block.v.forward(h).value, rows: l0, heads: s.kvHeads, dim: s.headDim)
@@ -66,7 +68,7 @@ extension LlamaModel {
     func rope(_ t: Tensor, heads: Int, layout: SegmentLayout) {
         let d = blockShape.headDim
         for (st, len) in zip(layout.starts, layout.lengths) {
-            let table = RopeTable(positions: len, headDim: d, theta: blockShape.ropeTheta, offset: layout.prefix)
+            let table = blockShape.ropeTable(positions: len, offset: layout.prefix)
             let p = t.data + st * heads * d
             ropeApply(p, p, table: table, b: 1, t: len, h: heads, d: d, layout: blockShape.ropeLayout, inverse: false, accumulate: false)
         }

@@ -13,14 +13,22 @@
 //   attentionBias        q/k/v biases: read from `attention_bias`, always, or never
 //   slidingWindow        `sliding_window`: none, the field, or the field when `use_sliding_window`
 //   writesAttentionBias  whether config.json carries `attention_bias` for this class
+//   qkNorm               per-head RMSNorm of q and k (gains of size head_dim) before RoPE (Qwen3)
 //
-// How to add an architecture: a new row here (and in `all`), the config fields it reads that the
-// others do not (ModelConfig.swift's reader, which asks the row), its tensor names if they differ
-// (ModelLoader.swift), and a tiny model written by transformers itself with its golden logits
-// (a row of MODELS in Tests/Oracles/tiny_arch_models.py; TinyArchTests checks it within 1e-4).
-// What the block does not compute is refused by name, never run wrongly: rope_scaling such as
-// Llama-3's "llama3" (ModelConfig), an architecture outside the table such as Qwen3 (q/k norms),
-// an input longer than a sliding window (LlamaModel).
+// How to add an architecture:
+//   1. a new row here (and in `all`); a computation the block lacks gets a row field and a branch
+//      in DecoderBlock (forward), DecoderBlock+Decode (KV cache), QATEval/CachedForward and
+//      QATQuant/Calibration.attentionCore, the four places that run attention;
+//   2. the config fields it reads that the others do not (ModelConfig.swift's reader, which asks
+//      the row) and writes back (ModelConfig+Writer.swift);
+//   3. its tensor names where they differ: ModelLoader.swift (HF and GGUF), NativeCheckpoint's
+//      floatTensors/assemble, GGUFExport.writeTensors, Rotation.rotatedBlock;
+//   4. a tiny model written by transformers itself with its golden logits (a row of MODELS in
+//      Tests/Oracles/tiny_arch_models.py; TinyArchTests checks it within 1e-4, and
+//      TinyArchPipelineTests runs every quantizer and trainer on it).
+// What the block does not compute is refused by name, never run wrongly: rope types other than
+// default and Llama-3's "llama3" (ModelConfig, GGUF rope.scaling.type), an architecture outside
+// the table, an input longer than a sliding window (LlamaModel).
 public struct ModelArchitecture: Sendable, Equatable {
     public enum BiasRule: Sendable, Equatable { case field, always, never }
     public enum WindowRule: Sendable, Equatable { case none, field, fieldWhenEnabled }
@@ -32,6 +40,7 @@ public struct ModelArchitecture: Sendable, Equatable {
     public let maxPositionsDefault: Int
     public let attentionBias: BiasRule
     public let slidingWindow: WindowRule
+    public let qkNorm: Bool
     public var writesAttentionBias: Bool { attentionBias == .field }
 
     /// q/k/v biases given config.json's `attention_bias` (nil when absent).
@@ -56,16 +65,19 @@ public struct ModelArchitecture: Sendable, Equatable {
 extension ModelArchitecture {
     public static let llama = ModelArchitecture(name: "LlamaForCausalLM", modelType: "llama", ggufNames: ["llama", "mistral"],
                                                 ggufRopeIsNeox: false, maxPositionsDefault: 2048, attentionBias: .field,
-                                                slidingWindow: .none)
+                                                slidingWindow: .none, qkNorm: false)
     public static let qwen2 = ModelArchitecture(name: "Qwen2ForCausalLM", modelType: "qwen2", ggufNames: ["qwen2"],
                                                 ggufRopeIsNeox: true, maxPositionsDefault: 32768, attentionBias: .always,
-                                                slidingWindow: .fieldWhenEnabled)
+                                                slidingWindow: .fieldWhenEnabled, qkNorm: false)
+    public static let qwen3 = ModelArchitecture(name: "Qwen3ForCausalLM", modelType: "qwen3", ggufNames: ["qwen3"],
+                                                ggufRopeIsNeox: true, maxPositionsDefault: 32768, attentionBias: .field,
+                                                slidingWindow: .fieldWhenEnabled, qkNorm: true)
     public static let mistral = ModelArchitecture(name: "MistralForCausalLM", modelType: "mistral", ggufNames: [],
                                                   ggufRopeIsNeox: false, maxPositionsDefault: 131072, attentionBias: .never,
-                                                  slidingWindow: .field)
+                                                  slidingWindow: .field, qkNorm: false)
 
     /// Every architecture QATLab runs.
-    public static let all: [ModelArchitecture] = [.llama, .qwen2, .mistral]
+    public static let all: [ModelArchitecture] = [.llama, .qwen2, .qwen3, .mistral]
 
     /// The row of transformers' class `name`.
     public static func named(_ name: String) -> ModelArchitecture? { all.first { $0.name == name } }
@@ -74,8 +86,8 @@ extension ModelArchitecture {
     /// The row a GGUF's `general.architecture` loads as.
     public static func gguf(_ arch: String) -> ModelArchitecture? { all.first { $0.ggufNames.contains(arch) } }
 
-    /// For error messages: "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM".
+    /// For error messages: "LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM".
     public static var supportedNames: String { all.map(\.name).joined(separator: ", ") }
-    /// For error messages about GGUF files: "llama, mistral, qwen2".
+    /// For error messages about GGUF files: "llama, mistral, qwen2, qwen3".
     public static var supportedGGUFNames: String { all.flatMap(\.ggufNames).joined(separator: ", ") }
 }

@@ -1,10 +1,11 @@
 // ModelConfig: the shape of a LLaMA-family model, and the reader for Hugging Face `config.json`.
 //
 // config.json is one JSON object. Fields read (transformers' names), with the default used when a
-// field is absent. Defaults are those of transformers' LlamaConfig / Qwen2Config / MistralConfig;
-// what differs between them is a row of ModelArchitecture.swift:
-//   1. architectures[0]            LlamaForCausalLM | Qwen2ForCausalLM | MistralForCausalLM; when
-//                                  absent, model_type llama | qwen2 | mistral names it.   (required)
+// field is absent. Defaults are those of transformers' LlamaConfig / Qwen2Config / Qwen3Config /
+// MistralConfig; what differs between them is a row of ModelArchitecture.swift:
+//   1. architectures[0]            LlamaForCausalLM | Qwen2ForCausalLM | Qwen3ForCausalLM |
+//                                  MistralForCausalLM; when absent, model_type llama | qwen2 |
+//                                  qwen3 | mistral names it.                                (required)
 //   2. vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads (required:
 //                                  transformers would silently use 7B-sized defaults; a checkpoint
 //                                  that lacks them is broken, so QATLab refuses it)
@@ -13,18 +14,24 @@
 //   5. rope_theta                  default 10000 (transformers 5 may nest it in
 //                                  rope_parameters.rope_theta; both are read)
 //   6. rms_norm_eps                default 1e-6 (all three classes)
-//   7. max_position_embeddings     default 2048 (llama), 131072 (mistral), 32768 (qwen2)
-//   8. tie_word_embeddings         default false (all three classes)
-//   9. attention_bias              llama: the field, default false; qwen2: always true (q/k/v have
-//                                  biases, o_proj has none); mistral: always false
+//   7. max_position_embeddings     default 2048 (llama), 131072 (mistral), 32768 (qwen2, qwen3)
+//   8. tie_word_embeddings         default false (all classes)
+//   9. attention_bias              llama, qwen3: the field, default false; qwen2: always true (q/k/v
+//                                  have biases, o_proj has none); mistral: always false
 //  10. bos_token_id, eos_token_id  optional; a list of eos ids keeps the first
-//  11. sliding_window              mistral: the field (null = none); qwen2: only when
+//  11. sliding_window              mistral: the field (null = none); qwen2, qwen3: only when
 //                                  use_sliding_window is true; llama: none
+//  12. rope_parameters (transformers 5) or rope_scaling (older): rope_type (or `type`) null or
+//                                  "default": plain RoPE; "llama3": factor, low_freq_factor,
+//                                  high_freq_factor, original_max_position_embeddings, all
+//                                  required (QATTensor/Rope.swift's RopeScaling.llama3). When both
+//                                  are present rope_parameters wins.
 // Refused because the model would compute something else: hidden_act other than "silu",
-// mlp_bias true, rope_scaling / rope_parameters.rope_type other than null / "default".
+// mlp_bias true, any other rope type (linear, dynamic, yarn, longrope, ...).
 import Foundation
+import QATTensor
 
-/// The dimensions of a LLaMA-family decoder (LLaMA, Qwen2, Mistral).
+/// The dimensions of a LLaMA-family decoder (LLaMA, Qwen2, Qwen3, Mistral).
 public struct ModelConfig: Codable, Equatable, Sendable {
     public var architecture: String
     public var vocabSize: Int
@@ -44,13 +51,20 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var eosTokenId: Int?
     /// Attention sees at most this many previous positions (Mistral); nil = full causal attention.
     public var slidingWindow: Int?
+    /// RoPE frequency scaling (Llama-3.1's "llama3"); nil = plain RoPE.
+    public var ropeScaling: RopeScaling?
+    /// Per-head RMSNorm of q and k before RoPE: the architecture's (Qwen3).
+    public var qkNorm: Bool { ModelArchitecture.named(architecture)?.qkNorm ?? false }
 
     public static var supportedArchitectures: [String] { ModelArchitecture.all.map(\.name) }
+    /// config.json rope types QATLab computes.
+    public static let supportedRopeTypes = ["default", "llama3"]
 
     public init(architecture: String = "LlamaForCausalLM", vocabSize: Int, hiddenSize: Int, intermediateSize: Int,
                 layerCount: Int, headCount: Int, kvHeadCount: Int, headDim: Int, ropeTheta: Double = 10000,
                 rmsNormEps: Double = 1e-6, maxPositions: Int = 2048, tieWordEmbeddings: Bool = false,
-                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenId: Int? = nil, slidingWindow: Int? = nil) {
+                attentionBias: Bool = false, bosTokenId: Int? = nil, eosTokenId: Int? = nil, slidingWindow: Int? = nil,
+                ropeScaling: RopeScaling? = nil) {
         self.architecture = architecture
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
@@ -67,6 +81,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.bosTokenId = bosTokenId
         self.eosTokenId = eosTokenId
         self.slidingWindow = slidingWindow
+        self.ropeScaling = ropeScaling
     }
 
     /// Checks that the sizes describe a buildable model. Errors name the field and the value.
@@ -89,6 +104,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             }
         }
         if let w = slidingWindow, w <= 0 { throw FormatError(file: "model config", "slidingWindow = \(w) must be positive") }
+        if let problem = ropeScaling?.problem(headDim: headDim) { throw FormatError(file: "model config", problem) }
     }
 }
 
@@ -118,7 +134,12 @@ extension ModelConfig {
 
 /// The subset of config.json that QATLab reads; every field optional so absence is reported by name.
 private struct HFConfig: Decodable {
-    struct RopeParameters: Decodable { let rope_type: String?; let type: String?; let rope_theta: Double? }
+    struct RopeParameters: Decodable {
+        let rope_type: String?, type: String?, rope_theta: Double?
+        let factor, low_freq_factor, high_freq_factor: Double?
+        let original_max_position_embeddings: Int?
+        var kind: String { rope_type ?? type ?? "default" }
+    }
     /// An id or a list of ids (Llama 3 lists several eos ids).
     enum TokenIds: Decodable {
         case one(Int), many([Int])
@@ -177,7 +198,28 @@ private struct HFConfig: Decodable {
             ropeTheta: rope_theta ?? rope_parameters?.rope_theta ?? 10000, rmsNormEps: rms_norm_eps ?? 1e-6,
             maxPositions: max_position_embeddings ?? row.maxPositionsDefault,
             tieWordEmbeddings: tie_word_embeddings ?? false, attentionBias: bias,
-            bosTokenId: bos_token_id?.first, eosTokenId: eos_token_id?.first, slidingWindow: window)
+            bosTokenId: bos_token_id?.first, eosTokenId: eos_token_id?.first, slidingWindow: window,
+            ropeScaling: try ropeScaling(file: file))
+    }
+
+    /// The rope scaling of rope_parameters, else rope_scaling; nil for plain RoPE.
+    func ropeScaling(file: String) throws -> RopeScaling? {
+        for (field, p) in [("rope_parameters", rope_parameters), ("rope_scaling", rope_scaling)] {
+            guard let p, p.kind != "default" else { continue }
+            return try llama3(p, field: field, file: file)
+        }
+        return nil
+    }
+
+    /// rope_type "llama3" (checkSupportedMath has refused every other type).
+    func llama3(_ p: RopeParameters, field: String, file: String) throws -> RopeScaling {
+        func required<T>(_ v: T?, _ name: String) throws -> T {
+            guard let v else { throw FormatError(file: file, "\(field): rope type 'llama3' needs '\(name)', which is missing; add it (Llama-3.1 uses factor 8, low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings 8192)") }
+            return v
+        }
+        return .llama3(factor: try required(p.factor, "factor"), lowFreqFactor: try required(p.low_freq_factor, "low_freq_factor"),
+                       highFreqFactor: try required(p.high_freq_factor, "high_freq_factor"),
+                       originalMaxPositions: try required(p.original_max_position_embeddings, "original_max_position_embeddings"))
     }
 
     /// Refuses settings under which the LLaMA block computes something else.
@@ -187,11 +229,8 @@ private struct HFConfig: Decodable {
         }
         if mlp_bias == true { throw FormatError(file: file, "mlp_bias: true is not supported; the MLP projections have no biases") }
         for (field, p) in [("rope_scaling", rope_scaling), ("rope_parameters", rope_parameters)] {
-            guard let p else { continue }
-            let kind = p.rope_type ?? p.type ?? "default"
-            guard kind == "default" else {
-                throw FormatError(file: file, "\(field): rope type '\(kind)' is not supported; QATLab implements plain RoPE (rope_scaling null)")
-            }
+            guard let kind = p?.kind, !ModelConfig.supportedRopeTypes.contains(kind) else { continue }
+            throw FormatError(file: file, "\(field): rope type '\(kind)' is not supported; QATLab implements \(ModelConfig.supportedRopeTypes.map { "'\($0)'" }.joined(separator: " and ")) (plain RoPE and Llama-3's scaling)")
         }
     }
 }

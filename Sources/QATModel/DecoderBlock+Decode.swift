@@ -2,7 +2,7 @@
 // recorded for backward).
 //
 //   x: (T, C), the rows at positions past ..< past+T, past = cache.count
-//   -> rmsnorm -> q (T,Hq,D), k, v (T,Hkv,D) -> rope(q), rope(k) at their positions
+//   -> rmsnorm -> q (T,Hq,D), k, v (T,Hkv,D) -> [q/k head norms] -> rope(q), rope(k) at their positions
 //   -> k, v stored in the cache -> attention over cached rows 0 ..< past+T -> o-proj -> + x
 //   -> rmsnorm -> silu(gate) * up -> down -> + residual -> (T, C)
 // The same computation as DecoderBlock.forward, row by row. With past = 0 (the prompt) it calls
@@ -74,8 +74,9 @@ extension DecoderBlock {
         }
         let t = x.shape[0], past = cache.count
         let h = try x.rmsNorm(weight: attnNorm.value, eps: s.rmsEps)
-        let qh = try l.q.forward(h).reshaped([1, t, s.heads, s.headDim]).rope(theta: s.ropeTheta, layout: s.ropeLayout, offset: past)
-        let kh = try l.k.forward(h).reshaped([1, t, s.kvHeads, s.headDim]).rope(theta: s.ropeTheta, layout: s.ropeLayout, offset: past)
+        let rope = s.ropeTable(positions: t, offset: past)
+        let qh = try headNormed(l.q.forward(h).reshaped([1, t, s.heads, s.headDim]), qNorm).rope(table: rope, layout: s.ropeLayout)
+        let kh = try headNormed(l.k.forward(h).reshaped([1, t, s.kvHeads, s.headDim]), kNorm).rope(table: rope, layout: s.ropeLayout)
         let vh = try l.v.forward(h).reshaped([1, t, s.kvHeads, s.headDim])
         try cache.store(block: index, k: kh, v: vh, rows: t)
         let a: Tensor

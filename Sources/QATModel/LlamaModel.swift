@@ -28,9 +28,7 @@ public final class LlamaModel {
                 finalNorm: Tensor, lmHead: Tensor?, source: String) throws {
         try config.validate()
         self.config = config
-        self.blockShape = BlockShape(hidden: config.hiddenSize, heads: config.headCount, kvHeads: config.kvHeadCount,
-                                     headDim: config.headDim, ffn: config.intermediateSize, rmsEps: Float(config.rmsNormEps),
-                                     ropeTheta: config.ropeTheta, ropeLayout: ropeLayout, attentionBias: config.attentionBias)
+        self.blockShape = BlockShape(config: config, ropeLayout: ropeLayout)
         guard embedding.shape == [config.vocabSize, config.hiddenSize] else {
             throw TensorError.shapeMismatch(op: "model embedding", lhs: embedding.shape, rhs: [config.vocabSize, config.hiddenSize], hint: "expected (vocab, hidden)")
         }
@@ -75,9 +73,7 @@ public final class LlamaModel {
         return try embedding.embedding(tokens, shape: [b, t])
     }
 
-    public func ropeTable(positions t: Int) -> RopeTable {
-        RopeTable(positions: t, headDim: blockShape.headDim, theta: blockShape.ropeTheta)
-    }
+    public func ropeTable(positions t: Int) -> RopeTable { blockShape.ropeTable(positions: t) }
 
     /// Block `i` on hidden states (B, T, C).
     public func runBlock(_ i: Int, _ x: Var, rope: RopeTable) throws -> Var {

@@ -2,7 +2,10 @@
 //
 // MODEL is a path or a name:
 //   *.gguf                 a GGUF file (llama.cpp); config from `<arch>.*` metadata, tokenizer from
-//                          `tokenizer.ggml.*`, weights dequantized to Float32
+//                          `tokenizer.ggml.*`, weights dequantized to Float32; Qwen3's q/k norms
+//                          from blk.N.attn_{q,k}_norm.weight; Llama-3 RoPE scaling from the
+//                          `rope_freqs.weight` tensor (D/2 frequency divisors, what llama.cpp's
+//                          converter writes); `<arch>.rope.scaling.type` other than "none" is refused
 //   a directory            Hugging Face layout: config.json, model.safetensors or sharded
 //                          model-*.safetensors + model.safetensors.index.json, tokenizer.json
 //                          (a directory without tokenizer.json and vocab_size 258 uses the byte tokenizer)
@@ -108,10 +111,11 @@ public enum ModelLoader {
         var blocks: [DecoderBlock] = []
         let names = ["attn_norm": "attn_norm", "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj",
                      "attn_output": "o_proj", "ffn_norm": "ffn_norm", "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj"]
-        let shape = blockShape(config, layout)
+        let shape = BlockShape(config: config, ropeLayout: layout)
         for i in 0..<config.layerCount {
             var w: [String: Tensor] = [:]
             for (g, ours) in names { w[ours] = try tensor("blk.\(i).\(g).weight") }
+            if config.qkNorm { for g in ["q", "k"] { w["\(g)_norm"] = try tensor("blk.\(i).attn_\(g)_norm.weight") } }
             if config.attentionBias {
                 for (g, ours) in ["attn_q": "q_bias", "attn_k": "k_bias", "attn_v": "v_bias"] { w[ours] = try tensor("blk.\(i).\(g).bias") }
             }
@@ -140,6 +144,7 @@ public enum ModelLoader {
         let kvHeads = f.metadata["\(arch).attention.head_count_kv"]?.int ?? heads
         let vocab = f.metadata["\(arch).vocab_size"]?.int ?? f.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
         let headDim = f.metadata["\(arch).attention.key_length"]?.int ?? hidden / max(heads, 1)
+        let scaling = try ropeScalingFromGGUF(f, arch: arch)
         let config = ModelConfig(
             architecture: row.name,
             vocabSize: vocab, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
@@ -149,9 +154,20 @@ public enum ModelLoader {
             maxPositions: f.metadata["\(arch).context_length"]?.int ?? 2048,
             tieWordEmbeddings: f.info(named: "output.weight") == nil,
             attentionBias: f.info(named: "blk.0.attn_q.bias") != nil,
-            bosTokenId: f.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: f.metadata["tokenizer.ggml.eos_token_id"]?.int)
+            bosTokenId: f.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenId: f.metadata["tokenizer.ggml.eos_token_id"]?.int,
+            ropeScaling: scaling)
         do { try config.validate() } catch { throw FormatError(file: f.path, "\(error)") }
         return (config, row.ggufRopeIsNeox ? .halfRotate : .interleaved)
+    }
+
+    /// The `rope_freqs.weight` divisors, nil without that tensor; a rope.scaling.type QATLab does
+    /// not compute (linear, yarn, ...) is refused by name.
+    static func ropeScalingFromGGUF(_ f: GGUFFile, arch: String) throws -> RopeScaling? {
+        if let type = f.metadata["\(arch).rope.scaling.type"]?.string, type != "none" {
+            throw FormatError(file: f.path, "\(arch).rope.scaling.type '\(type)' is not supported; QATLab implements plain RoPE and Llama-3's scaling (a rope_freqs tensor)")
+        }
+        guard f.info(named: "rope_freqs.weight") != nil else { return nil }
+        return .frequencyFactors(try f.tensor(named: "rope_freqs.weight").toArray().map(Double.init))
     }
 
     static func tokenizerFromGGUF(_ f: GGUFFile) throws -> BPETokenizer {
@@ -189,7 +205,7 @@ public enum ModelLoader {
         let config = try ModelConfig.fromHuggingFace(path: dir + "/config.json")
         let ckpt = try SafetensorsCheckpoint(directoryOrFile: dir)
         func tensor(_ name: String) throws -> Tensor { try ckpt.tensor(name) }
-        let shape = blockShape(config, .halfRotate)
+        let shape = BlockShape(config: config, ropeLayout: .halfRotate)
         var blocks: [DecoderBlock] = []
         let names = ["input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "q_proj", "self_attn.k_proj.weight": "k_proj",
                      "self_attn.v_proj.weight": "v_proj", "self_attn.o_proj.weight": "o_proj", "post_attention_layernorm.weight": "ffn_norm",
@@ -197,6 +213,7 @@ public enum ModelLoader {
         for i in 0..<config.layerCount {
             var w: [String: Tensor] = [:]
             for (hf, ours) in names { w[ours] = try tensor("model.layers.\(i).\(hf)") }
+            if config.qkNorm { for p in ["q", "k"] { w["\(p)_norm"] = try tensor("model.layers.\(i).self_attn.\(p)_norm.weight") } }
             if config.attentionBias {
                 for p in ["q", "k", "v"] { w["\(p)_bias"] = try tensor("model.layers.\(i).self_attn.\(p)_proj.bias") }
             }
@@ -214,10 +231,5 @@ public enum ModelLoader {
             throw FormatError(file: dir, "no tokenizer.json, and vocab_size \(config.vocabSize) is not the byte tokenizer's 258")
         }
         return LoadedModel(model: model, tokenizer: tokenizer, name: dir)
-    }
-
-    static func blockShape(_ c: ModelConfig, _ layout: RopeLayout) -> BlockShape {
-        BlockShape(hidden: c.hiddenSize, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, ffn: c.intermediateSize,
-                   rmsEps: Float(c.rmsNormEps), ropeTheta: c.ropeTheta, ropeLayout: layout, attentionBias: c.attentionBias)
     }
 }

@@ -170,8 +170,10 @@ public enum Calibration {
     /// (b, T, Hq*D), before o_proj. The same ops as DecoderBlock.forward.
     static func attentionCore(_ b: DecoderBlock, _ h: Var, rope: RopeTable, q wq: Var, k wk: Var, v wv: Var) throws -> Var {
         let s = b.shape, n = h.shape[0], t = h.shape[1]
-        let qh = try Var.linear(h, weight: wq, bias: b.q.bias).reshaped([n, t, s.heads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
-        let kh = try Var.linear(h, weight: wk, bias: b.k.bias).reshaped([n, t, s.kvHeads, s.headDim]).rope(table: rope, layout: s.ropeLayout)
+        let qh = try b.headNormed(Var.linear(h, weight: wq, bias: b.q.bias).reshaped([n, t, s.heads, s.headDim]), b.qNorm)
+            .rope(table: rope, layout: s.ropeLayout)
+        let kh = try b.headNormed(Var.linear(h, weight: wk, bias: b.k.bias).reshaped([n, t, s.kvHeads, s.headDim]), b.kNorm)
+            .rope(table: rope, layout: s.ropeLayout)
         let vh = try Var.linear(h, weight: wv, bias: b.v.bias).reshaped([n, t, s.kvHeads, s.headDim])
         return try Var.causalAttention(q: qh, k: kh, v: vh).reshaped([n, t, s.heads * s.headDim])
     }

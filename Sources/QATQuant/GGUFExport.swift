@@ -2,8 +2,8 @@
 // QATLab reads back (ModelLoader.loadGGUF).
 //
 // File FILE.gguf (container layout: QATIO/GGUFWriter.swift; block layouts: QATIO/GGUFTypes.swift):
-//   1. Metadata, key names as the `gguf` package's constants spell them (ARCH = "llama" or
-//      "qwen2", ModelArchitecture's first GGUF name; Mistral rows are refused):
+//   1. Metadata, key names as the `gguf` package's constants spell them (ARCH = "llama", "qwen2"
+//      or "qwen3", ModelArchitecture's first GGUF name; Mistral rows are refused):
 //        general.architecture, general.name, general.file_type (LlamaFileType of the most common
 //        block-linear type), general.quantization_version = 2;
 //        ARCH.context_length, .embedding_length, .block_count, .feed_forward_length, .vocab_size,
@@ -17,8 +17,10 @@
 //      merges (QATTokenizer/BPETokenizer+GGUFArrays.swift), which encodes texts to the same ids.
 //   3. Tensors, llama.cpp's names: token_embd.weight, output_norm.weight, output.weight (untied
 //      models only), blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate,
-//      ffn_up, ffn_down}.weight, blk.N.attn_{q,k,v}.bias (architectures with biases).
-//      Norms and biases F32; embedding, head and full-precision linears as fp= (F32/F16/BF16);
+//      ffn_up, ffn_down}.weight, blk.N.attn_{q,k,v}.bias (architectures with biases),
+//      blk.N.attn_{q,k}_norm.weight (D; Qwen3), rope_freqs.weight (D/2 F32 frequency divisors,
+//      models with RoPE scaling: Llama-3's, as llama.cpp's converter writes it).
+//      Norms, biases and rope_freqs F32; embedding, head and full-precision linears as fp= (F32/F16/BF16);
 //      quantized linears as GGUFLinearEncoding.swift's table says, or as convert= asks.
 //      Rows of attn_q/attn_k follow llama.cpp's RoPE: for "llama" the interleaved order its
 //      converter produces (a model loaded from a Hugging Face directory is permuted into it),
@@ -177,9 +179,16 @@ public enum GGUFExport {
         }
         try float("token_embd.weight", model.embedding.value, options.floatType)
         let s = model.blockShape
+        if let scaling = s.ropeScaling {
+            try float("rope_freqs.weight", QATTensor.Tensor(scaling.factors(headDim: s.headDim, theta: s.ropeTheta).map { Float($0) }), .f32)
+        }
         let target: RopeLayout = arch.neox ? .halfRotate : .interleaved
+        if s.qkNorm, s.ropeLayout != target {
+            throw FormatError(file: path, "a model with q/k norms cannot be written with its q/k rows permuted to \(target) RoPE; export \(model.config.architecture) as its own architecture")
+        }
         for (b, block) in model.blocks.enumerated() {
             try float("blk.\(b).attn_norm.weight", block.attnNorm.value, .f32)
+            for (name, gain) in block.headNorms { try float("blk.\(b).attn_\(name).weight", gain.value, .f32) }
             for l in block.linears {
                 let name = "blk.\(b).\(linearNames[l.name] ?? l.name)"
                 var order: [Int]? = nil

@@ -7,6 +7,7 @@
 //        model.embed_tokens.weight (V, C), model.norm.weight (C), lm_head.weight (V, C) when untied,
 //        model.layers.N.input_layernorm.weight (C), model.layers.N.post_attention_layernorm.weight (C),
 //        model.layers.N.self_attn.{q,k,v}_proj.bias (out) when the architecture has biases,
+//        model.layers.N.self_attn.{q,k}_norm.weight (head_dim) when it has q/k norms (Qwen3),
 //      and for each of the seven linears M = model.layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj}:
 //        quantized:   M.codes U8 (out, in), M.scales F32 (out, groups), M.zeros F32 (out, groups)
 //                     (fractional zeros: from E2E-QP trained with fractional zeros, they load as a
@@ -432,6 +433,7 @@ enum CheckpointIO {
         for (i, b) in model.blocks.enumerated() {
             t.append(("model.layers.\(i).input_layernorm.weight", b.attnNorm.value))
             t.append(("model.layers.\(i).post_attention_layernorm.weight", b.ffnNorm.value))
+            for (name, gain) in b.headNorms { t.append(("model.layers.\(i).self_attn.\(name).weight", gain.value)) }
         }
         if let h = model.lmHead { t.append(("lm_head.weight", h.value)) }
         return t
@@ -540,6 +542,7 @@ enum CheckpointIO {
             let p = "model.layers.\(b)."
             var w: [String: Tensor] = ["attn_norm": try t.float(p + "input_layernorm.weight", shape: [s.hidden]),
                                        "ffn_norm": try t.float(p + "post_attention_layernorm.weight", shape: [s.hidden])]
+            if s.qkNorm { for g in ["q_norm", "k_norm"] { w[g] = try t.float(p + "self_attn.\(g).weight", shape: [s.headDim]) } }
             var blockQ: [String: QuantizedWeight] = [:]
             for (ours, _) in linearPaths {
                 let (out, inF) = shapes[ours] ?? (0, 0)
@@ -589,7 +592,6 @@ extension CheckpointIO {
 /// The block geometry of a Hugging Face checkpoint (rotate-half RoPE), as ModelLoader builds it.
 enum ModelLoaderShape {
     static func blockShape(_ c: ModelConfig) -> BlockShape {
-        BlockShape(hidden: c.hiddenSize, heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim, ffn: c.intermediateSize,
-                   rmsEps: Float(c.rmsNormEps), ropeTheta: c.ropeTheta, ropeLayout: .halfRotate, attentionBias: c.attentionBias)
+        BlockShape(config: c, ropeLayout: .halfRotate)
     }
 }

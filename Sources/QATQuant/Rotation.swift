@@ -150,6 +150,8 @@ public enum Rotation {
             "down_proj": try writer(b.down),
         ]
         for (l, name) in [(b.q, "q_bias"), (b.k, "k_bias"), (b.v, "v_bias")] { if let bias = l.bias { w[name] = bias.value.copy() } }
+        // q/k norms act on each head of q and k, after the rotation has cancelled: kept as they are
+        for (name, gain) in b.headNorms { w[name] = gain.value.copy() }
         return try DecoderBlock(shape: b.shape, weights: w)
     }
 

@@ -31,7 +31,9 @@ enum ModelVerbs {
                  ],
                  help: """
                      MODEL: a GGUF file, a Hugging Face directory, a QATLab or GPTQ checkpoint \
-                     directory (a quantized model), or smollm2 / qwen0.5b / qwen1.5b / tiny / \
+                     directory (a quantized model) of one of the architectures \(ModelArchitecture.supportedNames) \
+                     (Llama-3's "llama3" rope scaling included; other rope types are refused by name), \
+                     or smollm2 / qwen0.5b / qwen1.5b / tiny / \
                      default (smollm2 when installed, else the embedded tiny model; the Qwen \
                      models are installed by QAT_MODELS="qwen2.5-coder-0.5b qwen2.5-coder-1.5b" \
                      bash setup.sh). `load h5 FILE PATH` returns the \
@@ -79,7 +81,8 @@ enum ModelVerbs {
     static func describe(_ m: ModelObject) -> String {
         let c = m.model.config
         var lines = ["model \(m.loaded.name) (\(c.architecture)) method=\(m.method) origin=\(m.origin)",
-                     "  blocks=\(c.layerCount) hidden=\(c.hiddenSize) ffn=\(c.intermediateSize) heads=\(c.headCount) kv_heads=\(c.kvHeadCount) head_dim=\(c.headDim)",
+                     "  blocks=\(c.layerCount) hidden=\(c.hiddenSize) ffn=\(c.intermediateSize) heads=\(c.headCount) kv_heads=\(c.kvHeadCount) head_dim=\(c.headDim)"
+                        + (c.qkNorm ? " qk_norm" : "") + (c.ropeScaling == nil ? "" : " rope_scaling=llama3"),
                      "  vocab=\(c.vocabSize) max_positions=\(c.maxPositions) tied_embeddings=\(c.tieWordEmbeddings) params=\(m.model.parameterCount)"]
         // one line per run of blocks whose linears are quantized the same way
         func signature(_ b: DecoderBlock) -> String {

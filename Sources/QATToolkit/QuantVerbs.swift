@@ -183,8 +183,8 @@ enum QuantVerbs {
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing file or directory"),
                  ],
                  help: """
-                     format=gguf writes llama and qwen2 models with llama.cpp's tensor names and \
-                     metadata, the tokenizer copied from the source GGUF (or rebuilt), q/k rows in \
+                     format=gguf writes llama, qwen2 and qwen3 models with llama.cpp's tensor names and \
+                     metadata (Llama-3 rope scaling as a rope_freqs tensor), the tokenizer copied from the source GGUF (or rebuilt), q/k rows in \
                      llama.cpp's RoPE order. A quantized linear goes to the ggml type that holds it \
                      exactly (up to fp16 storage of each block's d and m): \(GGUFLinearEncodings.table). \
                      Other linears (2-, 3-, 6-, 7-bit, 8-bit asymmetric, groups that split 32-column \

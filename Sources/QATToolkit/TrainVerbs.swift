@@ -32,7 +32,7 @@ enum TrainVerbs {
     /// The keys that choose what Block-AP and full-model QAT train, and at which learning rates.
     static var trainableKeys: [ArgSpec] {
         [.key("train", .string, default: .string("wsz"), help: "what to train: letters from w, s, z"),
-         .key("norms", .bool, default: .number(1), help: "also train the RMSNorm gains"),
+         .key("norms", .bool, default: .number(1), help: "also train the blocks' attention and MLP RMSNorm gains (Qwen3's per-head q/k norm gains stay frozen)"),
          .key("wlr", .number, range: 0...1, help: "learning rate of W and the norms (default 2e-5 at 2 bits, else 1e-5)"),
          .key("qlr", .number, default: .number(1e-4), range: 0...1, help: "learning rate of s and z")]
     }

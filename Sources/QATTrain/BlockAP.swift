@@ -237,6 +237,7 @@ public enum BlockAP {
             if o.trainScales { quant.append(fq.scales) }
             if o.trainZeros { quant.append(fq.zeros) }
         }
+        // Qwen3's q/k norm gains stay frozen (freezeAll): the block checkpoint and BlockState keep these two only
         for norm in [block.attnNorm, block.ffnNorm] { norm.requiresGrad = o.trainNorms; if o.trainNorms { weights.append(norm) } }
         let wlr = o.weightLR(bits: bits)
         let opt = AdamW(groups: [ParameterGroup(name: "weights", parameters: weights, lr: wlr, weightDecay: o.weightDecay),

@@ -13,8 +13,12 @@ ffn_gate/up/down <- mlp.gate/up/down_proj). For general.architecture "llama" the
 permutes q and k (weights and biases) for llama.cpp's interleaved RoPE:
   w.reshape(heads, 2, rows // heads // 2, ...).swapaxes(1, 2).reshape(w.shape)
 with heads = attention.head_count for q and attention.head_count_kv for k; the reference gets the
-same permutation here. "qwen2" is not permuted. Every Hugging Face tensor must have exactly one
-GGUF tensor and the reverse.
+same permutation here. "qwen2" and "qwen3" are not permuted; qwen3's blk.N.attn_q_norm/attn_k_norm
+<- self_attn.q_norm/k_norm. Every Hugging Face tensor must have exactly one GGUF tensor and the
+reverse, except rope_freqs.weight (llama.cpp's converter writes it for config.json rope_scaling
+"llama3"): it is compared with the divisors computed here from config.json by transformers'
+formula (wavelength 2 pi theta^(2i/D) against original_max_position_embeddings / low_freq_factor
+and / high_freq_factor), to float32 rounding.
 
 Tolerances:
   F32   bit for bit.
@@ -30,7 +34,7 @@ Tolerances:
   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL: written only from a linear quantized in that llama.cpp
       format (quantize/blockap format=), whose weight is ggml's decoding of the very bytes
       exported: bit for bit.
-  Metadata: general.architecture is llama or qwen2, and ARCH.block_count, .embedding_length,
+  Metadata: general.architecture is llama, qwen2 or qwen3, and ARCH.block_count, .embedding_length,
       .attention.head_count(_kv), .feed_forward_length, .vocab_size agree with config.json.
 
 Usage: gguf_check.py FILE.gguf FP_DIR [GGUF_PYTHON_PATH]
@@ -60,18 +64,33 @@ F32_ROUND = 2.0 ** -24
 HF_OF = {"attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
          "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
          "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-         "ffn_down": "mlp.down_proj"}
+         "ffn_down": "mlp.down_proj", "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
 
 
 def hf_name(name):
     top = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-           "output.weight": "lm_head.weight"}
+           "output.weight": "lm_head.weight", "rope_freqs.weight": "rope_freqs.weight"}
     if name in top:
         return top[name]
     parts = name.split(".")   # blk N kind weight|bias
     if len(parts) != 4 or parts[0] != "blk" or parts[2] not in HF_OF:
         return None
     return f"model.layers.{parts[1]}.{HF_OF[parts[2]]}.{parts[3]}"
+
+
+def llama3_rope_factors(config):
+    """The D/2 frequency divisors of config.json's llama3 rope scaling, None without one."""
+    scaling = config.get("rope_scaling") or config.get("rope_parameters") or {}
+    if scaling.get("rope_type", scaling.get("type")) != "llama3":
+        return None
+    theta = config.get("rope_theta") or scaling["rope_theta"]
+    d = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    original, low, high, factor = (scaling["original_max_position_embeddings"], scaling["low_freq_factor"],
+                                   scaling["high_freq_factor"], scaling["factor"])
+    wavelength = 2 * np.pi * theta ** (np.arange(0, d, 2, dtype=np.float64) / d)
+    smooth = (original / wavelength - low) / (high - low)
+    return np.where(wavelength < original / high, 1.0,
+                    np.where(wavelength > original / low, factor, 1 / ((1 - smooth) / factor + smooth)))
 
 
 def permute(w, heads):
@@ -100,8 +119,8 @@ def check(path, fp_dir):
     fields = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.")}
     arch = fields.get("general.architecture")
     failures = []
-    if arch not in ("llama", "qwen2"):
-        failures.append(f"general.architecture is {arch!r}, expected llama or qwen2")
+    if arch not in ("llama", "qwen2", "qwen3"):
+        failures.append(f"general.architecture is {arch!r}, expected llama, qwen2 or qwen3")
     with open(os.path.join(fp_dir, "config.json")) as f:
         config = json.load(f)
     for key, hf in [("block_count", "num_hidden_layers"), ("embedding_length", "hidden_size"),
@@ -110,7 +129,10 @@ def check(path, fp_dir):
         if fields.get(f"{arch}.{key}") != config.get(hf):
             failures.append(f"{arch}.{key} = {fields.get(f'{arch}.{key}')} but config.json {hf} = {config.get(hf)}")
     heads, kv_heads = fields.get(f"{arch}.attention.head_count"), fields.get(f"{arch}.attention.head_count_kv")
-    reference = read_safetensors(os.path.join(fp_dir, "model.safetensors"))
+    reference = dict(read_safetensors(os.path.join(fp_dir, "model.safetensors")))
+    factors = llama3_rope_factors(config)
+    if factors is not None:
+        reference["rope_freqs.weight"] = factors.astype(np.float32)
     seen, report = set(), {}
     for t in reader.tensors:
         name, type_name = t.name, t.tensor_type.name
@@ -125,7 +147,9 @@ def check(path, fp_dir):
         got = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(ref.shape)
         diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
         entry = {"type": type_name, "max_abs_diff": float(diff.max(initial=0.0))}
-        if type_name == "F32":
+        if name == "rope_freqs.weight":   # computed, not stored: both sides round a float64 to float32
+            ok = type_name == "F32" and bool(np.all(diff <= 2.0 ** -23 * np.abs(ref.astype(np.float64))))
+        elif type_name == "F32":
             ok = np.array_equal(got.view(np.uint32), ref.view(np.uint32))
         elif type_name == "F16":
             ok = np.array_equal(got, ref.astype(np.float16).astype(np.float32))

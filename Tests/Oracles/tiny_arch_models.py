@@ -27,7 +27,7 @@ import os
 import numpy as np
 import torch
 from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM)
+                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "QATModelTests", "TinyArch")
@@ -42,21 +42,23 @@ MODELS = {
     "llama": (LlamaForCausalLM, LlamaConfig(**SHAPE, tie_word_embeddings=False), {}),
     # Llama-3.2 style: the LM head is the embedding (tie_word_embeddings), rope_theta 500000
     "llama32_tied": (LlamaForCausalLM, LlamaConfig(**{**SHAPE, "rope_theta": 500000.0}, tie_word_embeddings=True), {}),
-    # Llama-3.1/3.2 RoPE scaling ("llama3": long wavelengths slowed down by `factor`): QATLab
-    # implements plain RoPE only, so loading it must be refused by name (logits kept for the day
-    # it is implemented)
+    # Llama-3.1/3.2 RoPE scaling ("llama3": long wavelengths slowed down by `factor`, a smooth band
+    # between). With head_dim 16 and theta 5e5, frequency 0 lies in the smooth band and 1..7 are
+    # slowed down, so plain RoPE misses these logits by far more than 1e-4
     "llama3_rope": (LlamaForCausalLM, LlamaConfig(**{k: v for k, v in SHAPE.items() if k != "rope_theta"},
                                                   rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
                                                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                                                    "original_max_position_embeddings": 16},
-                                                  tie_word_embeddings=True),
-                    {"refusal_at": 0, "refusal": "rope type 'llama3' is not supported"}),
+                                                  tie_word_embeddings=True), {}),
     # Qwen2: q/k/v projections with biases, o_proj without
     "qwen2": (Qwen2ForCausalLM, Qwen2Config(**SHAPE, tie_word_embeddings=False), {}),
     # Mistral with a sliding window as long as the input: full attention, same numbers; a longer
     # input is refused (QATLab does not implement the window)
     "mistral": (MistralForCausalLM, MistralConfig(**SHAPE, sliding_window=len(IDS), tie_word_embeddings=False),
                 {"refusal_at": len(IDS) + 1, "refusal": "exceeds the sliding window"}),
+    # Qwen3: per-head RMSNorm of q and k (gains of size head_dim) before RoPE, no q/k/v biases, and a
+    # head_dim (24) that is not hidden / heads (16), so q_proj is (96, 64)
+    "qwen3": (Qwen3ForCausalLM, Qwen3Config(**{**SHAPE, "head_dim": 24}, tie_word_embeddings=False), {}),
 }
 
 

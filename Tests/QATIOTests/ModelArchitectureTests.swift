@@ -16,7 +16,7 @@ import Testing
         // llama.cpp writes Mistral models as "llama" (or "mistral"); both load with LLaMA's layout
         #expect(ModelArchitecture.gguf("mistral") == .llama && ModelArchitecture.gguf("qwen2")?.ggufRopeIsNeox == true)
         #expect(ModelArchitecture.gguf("gemma") == nil && ModelArchitecture.named("GemmaForCausalLM") == nil)
-        #expect(ModelConfig.supportedArchitectures == ["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"])
+        #expect(ModelConfig.supportedArchitectures == ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "MistralForCausalLM"])
     }
 
     @Test(arguments: ModelArchitecture.all.map(\.name))
@@ -30,6 +30,22 @@ import Testing
         let path = s.path("config.json")
         try config.writeHuggingFace(to: path)
         #expect(try ModelConfig.fromHuggingFace(path: path) == config)
+    }
+
+    /// Llama-3's rope scaling goes out as config.json's rope_scaling and comes back the same, in
+    /// config.json and through Codable.
+    @Test func llama3RopeScalingRoundTrips() throws {
+        let s = try StScratch()
+        defer { s.cleanup() }
+        let config = ModelConfig(architecture: "LlamaForCausalLM", vocabSize: 1000, hiddenSize: 64, intermediateSize: 160, layerCount: 2,
+                                 headCount: 4, kvHeadCount: 2, headDim: 16, ropeTheta: 500000, tieWordEmbeddings: true,
+                                 ropeScaling: .llama3(factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192))
+        let path = s.path("config.json")
+        try config.writeHuggingFace(to: path)
+        #expect(try ModelConfig.fromHuggingFace(path: path) == config)
+        #expect(try JSONDecoder().decode(ModelConfig.self, from: try JSONEncoder().encode(config)) == config)
+        let scaling = try readJSONObject(path)["rope_scaling"] as? [String: Any]
+        #expect(scaling?["rope_type"] as? String == "llama3" && scaling?["original_max_position_embeddings"] as? Int == 8192)
     }
 
     @Test func unknownArchitectureListsTheTable() throws {

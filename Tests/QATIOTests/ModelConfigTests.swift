@@ -67,14 +67,16 @@ struct ModelConfigTests {
 
     @Test(arguments: [
         ("missing-hidden", #"{"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}"#, "hidden_size"),
-        ("unsupported", #"{"architectures": ["GPT2LMHeadModel"], "vocab_size": 10}"#, "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM"),
+        ("unsupported", #"{"architectures": ["GPT2LMHeadModel"], "vocab_size": 10}"#, "LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, MistralForCausalLM"),
         ("no-architecture", #"{"vocab_size": 10}"#, "architectures"),
         ("broken-json", #"{"architectures": ["LlamaForCausalLM"], "#, "valid config.json"),
         ("wrong-type", #"{"architectures": ["LlamaForCausalLM"], "vocab_size": "many"}"#, "vocab_size"),
         ("gqa-mismatch", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "num_key_value_heads": 3}"#, "kvHeadCount = 3"),
         ("indivisible-heads", #"{"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 30, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 4}"#, "num_attention_heads = 4"),
         ("zero-layers", #"{"architectures": ["LlamaForCausalLM"], "vocab_size": 1000, "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 0, "num_attention_heads": 4}"#, "layerCount = 0"),
-        ("rope-scaling", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "rope_scaling": {"rope_type": "llama3", "factor": 8.0}}"#, "llama3"),
+        ("rope-scaling", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "rope_scaling": {"rope_type": "llama3", "factor": 8.0}}"#, "rope type 'llama3' needs 'low_freq_factor'"),
+        ("rope-yarn", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "rope_parameters": {"rope_type": "yarn", "factor": 4.0}}"#, "rope type 'yarn' is not supported"),
+        ("rope-llama3-band", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 8192}}"#, "high_freq_factor = 1.0 must exceed low_freq_factor = 4.0"),
         ("gelu", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "hidden_act": "gelu"}"#, "hidden_act"),
         ("eos-outside-vocab", #"{"architectures": ["LlamaForCausalLM"], \#(minimal), "eos_token_id": 5000}"#, "eosTokenId = 5000"),
     ])
