@@ -89,6 +89,37 @@ func fastExpShifted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
     while i < count { y[i] = fastExp(x[i] - shift); i += 1 }
 }
 
+/// y[i] = scale * fastExp(x[i] - shift) + (accumulate ? y[i] : 0), i in 0..<count, element by
+/// element as the plain loop `y[i] += scale * fastExp(x[i] - shift)` (or `=`) computes it.
+@inline(__always)
+func scaledFastExp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, shift: Float, scale: Float, accumulate: Bool) {
+    var i = 0
+    while i + 8 <= count {
+        let e = scale * fastExp(load8(x + i) - shift)
+        store8(accumulate ? load8(y + i) + e : e, y + i)
+        i += 8
+    }
+    while i < count { let e = scale * fastExp(x[i] - shift); y[i] = accumulate ? y[i] + e : e; i += 1 }
+}
+
+/// y[i] = scale * (fastExp(x[i] / t - ls) - fastExp(z[i] / t - lz)) + (accumulate ? y[i] : 0):
+/// distillation's gradient (p - q) element by element, as the plain loop computes it (y may be x).
+@inline(__always)
+func scaledExpDifference(_ x: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                         t: Float, ls: Float, lz: Float, scale: Float, accumulate: Bool) {
+    var i = 0
+    while i + 8 <= count {
+        let d = scale * (fastExp(load8(x + i) / t - ls) - fastExp(load8(z + i) / t - lz))
+        store8(accumulate ? load8(y + i) + d : d, y + i)
+        i += 8
+    }
+    while i < count {
+        let d = scale * (fastExp(x[i] / t - ls) - fastExp(z[i] / t - lz))
+        y[i] = accumulate ? y[i] + d : d
+        i += 1
+    }
+}
+
 /// fastExpShifted, returning the sum of the y[i] accumulated in eight lanes (so not the
 /// left-to-right sum of a scalar loop: for kernels whose rounding is not pinned, like attention).
 @inline(__always)

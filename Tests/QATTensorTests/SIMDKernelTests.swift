@@ -1,5 +1,5 @@
-// The SIMD8 paths (FastMath.swift's fastExp/fastSigmoid overloads, and the activation and softmax
-// loops built on them) against the scalar definitions, bit for bit: the suite and the notebooks
+// The SIMD8 paths (FastMath.swift's fastExp/fastSigmoid overloads, and the activation, softmax
+// and loss-gradient loops built on them) against the scalar definitions, bit for bit: the suite and the notebooks
 // reproduce their fp32 numbers to the last digit only if the vector code changes nothing.
 import Testing
 @testable import QATTensor
@@ -123,5 +123,25 @@ func bitDifference(_ a: [Float], _ b: [Float]) -> String {
         #expect(bitDifference(y.toArray(), ey) == "")
         #expect(bitDifference(ly.toArray(), ely) == "")
         #expect(bitDifference(dx.toArray(), edx.toArray()) == "")
+    }
+
+    /// The loss gradients' exp loops (cross-entropy, distillation, their chunked versions).
+    @Test(arguments: [3, 8, 1001])
+    func lossExpLoopsHaveThePlainLoopsBits(n: Int) {
+        let x = randn([n], 91, std: 8), z = randn([n], 92, std: 8), y0 = randn([n], 93)
+        let shift: Float = 2.5, scale: Float = 0.37, t: Float = 1.7, lz: Float = -0.8
+        for accumulate in [false, true] {
+            let y = y0.copy(), ey = y0.copy(), d = y0.copy(), ed = y0.copy()
+            scaledFastExp(x.data, y.data, count: n, shift: shift, scale: scale, accumulate: accumulate)
+            scaledExpDifference(x.data, z.data, d.data, count: n, t: t, ls: shift, lz: lz, scale: scale, accumulate: accumulate)
+            for j in 0..<n {
+                let e = scale * fastExp(x.data[j] - shift)
+                ey.data[j] = accumulate ? ey.data[j] + e : e
+                let g = scale * (fastExp(x.data[j] / t - shift) - fastExp(z.data[j] / t - lz))
+                ed.data[j] = accumulate ? ed.data[j] + g : g
+            }
+            #expect(bitDifference(y.toArray(), ey.toArray()) == "")
+            #expect(bitDifference(d.toArray(), ed.toArray()) == "")
+        }
     }
 }
