@@ -5,7 +5,8 @@
 // on batch 4 x 512 tokens, random weights, loss = MSE to a random target (Block-AP's loss).
 // FLOPs counted are the matmul work the kernels execute: linears 2NP forward and 4NP backward
 // (input and weight gradients), attention 2 sgemms forward and 4 backward of 2*B*Hq*T*T*D each
-// (full T x T scores: the causal half is computed, then masked).
+// (full T x T scores: the causal half is computed, then masked). Then the kernel rows of
+// KernelBench.swift: causal attention and SwiGLU alone on one window.
 import QATAutograd
 import QATModel
 import QATTensor
@@ -73,6 +74,7 @@ public func benchTensor(batch: Int = 4, seq: Int = 512, repeats: Int = 3, log: (
     r.flops = 2 * linear + 4 * linear + 6 * attention
     log("block (\(batch)x\(seq) tokens, SmolLM2-135M shape): forward \(fmt(bestF * 1e3)) ms, backward \(fmt(bestB * 1e3)) ms")
     log("block forward+backward: \(fmt(r.flops / 1e9)) GFLOP in \(fmt((bestF + bestB) * 1e3)) ms = \(fmt(r.blockGflops)) GFLOP/s")
+    try benchKernels(seq: seq, repeats: repeats, log: log)
     log("threads=\(Threads.count) sgemm_peak=\(fmt(r.sgemmPeak)) block_gflops=\(fmt(r.blockGflops))")
     log("block_vs_sgemm=\(fmt(r.ratio, digits: 3))")
     return r

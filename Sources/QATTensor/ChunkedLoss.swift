@@ -123,7 +123,7 @@ public func chunkedCrossEntropyBackward(_ s: ChunkedHeadShape, h: UnsafePointer<
                 let row = g.data + r * width, tgt = Int(targets[r])
                 if tgt < 0 { for j in 0..<width { row[j] = 0 }; continue }
                 let l = lse[r]
-                for j in 0..<width { row[j] = scale * fastExp(row[j] - l) }
+                scaledFastExp(row, row, count: width, shift: l, scale: scale, accumulate: false)   // row[j] = scale * exp(row[j] - l)
                 if tgt >= start && tgt < start + width { row[tgt - start] -= scale }
             }
         }
@@ -183,7 +183,8 @@ public func chunkedDistillationBackward(_ s: ChunkedHeadShape, h: UnsafePointer<
         parallelFor(s.rows, costPerItem: 2 * width) { range in
             for r in range {
                 let xr = g.data + r * width, yr = y.data + r * width, ls = lseStudent[r], lt = lseTeacher[r]
-                for j in 0..<width { xr[j] = scale * (fastExp(xr[j] / tau - ls) - fastExp(yr[j] / tau - lt)) }
+                // xr[j] = scale * (exp(xr[j] / tau - ls) - exp(yr[j] / tau - lt))
+                scaledExpDifference(xr, yr, xr, count: width, t: tau, ls: ls, lz: lt, scale: scale, accumulate: false)
             }
         }
         s.accumulate(g.data, h: h, w: w, start: start, width: width, dh: dh, dw: dw)

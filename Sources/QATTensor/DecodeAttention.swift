@@ -41,7 +41,8 @@ public func cachedAttentionForward(_ s: CachedAttentionShape, q: UnsafePointer<F
                 scores[j] = dot; m = max(m, dot)
             }
             var sum: Float = 0
-            for j in 0..<visible { let e = fastExp(scores[j] - m); scores[j] = e; sum += e }
+            fastExpShifted(scores, scores, count: visible, shift: m)   // eight lanes; the sum stays left to right
+            for j in 0..<visible { sum += scores[j] }
             let inv = 1 / sum
             for e in 0..<d { or[e] = 0 }
             for j in 0..<visible {

@@ -1,29 +1,32 @@
-// Causal GQA attention in tiles with an online softmax (FlashAttention-2's schedule), forward
-// and backward side by side. Shapes as in Attention.swift:
+// Causal GQA attention in query-block slabs, forward and backward side by side. Shapes as in
+// Attention.swift:
 //   q, dq, out, dout: (B, T, Hq, D)   k, v, dk, dv: (B, T, Hkv, D)
 //   lse: (B, Hq, T) saved by forward for backward: log sum_j exp(s_ij) of each query row
-//   scratch per worker: a few (tile, tile) score tiles and (tile) row statistics
-// Queries and keys are cut into blocks of `flashTile` rows. Key blocks above the diagonal are
-// never touched (the causal half is skipped), and no more than one tile x tile block of the
-// T x T scores exists at a time per worker.
+//   scratch per worker: an (R, i0 + R) slab of scores (forward), two of them (backward), R = flashTile
+//   backward's key partials, per (batch, kv head): dK~ then dV~, each the blocks I = 0, 1, ... of
+//     (i0 + rows, D) floats, i0 = I * R: what query block I adds to keys 0 ..< i0 + rows
+// Query block I (rows i0 ..< i0 + rows) sees keys 0 ..< i0 + rows and nothing after: the causal
+// half is skipped, except the part above the diagonal of the last R x R square, computed and then
+// zeroed. A worker holds at most an R x T slab of scores, and every row's scores are all in it at
+// once, so the softmax needs no online rescaling.
 //
-// Forward, per (batch, head, query block I), over key blocks J <= I:
-//   S = Q_I K_J^T * scale (masked above the diagonal in the block J = I)
-//   m' = max(m, rowmax S);  P = exp(S - m');  l = l * exp(m - m') + rowsum P
-//   O_I = O_I * exp(m - m') + P V_J;  at the end O_I /= l,  lse_I = m + log l
-// Backward recomputes P = exp(S - lse) from the saved lse, with Delta_i = rowsum(dO_i * O_i):
-//   dS = P * (dO V_J^T - Delta) * scale;  dV_J += P^T dO_I;  dK_J += dS^T Q_I;  dQ_I += dS K_J
-// in two passes so that every work item owns what it writes (no atomics, and the same bits on
-// any thread count): pass 1 per (batch, kv head, key block J) sums dK_J and dV_J over the group's
-// query heads and the query blocks I >= J; pass 2 per (batch, query head, query block I) sums
-// dQ_I over J <= I. Work items run on every thread (parallelItems), the heaviest first.
+// Forward, per (batch, query head, query block I):
+//   S = Q_I K^T * scale (one sgemm, rows x (i0 + rows));  per row: m = max, P = exp(S - m), l = sum P
+//   O_I = (P V) / l (one sgemm);  lse_I = m + log l
+// Backward, per (batch, kv head, query block I), for each query head of the group in order:
+//   P = exp(Q_I K^T * scale - lse);  dP = dO_I V^T;  dS = P * (dP - Delta) * scale, Delta_i = rowsum(dO_i * O_i)
+//   dQ_I += dS K;  dV~_I += P^T dO_I;  dK~_I += dS^T Q_I
+// then every key j: dK_j += dK~_I[j] for the blocks I that see it, one after another in increasing I (dV alike).
+// Five sgemms and one exp per score; every item writes only what it owns and every sum has a fixed
+// order, so the results have the same bits on any thread count (no atomics). The partials are
+// 2 * D * (sum over I of (i0 + rows)) floats per (batch, kv head); kv heads are taken in waves that
+// keep them under attentionPartialBudget floats.
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Rows per query block and per key block (equal, so a diagonal block never has a row with
-/// every key masked). 64 unless QAT_ATTENTION_TILE (16...512) says otherwise: a tuning knob for
-/// measuring other CPUs; any value gives the same results up to rounding.
+/// Query rows per block. 64 unless QAT_ATTENTION_TILE (16...512) says otherwise: a tuning knob
+/// for measuring other CPUs; any value gives the same results up to rounding.
 public let flashTile: Int = attentionTileFromEnvironment()
 
 func attentionTileFromEnvironment() -> Int {
@@ -39,63 +42,79 @@ func attentionTileFromEnvironment() -> Int {
 /// Query blocks of a sequence of t tokens.
 @inline(__always) func blockCount(_ t: Int) -> Int { (t + flashTile - 1) / flashTile }
 
+/// Rows of the key partials before query block `block` (sum of i0 + rows over the blocks before it).
+@inline(__always) func partialRowsBefore(_ block: Int) -> Int { flashTile * block * (block + 1) / 2 }
+
+/// Floats of backward's key partials at once (16 MB): bounds them for long sequences.
+public let attentionPartialBudget = 1 << 22
+
 public func flashAttentionForward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                   out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
-    let nb = blockCount(s.t), tile = flashTile
-    // items: heaviest (last) query blocks first; scratch: S (tile, tile), m (tile), l (tile)
-    parallelItems(s.b * s.hq * nb, scratchFloats: tile * tile + 2 * tile) { item, scratch in
-        let qb = nb - 1 - item % nb, head = item / nb
-        flashForwardBlock(s, bi: head / s.hq, h: head % s.hq, i0: qb * tile, q: q, k: k, v: v, out: out,
-                          lse: lse, scores: scratch, rowMax: scratch + tile * tile, rowSum: scratch + tile * tile + tile)
+    let nb = blockCount(s.t), tile = flashTile, heads = s.b * s.hq
+    // items: every head's last (heaviest) query block first; scratch: the slab, then l of each row
+    parallelItems(heads * nb, scratchFloats: tile * s.t + tile) { item, scratch in
+        let qb = nb - 1 - item / heads, head = item % heads
+        forwardQueryBlock(s, bi: head / s.hq, h: head % s.hq, i0: qb * tile, q: q, k: k, v: v, out: out, lse: lse,
+                          slab: scratch, rowSum: scratch + tile * s.t)
     }
 }
 
-private func flashForwardBlock(_ s: AttentionShape, bi: Int, h: Int, i0: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+private func forwardQueryBlock(_ s: AttentionShape, bi: Int, h: Int, i0: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-                               scores: UnsafeMutablePointer<Float>, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
-    let tile = flashTile, d = s.d, qLd = s.hq * d, kvLd = s.hkv * d
-    let rows = min(tile, s.t - i0)
-    let qI = q + s.qOffset(bi, h) + i0 * qLd, oI = out + s.qOffset(bi, h) + i0 * qLd
-    for r in 0..<rows { rowMax[r] = -.infinity; rowSum[r] = 0 }
-    var j0 = 0
-    while j0 <= i0 {
-        let cols = min(tile, s.t - j0), kvOff = s.kvOffset(bi, h) + j0 * kvLd
-        sgemm(transA: false, transB: true, m: rows, n: cols, k: d, alpha: s.scale, a: qI, lda: qLd,
-              b: k + kvOff, ldb: kvLd, c: scores, ldc: tile)
-        for r in 0..<rows {
-            let sr = scores + r * tile
-            let valid = j0 == i0 ? r + 1 : cols   // keys j0 ..< j0+valid are at or before query i0+r
-            var mx = rowMax[r]
-            for c in 0..<valid { mx = max(mx, sr[c]) }
-            let rescale = fastExp(rowMax[r] - mx)   // 0 on the first block (m = -inf)
-            var sum: Float = 0
-            for c in 0..<valid { let e = fastExp(sr[c] - mx); sr[c] = e; sum += e }
-            for c in valid..<cols { sr[c] = 0 }
-            rowSum[r] = rowSum[r] * rescale + sum
-            rowMax[r] = mx
-            if j0 > 0 { let o = oI + r * qLd; for e in 0..<d { o[e] *= rescale } }
-        }
-        sgemm(transA: false, transB: false, m: rows, n: d, k: cols, a: scores, lda: tile, b: v + kvOff, ldb: kvLd,
-              beta: j0 == 0 ? 0 : 1, c: oI, ldc: qLd)
-        j0 += tile
-    }
+                               slab: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>) {
+    let d = s.d, qLd = s.hq * d, kvLd = s.hkv * d
+    let rows = min(flashTile, s.t - i0), cols = i0 + rows
+    let qI = q + s.qOffset(bi, h) + i0 * qLd, oI = out + s.qOffset(bi, h) + i0 * qLd, kvOff = s.kvOffset(bi, h)
+    sgemm(transA: false, transB: true, m: rows, n: cols, k: d, alpha: s.scale, a: qI, lda: qLd, b: k + kvOff, ldb: kvLd,
+          c: slab, ldc: cols)
     let lseRow = lse + (bi * s.hq + h) * s.t + i0
+    for r in 0..<rows {
+        let sr = slab + r * cols, valid = i0 + r + 1   // keys 0 ..< valid are at or before query i0 + r
+        let m = maxOf(sr, count: valid)
+        rowSum[r] = fastExpShiftedSum(sr, sr, count: valid, shift: m)
+        for c in valid..<cols { sr[c] = 0 }
+        lseRow[r] = m + qlog(rowSum[r])
+    }
+    sgemm(transA: false, transB: false, m: rows, n: d, k: cols, a: slab, lda: cols, b: v + kvOff, ldb: kvLd, c: oI, ldc: qLd)
     for r in 0..<rows {
         let inv = 1 / rowSum[r], o = oI + r * qLd
         for e in 0..<d { o[e] *= inv }
-        lseRow[r] = rowMax[r] + qlog(rowSum[r])
     }
 }
 
 /// Accumulates dq, dk, dv (any may be nil) from dout; `out` and `lse` are the forward's.
+/// `partialBudget` (floats) sets how many kv heads' partials a wave holds (tests make it small).
 public func flashAttentionBackward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                    out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dout: UnsafePointer<Float>,
-                                   dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
+                                   dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?,
+                                   partialBudget: Int = attentionPartialBudget) {
     if dq == nil && dk == nil && dv == nil { return }
-    let nb = blockCount(s.t), tile = flashTile, d = s.d, qLd = s.hq * d
-    // delta: (B, Hq, T) = rowsum(dO * O)
     let delta = UnsafeMutablePointer<Float>.allocate(capacity: max(s.b * s.hq * s.t, 1))
     defer { delta.deallocate() }
+    rowDots(s, dout: dout, out: out, delta: delta)
+    let ctx = FlashBackwardContext(s: s, q: q, k: k, v: v, lse: lse, delta: delta, dout: dout, dq: dq, dk: dk, dv: dv)
+    let pairs = s.b * s.hkv, pairFloats = ctx.partialFloatsPerPair
+    let perWave = pairFloats == 0 ? pairs : max(1, min(pairs, partialBudget / pairFloats))
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(perWave * pairFloats, 1))
+    defer { partials.deallocate() }
+    let nb = blockCount(s.t), tile = flashTile
+    var first = 0
+    while first < pairs {
+        let count = min(perWave, pairs - first), wave = first
+        // items: every pair's last (heaviest) query block first
+        parallelItems(count * nb, scratchFloats: 2 * tile * s.t) { item, scratch in
+            let ib = nb - 1 - item / count, slot = item % count
+            ctx.queryBlock(pair: wave + slot, i0: ib * tile, partials: partials + slot * pairFloats,
+                           p: scratch, ds: scratch + tile * s.t)
+        }
+        ctx.addPartials(pairs: wave..<(wave + count), partials: partials)
+        first += count
+    }
+}
+
+/// delta: (B, Hq, T) = rowsum(dO * O)
+private func rowDots(_ s: AttentionShape, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, delta: UnsafeMutablePointer<Float>) {
+    let d = s.d, qLd = s.hq * d
     parallelFor(s.b * s.hq * s.t, costPerItem: d) { range in
         for row in range {
             let i = row % s.t, bh = row / s.t
@@ -105,86 +124,92 @@ public func flashAttentionBackward(_ s: AttentionShape, q: UnsafePointer<Float>,
             delta[row] = dot
         }
     }
-    let ctx = FlashBackwardContext(s: s, q: q, k: k, v: v, lse: lse, delta: delta, dout: dout)
-    if dk != nil || dv != nil {
-        // pass 1 items: (batch, kv head, key block), the heaviest (first) key blocks first
-        parallelItems(s.b * s.hkv * nb, scratchFloats: 2 * tile * tile) { item, scratch in
-            let jb = item % nb, bk = item / nb
-            ctx.keyBlock(bi: bk / s.hkv, kvHead: bk % s.hkv, j0: jb * tile, dk: dk, dv: dv, p: scratch, ds: scratch + tile * tile)
-        }
-    }
-    if let dq {
-        // pass 2 items: (batch, query head, query block), the heaviest (last) query blocks first
-        parallelItems(s.b * s.hq * nb, scratchFloats: 2 * tile * tile) { item, scratch in
-            let ib = nb - 1 - item % nb, bh = item / nb
-            ctx.queryBlock(bi: bh / s.hq, h: bh % s.hq, i0: ib * tile, dq: dq, p: scratch, ds: scratch + tile * tile)
-        }
-    }
 }
 
-/// The inputs both backward passes read, and the (query block, key block) step they share.
+/// What every backward item reads and writes, and the steps of one item.
 private struct FlashBackwardContext {
     let s: AttentionShape
     let q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
     let lse: UnsafePointer<Float>, delta: UnsafePointer<Float>, dout: UnsafePointer<Float>
+    let dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?
 
-    /// For query block i0 of head h and key block j0: p = P (rows, cols) and ds = dS (rows, cols)
-    /// (scale included), both with leading dimension flashTile. Returns (rows, cols).
-    func scoreGradients(bi: Int, h: Int, i0: Int, j0: Int, p: UnsafeMutablePointer<Float>, ds: UnsafeMutablePointer<Float>) -> (Int, Int) {
-        let tile = flashTile, d = s.d, qLd = s.hq * d, kvLd = s.hkv * d
-        let rows = min(tile, s.t - i0), cols = min(tile, s.t - j0)
-        let qOff = s.qOffset(bi, h) + i0 * qLd, kvOff = s.kvOffset(bi, h) + j0 * kvLd
-        sgemm(transA: false, transB: true, m: rows, n: cols, k: d, alpha: s.scale, a: q + qOff, lda: qLd,
-              b: k + kvOff, ldb: kvLd, c: p, ldc: tile)
-        sgemm(transA: false, transB: true, m: rows, n: cols, k: d, a: dout + qOff, lda: qLd,
-              b: v + kvOff, ldb: kvLd, c: ds, ldc: tile)
-        let stats = (bi * s.hq + h) * s.t + i0
-        for r in 0..<rows {
-            let pr = p + r * tile, dr = ds + r * tile
-            let valid = j0 == i0 ? r + 1 : cols, m = lse[stats + r], dl = delta[stats + r]
-            for c in 0..<valid {
-                let pv = fastExp(pr[c] - m)
-                pr[c] = pv
-                dr[c] = pv * (dr[c] - dl) * s.scale
+    /// Floats of one (batch, kv head)'s key partials: dK~ and dV~, each over every query block.
+    var partialFloatsPerPair: Int {
+        dk == nil && dv == nil ? 0 : 2 * s.d * (partialRowsBefore(blockCount(s.t) - 1) + s.t)
+    }
+
+    /// Query block i0 of every query head of kv head pair % hkv (batch pair / hkv): dQ in place,
+    /// and the block's dK~, dV~ into `partials` (this pair's).
+    func queryBlock(pair: Int, i0: Int, partials: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ds: UnsafeMutablePointer<Float>) {
+        let d = s.d, qLd = s.hq * d, kvLd = s.hkv * d, bi = pair / s.hkv, kvHead = pair % s.hkv
+        let rows = min(flashTile, s.t - i0), cols = i0 + rows
+        let dkPart = partials + d * partialRowsBefore(i0 / flashTile), dvPart = dkPart + partialFloatsPerPair / 2
+        for (n, h) in ((kvHead * s.group)..<((kvHead + 1) * s.group)).enumerated() {
+            scoreGradients(bi: bi, h: h, i0: i0, rows: rows, p: p, ds: ds)
+            let qOff = s.qOffset(bi, h) + i0 * qLd, kvOff = s.kvOffset(bi, h), beta: Float = n == 0 ? 0 : 1
+            if let dq {
+                sgemm(transA: false, transB: false, m: rows, n: d, k: cols, a: ds, lda: cols, b: k + kvOff, ldb: kvLd,
+                      beta: 1, c: dq + qOff, ldc: qLd)
             }
+            if dv != nil {
+                sgemm(transA: true, transB: false, m: cols, n: d, k: rows, a: p, lda: cols, b: dout + qOff, ldb: qLd,
+                      beta: beta, c: dvPart, ldc: d)
+            }
+            if dk != nil {
+                sgemm(transA: true, transB: false, m: cols, n: d, k: rows, a: ds, lda: cols, b: q + qOff, ldb: qLd,
+                      beta: beta, c: dkPart, ldc: d)
+            }
+        }
+    }
+
+    /// p = P and ds = dS (scale included) of query block i0 of head h: (rows, i0 + rows), zero
+    /// above the diagonal.
+    func scoreGradients(bi: Int, h: Int, i0: Int, rows: Int, p: UnsafeMutablePointer<Float>, ds: UnsafeMutablePointer<Float>) {
+        let d = s.d, qLd = s.hq * d, kvLd = s.hkv * d, cols = i0 + rows
+        let qOff = s.qOffset(bi, h) + i0 * qLd, kvOff = s.kvOffset(bi, h)
+        sgemm(transA: false, transB: true, m: rows, n: cols, k: d, alpha: s.scale, a: q + qOff, lda: qLd,
+              b: k + kvOff, ldb: kvLd, c: p, ldc: cols)
+        sgemm(transA: false, transB: true, m: rows, n: cols, k: d, a: dout + qOff, lda: qLd,
+              b: v + kvOff, ldb: kvLd, c: ds, ldc: cols)
+        let stats = (bi * s.hq + h) * s.t + i0, scale = s.scale
+        for r in 0..<rows {
+            let pr = p + r * cols, dr = ds + r * cols
+            let valid = i0 + r + 1, m = lse[stats + r], dl = delta[stats + r]
+            var c = 0
+            while c + 8 <= valid {
+                let pv = fastExp(load8(pr + c) - m)
+                store8(pv, pr + c)
+                store8(pv * (load8(dr + c) - dl) * scale, dr + c)
+                c += 8
+            }
+            while c < valid { let pv = fastExp(pr[c] - m); pr[c] = pv; dr[c] = pv * (dr[c] - dl) * scale; c += 1 }
             for c in valid..<cols { pr[c] = 0; dr[c] = 0 }
         }
-        return (rows, cols)
     }
 
-    /// dK and dV of key block j0 of one kv head: sums over the group's query heads and the
-    /// query blocks at or after j0.
-    func keyBlock(bi: Int, kvHead: Int, j0: Int, dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?,
-                  p: UnsafeMutablePointer<Float>, ds: UnsafeMutablePointer<Float>) {
-        let tile = flashTile, d = s.d, qLd = s.hq * d, kvLd = s.hkv * d
-        for h in (kvHead * s.group)..<((kvHead + 1) * s.group) {
-            let kvOff = s.kvOffset(bi, h) + j0 * kvLd
-            var i0 = j0
-            while i0 < s.t {
-                let (rows, cols) = scoreGradients(bi: bi, h: h, i0: i0, j0: j0, p: p, ds: ds)
-                let qOff = s.qOffset(bi, h) + i0 * qLd
-                if let dv {
-                    sgemm(transA: true, transB: false, m: cols, n: d, k: rows, a: p, lda: tile, b: dout + qOff, ldb: qLd,
-                          beta: 1, c: dv + kvOff, ldc: kvLd)
-                }
-                if let dk {
-                    sgemm(transA: true, transB: false, m: cols, n: d, k: rows, a: ds, lda: tile, b: q + qOff, ldb: qLd,
-                          beta: 1, c: dk + kvOff, ldc: kvLd)
-                }
-                i0 += tile
+    /// dk, dv of the given (batch, kv head) pairs += their partials (`partials` holds the wave's
+    /// pairs in order), key by key, summing the query blocks that see the key in increasing order.
+    func addPartials(pairs: Range<Int>, partials: UnsafePointer<Float>) {
+        let pairFloats = partialFloatsPerPair, d = s.d, nb = blockCount(s.t), kvLd = s.hkv * d
+        if pairFloats == 0 { return }
+        parallelFor(pairs.count * s.t, costPerItem: 2 * d * nb) { range in
+            for row in range {
+                let pair = pairs.lowerBound + row / s.t, j = row % s.t
+                let base = partials + (row / s.t) * pairFloats
+                let target = s.kvOffset(pair / s.hkv, (pair % s.hkv) * s.group) + j * kvLd
+                if let dk { addKeyRow(j: j, blocks: nb, partial: base, into: dk + target) }
+                if let dv { addKeyRow(j: j, blocks: nb, partial: base + pairFloats / 2, into: dv + target) }
             }
         }
     }
 
-    /// dQ of query block i0 of head h: sums over the key blocks at or before i0.
-    func queryBlock(bi: Int, h: Int, i0: Int, dq: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ds: UnsafeMutablePointer<Float>) {
-        let tile = flashTile, d = s.d, qLd = s.hq * d, kvLd = s.hkv * d
-        var j0 = 0
-        while j0 <= i0 {
-            let (rows, cols) = scoreGradients(bi: bi, h: h, i0: i0, j0: j0, p: p, ds: ds)
-            sgemm(transA: false, transB: false, m: rows, n: d, k: cols, a: ds, lda: tile, b: k + s.kvOffset(bi, h) + j0 * kvLd, ldb: kvLd,
-                  beta: 1, c: dq + s.qOffset(bi, h) + i0 * qLd, ldc: qLd)
-            j0 += tile
+    /// into[0..<D] += row j of partial block I, for I = j / R, j / R + 1, ... in that order.
+    @inline(__always)
+    func addKeyRow(j: Int, blocks: Int, partial: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>) {
+        let d = s.d
+        for block in (j / flashTile)..<blocks {
+            let row = partial + d * (partialRowsBefore(block) + j)
+            for e in 0..<d { into[e] += row[e] }
         }
     }
 }

@@ -31,7 +31,7 @@ public func crossEntropyBackward(_ logits: UnsafePointer<Float>, targets: Unsafe
             let tgt = Int(targets[r])
             if tgt < 0 { continue }
             let x = logits + r * v, dx = dlogits + r * v, l = lse[r]
-            for j in 0..<v { dx[j] += scale * fastExp(x[j] - l) }
+            scaledFastExp(x, dx, count: v, shift: l, scale: scale, accumulate: true)   // dx[j] += scale * exp(x[j] - l)
             dx[tgt] -= scale
         }
     }
@@ -117,7 +117,8 @@ public func distillationBackward(_ student: UnsafePointer<Float>, teacher: Unsaf
     parallelFor(rows, costPerItem: v) { range in
         for r in range {
             let x = student + r * v, y = teacher + r * v, dx = dstudent + r * v, ls = lseStudent[r], lt = lseTeacher[r]
-            for j in 0..<v { dx[j] += scale * (fastExp(x[j] / t - ls) - fastExp(y[j] / t - lt)) }
+            // dx[j] += scale * (exp(x[j] / t - ls) - exp(y[j] / t - lt))
+            scaledExpDifference(x, y, dx, count: v, t: t, ls: ls, lz: lt, scale: scale, accumulate: true)
         }
     }
 }

@@ -3,6 +3,8 @@
 // softmax:     y = exp(x - max) / sum;       dx = y * (dy - sum(dy * y))
 // log-softmax: y = x - max - log(sum exp);   dx = dy - exp(y) * sum(dy)
 // The reference versions use libm expf and Double sums; tests compare the two.
+// The exps run eight at a time (the SIMD8 fastExp, the scalar one's bits) into the output row;
+// the sums stay left to right over that row, so every result has the bits of the plain loop.
 
 // y: (rows, n) = softmax(x: (rows, n))
 public func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
@@ -13,11 +15,11 @@ public func softmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 
 @inline(__always)
 func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for j in 0..<n { m = max(m, x[j]) }
+    let m = maxOf(x, count: n)
     if m == -Float.infinity { for j in 0..<n { y[j] = 0 }; return }   // fully masked row
+    fastExpShifted(x, y, count: n, shift: m)
     var s: Float = 0
-    for j in 0..<n { let e = fastExp(x[j] - m); y[j] = e; s += e }
+    for j in 0..<n { s += y[j] }
     let inv = 1 / s
     for j in 0..<n { y[j] *= inv }
 }
@@ -39,10 +41,10 @@ public func logSoftmaxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoint
     parallelFor(rows, costPerItem: n) { r in
         for row in r {
             let xr = x + row * n, yr = y + row * n
-            var m = -Float.infinity
-            for j in 0..<n { m = max(m, xr[j]) }
+            let m = maxOf(xr, count: n)
+            fastExpShifted(xr, yr, count: n, shift: m)   // the exps, summed below, then overwritten
             var s: Float = 0
-            for j in 0..<n { s += fastExp(xr[j] - m) }
+            for j in 0..<n { s += yr[j] }
             let lse = m + qlog(s)
             for j in 0..<n { yr[j] = xr[j] - lse }
         }
@@ -56,7 +58,9 @@ public func logSoftmaxBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Fl
             let yr = y + row * n, dyr = dy + row * n, dxr = dx + row * n
             var s: Float = 0
             for j in 0..<n { s += dyr[j] }
-            for j in 0..<n { dxr[j] += dyr[j] - fastExp(yr[j]) * s }
+            var j = 0
+            while j + 8 <= n { store8(load8(dxr + j) + (load8(dyr + j) - fastExp(load8(yr + j)) * s), dxr + j); j += 8 }
+            while j < n { dxr[j] += dyr[j] - fastExp(yr[j]) * s; j += 1 }
         }
     }
 }

@@ -41,7 +41,8 @@ enum BenchVerbs {
                  arguments: [.key("batch", .int, default: .number(4), range: 1...64, help: "windows per block forward"), seqKey(default: 512), repeatsKey],
                  help: """
                      OpenBLAS sgemm GFLOP/s and the forward+backward of one SmolLM2-shaped LLaMA \
-                     block in the same run (last line block_vs_sgemm=<ratio>).
+                     block in the same run, then causal attention and SwiGLU alone on one window of \
+                     seq tokens (last line block_vs_sgemm=<ratio>).
                      """,
                  examples: ["bench tensor repeats=2"]) { call in
             _ = try benchTensor(batch: try call.int("batch"), seq: try call.int("seq"), repeats: try call.int("repeats"), log: { call.out($0) })
