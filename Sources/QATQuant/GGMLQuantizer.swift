@@ -4,7 +4,8 @@
 // GGMLQuantizer holds the weight as llama.cpp stores it: `bytes`, the (rows, cols) weight's
 // blocks row after row in the ggml layout (QATIO/GGUFTypes.swift). Its effective weight is ggml's
 // own decoder run on those bytes, computed once, so what QATLab evaluates is what llama.cpp runs,
-// and a GGUF export of the linear is a copy of `bytes`. It trains nothing (round to nearest).
+// and a GGUF export of the linear is a copy of `bytes`. Its codes never change; E2E-QP can train
+// the fp16 d (and m / dmin) the blocks store (GGMLQuantizer+E2E.swift), rewriting `bytes` as it goes.
 //
 // A linear whose input size is not a whole number of the format's blocks gets llama.cpp's own
 // fallback type for such tensors (GGMLFormat.fallback: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0);
@@ -19,9 +20,11 @@ public final class GGMLQuantizer: LinearQuantizer {
     public let format: GGMLFormat
     public let rows: Int, cols: Int
     /// The blocks in ggml's layout, row after row.
-    public let bytes: [UInt8]
+    public internal(set) var bytes: [UInt8]
     /// ggml's dequantization of `bytes`, (rows, cols).
-    public let weight: Tensor
+    public internal(set) var weight: Tensor
+    /// While E2E-QP trains the blocks' fp16 fields: their fp32 masters (nil otherwise).
+    var stepSizes: GGMLStepSizes?
 
     /// Takes over `bytes`, the blocks of a (rows, cols) weight in `format`.
     public init(format: GGMLFormat, rows: Int, cols: Int, bytes: [UInt8]) throws {
@@ -43,12 +46,13 @@ public final class GGMLQuantizer: LinearQuantizer {
         guard weight.shape == [rows, cols] else {
             throw TensorError.shapeMismatch(op: "ggml quantizer", lhs: weight.shape, rhs: [rows, cols], hint: "installed on a linear of another shape")
         }
+        if let t = stepSizes { return try trainingWeight(t) }
         return Var(self.weight)
     }
 
-    public var parameters: [(String, Var)] { [] }
+    public var parameters: [(String, Var)] { stepSizes?.parameters ?? [] }
 
-    public var summary: String { "\(format) blocks (llama.cpp), frozen" }
+    public var summary: String { "\(format) blocks (llama.cpp), \(stepSizes == nil ? "frozen" : "training fp16 d")" }
 }
 
 public enum GGMLQuantization {
@@ -91,5 +95,5 @@ public enum GGMLQuantization {
 /// A linear in a llama.cpp format exports its own blocks: `export format=gguf` copies them
 /// byte for byte (GGUFLinearEncoding asks block providers first).
 extension GGMLQuantizer: GGMLBlockProvider {
-    public func ggmlBlocks() throws -> (type: GGMLType, bytes: [UInt8]) { (format.type, bytes) }
+    public func ggmlBlocks() throws -> (type: GGMLType, bytes: [UInt8]) { (format.type, stepSizes?.stored(in: bytes) ?? bytes) }
 }
