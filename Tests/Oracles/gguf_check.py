@@ -27,6 +27,9 @@ Tolerances:
       with QMAX the largest |code| the type multiplies d by (8, 16, 128, 15, 31) and the last two
       terms the fp32 roundings of both sides (2^-24: absolute slack for subnormal d). d and m are
       read from the raw blocks here (byte offsets 0 and 2 of each block, ggml-common.h).
+  Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: bit for bit. QATLab writes a k-quant only from a linear that
+      holds that format's blocks (quantize / blockap / e2eqp format=F), whose weight is ggml's
+      decoder run on those same blocks.
   Metadata: general.architecture is llama or qwen2, and ARCH.block_count, .embedding_length,
       .attention.head_count(_kv), .feed_forward_length, .vocab_size agree with config.json.
 
@@ -49,6 +52,7 @@ from gptq_unpack_check import read_safetensors  # noqa: E402  (the plain-numpy s
 
 # type name -> (largest |code| multiplied by d, has m at byte offset 2)
 BLOCK_TYPES = {"Q4_0": (8, False), "Q5_0": (16, False), "Q8_0": (128, False), "Q4_1": (15, True), "Q5_1": (31, True)}
+K_QUANTS = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"}
 FP16_REL = 2.0 ** -11 * (1 + 2.0 ** -10)
 F32_ROUND = 2.0 ** -24
 
@@ -126,6 +130,8 @@ def check(path, fp_dir):
             ok = np.array_equal(got, ref.astype(np.float16).astype(np.float32))
         elif type_name == "BF16":
             ok = np.array_equal(got, bf16_round(ref))
+        elif type_name in K_QUANTS:
+            ok = np.array_equal(got.view(np.uint32), ref.view(np.uint32))
         elif type_name in BLOCK_TYPES and ref.ndim == 2:
             budget = block_budget(np.asarray(t.data), type_name, ref.shape[0], ref.shape[1], got, ref)
             ratio = float((diff / budget).max(initial=0.0))
