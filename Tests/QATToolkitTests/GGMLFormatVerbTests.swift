@@ -68,3 +68,26 @@ import Testing
         #expect(s.error("quantize tiny format=q7_k") != nil)
     }
 }
+
+extension GGMLFormatVerbTests {
+    /// e2eqp on a model object in a format trains a copy (the object keeps its bytes), the copy
+    /// stays in the format with moved fp16 fields, and out= is refused before any training.
+    @Test func e2eqpOnAFormatObjectTrainsACopyInTheFormat() throws {
+        let s = Session()
+        try s.run("q = quantize tiny format=q4_1")
+        func blocks(_ name: String) throws -> [GGMLQuantizer] {
+            guard case .object(let o)? = s.interp.variables[name], let m = o as? ModelObject else { throw InterpError.verb("no \(name)", hint: "") }
+            return m.model.blocks.flatMap(\.linears).compactMap { $0.quantizer as? GGMLQuantizer }
+        }
+        let before = try blocks("q").map(\.bytes)
+        try s.run("e = e2eqp q samples=8 seqlen=32 max_steps=2 batch=1 accum=1 lr=1e-4 zeros=1")
+        #expect(try blocks("q").map(\.bytes) == before, "the object is not changed")
+        let trained = try blocks("e")
+        #expect(trained.count == 28 && trained.allSatisfy { $0.format == .q4_1 })
+        #expect(trained.map(\.bytes) != before)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("qat-e2e-format-\(getpid())").path
+        let refused = try #require(s.error("e2eqp q samples=8 seqlen=32 max_steps=1 out=\(out)"))
+        #expect(refused.message.contains("export format=gguf"), "\(refused.message)")
+        #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".work"), "nothing written")
+    }
+}
