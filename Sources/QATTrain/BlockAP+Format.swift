@@ -50,6 +50,10 @@ extension BlockAPFormat {
             throw TrainingError("blockap format=\(format) keeps no checkpoint (a format-quantized model is not a QATLab checkpoint); drop out= and resume=")
         }
         guard o.dump == nil else { throw TrainingError("blockap format=\(format) does not dump; drop dump=") }
-        _ = try GGMLQuantization.plan(model, format: format)
+        // a linear llama.cpp stores in a fallback type that does not train (q6_k -> q8_0) is
+        // refused here, not when its block comes up
+        for (name, linear, f) in try GGMLQuantization.plan(model, format: format) where !GGMLTrainQuantizer.trainable.contains(f.name) {
+            throw TrainingError("blockap format=\(format): \(name) has \(linear.inFeatures) inputs, not whole \(format) blocks, so llama.cpp stores it as \(f), which does not train (the trainable formats are \(GGMLTrainQuantizer.trainable.joined(separator: ", "))); use quantize format=\(format) for round to nearest, or a format whose blocks fit")
+        }
     }
 }

@@ -32,6 +32,15 @@ import Testing
         }
     }
 
+    /// tiny's down_proj is its only linear of whole super-blocks (256 inputs).
+    @Test(arguments: kFormats)
+    func startsAtLlamaCppRTNOnTinyDownProj(_ name: String) throws {
+        let m = try ModelLoader.load("tiny").model
+        for (b, block) in m.blocks.enumerated() {
+            try Self.expectStartsAtRTN(block.down.weight.value, name, "tiny blocks.\(b).down_proj")
+        }
+    }
+
     @Test(arguments: kFormats)
     func startsAtLlamaCppRTNOnTheGoldenInput(_ name: String) throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/ggml/input.f32")

@@ -86,6 +86,11 @@ func trainingForwardIsTheDecodedBlocks(format: String) throws {
     o.format = .q2_k
     #expect(throws: (any Error).self) { try BlockAP.run(model: loaded.model, data: data, options: o, log: { _ in }) }
     #expect(loaded.model.blocks.allSatisfy { $0.linears.allSatisfy { $0.quantizer == nil } })
+    // q6_k: tiny's 128-input linears fall back to q8_0, which does not train: refused up front
+    o.format = .q6_k
+    let error = #expect(throws: TrainingError.self) { try BlockAP.run(model: loaded.model, data: data, options: o, log: { _ in }) }
+    #expect(error?.description.contains("blocks.0.q_proj has 128 inputs") == true, "\(String(describing: error))")
+    #expect(loaded.model.blocks.allSatisfy { $0.linears.allSatisfy { $0.quantizer == nil } })
 }
 
 /// q2_k, q3_k and q6_k (16-element sub-blocks) on the wide model, whose linears are whole
