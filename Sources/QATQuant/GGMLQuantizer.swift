@@ -97,3 +97,40 @@ public enum GGMLQuantization {
 extension GGMLQuantizer: GGMLBlockProvider {
     public func ggmlBlocks() throws -> (type: GGMLType, bytes: [UInt8]) { (format.type, stepSizes?.stored(in: bytes) ?? bytes) }
 }
+
+extension GGMLQuantization {
+    /// Runs `body` (which writes `model` as a QATLab checkpoint) with the linears in a llama.cpp
+    /// format set aside: the checkpoint carries their full-precision weights, and
+    /// `copyQuantizers` puts their blocks on the model read back.
+    public static func withFormatLinearsSetAside<T>(_ model: LlamaModel, _ body: () throws -> T) rethrows -> T {
+        let linears = model.blocks.flatMap(\.linears)
+        let formatted = linears.indices.compactMap { i in (linears[i].quantizer as? GGMLQuantizer).map { (i, $0) } }
+        for (i, _) in formatted { linears[i].quantizer = nil }
+        defer { for (i, q) in formatted { linears[i].quantizer = q } }
+        return try body()
+    }
+
+    /// Gives every linear of `copy` whose counterpart in `source` is in a format its own quantizer
+    /// over the same blocks, rows in `copy`'s order: a checkpoint stores q/k in Hugging Face
+    /// (rotate-half) row order, so an interleaved source's q/k block rows (whole blocks per row)
+    /// are permuted as its weights were, and back again if `copy` is interleaved.
+    public static func copyQuantizers(from source: LlamaModel, to copy: LlamaModel) throws {
+        let from = CheckpointIO.slots(source), to = CheckpointIO.slots(copy)
+        guard from.count == to.count else {
+            throw TensorError.invalidArgument(op: "copy", message: "the copy has \(to.count) linears, the source \(from.count); expected the same model")
+        }
+        for (s, c) in zip(from, to) {
+            guard let q = s.linear.quantizer as? GGMLQuantizer else { continue }
+            let bytes = try q.ggmlBlocks().bytes, width = bytes.count / max(q.rows, 1)
+            var rows = (0..<q.rows).map { Array(bytes[($0 * width)..<(($0 + 1) * width)]) }
+            if let order = s.hfRows { rows = order.map { rows[$0] } }        // source -> HF order
+            if let order = c.hfRows {                                        // HF -> copy order
+                var back = rows
+                for (hf, own) in order.enumerated() { back[own] = rows[hf] }
+                rows = back
+            }
+            c.linear.quantizer = try GGMLQuantizer(format: q.format, rows: q.rows, cols: q.cols, bytes: rows.flatMap { $0 })
+            c.linear.weight.requiresGrad = false
+        }
+    }
+}

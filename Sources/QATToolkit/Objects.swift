@@ -51,21 +51,13 @@ public final class ModelObject: InterpObject {
             let l = try loadModel(spec)
             return LoadedModel(model: l.model, tokenizer: l.tokenizer, name: loaded.name)
         }
-        // linears in a llama.cpp format are not a QATLab checkpoint's: the checkpoint carries their
-        // full-precision weights and the copy gets its own quantizers over the same ggml bytes
-        let linears = model.blocks.flatMap(\.linears)
-        let formatted = linears.indices.compactMap { i in (linears[i].quantizer as? GGMLQuantizer).map { (i, $0) } }
-        for (i, _) in formatted { linears[i].quantizer = nil }
-        defer { for (i, q) in formatted { linears[i].quantizer = q } }
+        // linears in a llama.cpp format are not a QATLab checkpoint's: it carries their
+        // full-precision weights, and the copy gets quantizers over the same blocks
         let tmp = NSTemporaryDirectory() + "qat-copy-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        try NativeCheckpoint.write(model, to: tmp, method: method, source: origin)
+        try GGMLQuantization.withFormatLinearsSetAside(model) { try NativeCheckpoint.write(model, to: tmp, method: method, source: origin) }
         let copy = try QuantCheckpoint.read(tmp).model
-        let copied = copy.blocks.flatMap(\.linears)
-        for (i, q) in formatted {
-            copied[i].quantizer = try GGMLQuantizer(format: q.format, rows: q.rows, cols: q.cols, bytes: try q.ggmlBlocks().bytes)
-            copied[i].weight.requiresGrad = false
-        }
+        try GGMLQuantization.copyQuantizers(from: model, to: copy)
         return LoadedModel(model: copy, tokenizer: loaded.tokenizer, name: loaded.name)
     }
 }
