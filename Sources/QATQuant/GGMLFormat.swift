@@ -17,9 +17,10 @@
 // A weight (rows, cols) in a format is its rows one after another, each row cols / blockSize
 // blocks (cols must be a multiple of the block size: 32 for the legacy types, 256 for the
 // k-quants, as in a GGUF file). llama.cpp itself quantizes a tensor whose rows are not whole
-// super-blocks with a fallback type (llama-quant.cpp): q2_k and q3_k -> iq4_nl, q4_k -> q5_0,
-// q5_k -> q5_1, q6_k -> q8_0; `fallback` names it. (Recent llama.cpp, e.g. commit 0c1e570 that
-// llama-cpp-python 0.3.36 vendors, sends q2_k and q3_k to q4_0 instead; the older rule is kept.)
+// super-blocks with a fallback type (llama-quant.cpp): q2_k and q3_k -> q4_0, q4_k -> q5_0,
+// q5_k -> q5_1, q6_k -> q8_0; `fallback` names it. These are the rules of llama.cpp commit 0c1e570,
+// the one llama-cpp-python 0.3.36 vendors and Tests/Oracles/llamacpp_quantize_check.py judges
+// with; older llama-quant.cpp sent q2_k and q3_k to IQ4_NL, which QATLab has as `iq4_nl`.
 //
 // Bits per weight are the stored bits, 8 * bytesPerBlock / blockSize (q4_0 4.5, q4_k 4.5, q2_k
 // 2.625, q3_k 3.4375, q6_k 6.5625, iq4_nl 4.5): AverageBits counts a format-quantized linear by this.
@@ -198,10 +199,10 @@ extension GGMLFormat {
                                         subBlocks: 1, scaleRange: nil, minRange: nil, maxCode: 255, fallbackName: nil,
                                         quantizeBlock: GGMLLegacy.q8_0, pack: GGMLPack.q8_0)
     public static let q2_k = GGMLFormat(name: "q2_k", type: .q2_K, summary: "256-element super-blocks, fp16 d/dmin, 16 sub-blocks of 16 with 4-bit scale and min, q in 0...3",
-                                        subBlocks: 16, scaleRange: 0...15, minRange: 0...15, maxCode: 3, fallbackName: "iq4_nl",
+                                        subBlocks: 16, scaleRange: 0...15, minRange: 0...15, maxCode: 3, fallbackName: "q4_0",
                                         quantizeBlock: GGMLKQuants.q2_k, pack: GGMLPack.q2_k)
     public static let q3_k = GGMLFormat(name: "q3_k", type: .q3_K, summary: "256-element super-blocks, fp16 d, 16 sub-blocks of 16 with 6-bit signed scale, q in -4...3",
-                                        subBlocks: 16, scaleRange: 0...63, minRange: nil, maxCode: 7, fallbackName: "iq4_nl",
+                                        subBlocks: 16, scaleRange: 0...63, minRange: nil, maxCode: 7, fallbackName: "q4_0",
                                         quantizeBlock: GGMLKQuants.q3_k, pack: GGMLPack.q3_k)
     public static let q4_k = GGMLFormat(name: "q4_k", type: .q4_K, summary: "256-element super-blocks, fp16 d/dmin, 8 sub-blocks of 32 with 6-bit scale and min, q in 0...15",
                                         subBlocks: 8, scaleRange: 0...63, minRange: 0...63, maxCode: 15, fallbackName: "q5_0",

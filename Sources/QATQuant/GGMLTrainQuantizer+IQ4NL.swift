@@ -31,6 +31,9 @@ public protocol GGMLTrainableQuantizer: LinearQuantizer {
 extension GGMLTrainQuantizer: GGMLTrainableQuantizer {}
 
 public enum GGMLTrainables {
+    /// Every format Block-AP trains in: GGMLTrainQuantizer's integer-grid formats and iq4_nl.
+    public static let formats = GGMLTrainQuantizer.trainable + ["iq4_nl"]
+
     /// The trainable quantizer for a linear the plan put in `format`, started from llama.cpp's RTN.
     public static func make(weight: Tensor, format: GGMLFormat) throws -> any GGMLTrainableQuantizer {
         format == .iq4_nl ? try GGMLIQ4NLTrainQuantizer(weight: weight) : try GGMLTrainQuantizer(weight: weight, format: format)

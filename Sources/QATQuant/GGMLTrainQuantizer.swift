@@ -2,21 +2,29 @@
 // (and mins) are learnable parameters, and every forward pass rounds them onto the format's own
 // representation, so what trains is, bit for bit, a weight llama.cpp can store.
 //
-// Parameters, one per 32 columns of a row (group g = column / 32), fp32 masters:
+// Parameters, one per sub-block of a row (32 columns for the legacy types, q4_k and q5_k; 16
+// for q2_k, q3_k and q6_k, whose sub-blocks are 16 elements), fp32 masters, shape (rows, groups):
 //   q4_0 q5_0   scales = d                   mins unused (zero, never trained)
 //   q4_1 q5_1   scales = d, mins = m         w = fp16(d) * q + fp16(m)
-//   q4_k q5_k   scales = the sub-block's effective scale d * sc, mins = its dmin * mn, against
-//               the super-block's fp16 d and dmin, which stay as llama.cpp's RTN chose them
+//   q2_k q4_k   scales = the sub-block's effective scale d * sc, mins = its dmin * mn, against
+//   q5_k        the super-block's fp16 d and dmin, which stay as llama.cpp's RTN chose them
+//   q3_k        scales = d * sc with sc the signed 6-bit scale (-32...31, stored + 32); no mins
+//   q6_k        scales = d * sc with sc the int8 scale (-128...127); no mins
 // The forward pass turns the parameters and the weight into the format's blocks exactly as
 // llama.cpp's reference quantizer finishes a block (GGMLLegacyQuants.swift, GGMLKQuantBlocks.swift):
 //   legacy  fp32 d (and m) -> codes by the reference's own truncation, d and m stored as fp16
-//   k       sc = clamp(nearest(s / d), 0, 63), mn = clamp(nearest(m / dmin), 0, 63), then codes
-//           nearest((x + dmin*mn) / (d*sc)) clamped; a sub-block whose d*sc is 0 keeps its RTN codes
+//   k       sc = clamp(nearest(s / d)) and mn = clamp(nearest(m / dmin)) onto the format's
+//           integer ranges, then codes nearest((x + dmin*mn) / (d*sc)) clamped (the symmetric
+//           q3_k / q6_k: nearest(x / (d*sc)) in -4...3 / -32...31, stored + 4 / + 32); a
+//           sub-block whose d*sc is 0 keeps its RTN codes, and a super-block whose fp16 d (dmin)
+//           is 0 keeps RTN's integer scales (mins), which no scale can move
 // and the effective weight is ggml's own decoder run on those blocks' bytes. Initialised from
 // llama.cpp's RTN (the fp32 d and m the reference computed; for the k-quants d*sc and dmin*mn),
 // the first forward reproduces the RTN blocks bit for bit. Gradients are straight-through
-// (LSQ-style): inside the code range dW = g and the scale gets g * (q - x/scale), outside it
-// dW = 0, the scale gets g * q and the min g (legacy _1) or -g (k-quants).
+// (LSQ-style), with t = (x - low) / scale + offset the unrounded code (offset 8 / 16 for q4_0 /
+// q5_0, 4 for q3_k, 32 for q6_k, else 0): inside the code range dW = g and the scale gets
+// g * (q - t), outside it dW = 0, the scale gets g * (q - offset) and the min g (legacy _1) or -g
+// (k-quants).
 import QATAutograd
 import QATModel
 import QATTensor
@@ -24,21 +32,36 @@ import QATTensor
 public final class GGMLTrainQuantizer: LinearQuantizer {
     public let format: GGMLFormat
     public let rows: Int, cols: Int
-    /// (rows, cols / 32): d (legacy) or d*sc (k-quants).
+    /// (rows, cols / subBlockSize): d (legacy) or d*sc (k-quants).
     public let scales: Var
-    /// (rows, cols / 32): m (q4_1, q5_1) or dmin*mn (k-quants); zeros for q4_0 / q5_0.
+    /// (rows, cols / subBlockSize): m (q4_1, q5_1) or dmin*mn (q2_k, q4_k, q5_k); zeros otherwise.
     public let mins: Var
-    /// k-quants: fp16 bits of each super-block's d and dmin (row-major, cols / 256 per row).
-    let superD: [UInt16], superDmin: [UInt16]
-    /// k-quants: RTN's codes, kept in a sub-block whose d*sc rounds to 0.
-    let rtnCodes: [UInt8]
+    /// k-quants: llama.cpp's RTN blocks (row-major), whose fp16 d and dmin stay, and whose codes
+    /// (integer scales, mins) a sub-block (super-block) the parameters cannot move keeps.
+    let rtnBlocks: [GGMLBlock]
 
-    /// The formats that train (the legacy 32-element types with 4/5-bit codes and q4_k / q5_k).
-    public static let trainable = ["q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k"]
+    /// The formats that train (the legacy 32-element types with 4/5-bit codes and every k-quant).
+    public static let trainable = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
 
     var isK: Bool { format.blockSize == 256 }
-    var hasMin: Bool { isK || format.name.hasSuffix("_1") }
-    var groups: Int { cols / 32 }
+    var hasMin: Bool { format.minRange != nil || format.name.hasSuffix("_1") }
+    /// Columns per trained scale: the format's sub-block (32 for the legacy types).
+    var subBlockSize: Int { isK ? 256 / format.subBlocks : 32 }
+    var groups: Int { cols / subBlockSize }
+    /// What the stored code is above the signed code the scale multiplies.
+    var codeOffset: Int { Self.codeOffset(format) }
+    /// q3_k stores its signed sub-block scale + 32.
+    var scaleBias: Int { format.name == "q3_k" ? 32 : 0 }
+
+    static func codeOffset(_ f: GGMLFormat) -> Int {
+        switch f.name {
+        case "q4_0": 8
+        case "q5_0": 16
+        case "q3_k": 4
+        case "q6_k": 32
+        default: 0
+        }
+    }
 
     /// llama.cpp's RTN of `weight` (rows, cols) in `format` as the starting parameters.
     public init(weight: Tensor, format: GGMLFormat) throws {
@@ -47,17 +70,18 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
         }
         let (rows, cols) = try format.shape(of: weight)
         self.format = format; self.rows = rows; self.cols = cols
-        let groups = cols / 32
+        let groups = cols / (format.blockSize == 256 ? 256 / format.subBlocks : 32)
         var s = [Float](repeating: 0, count: rows * groups), m = s
-        var dBits: [UInt16] = [], dminBits: [UInt16] = [], codes: [UInt8] = []
+        var rtn: [GGMLBlock] = []
         let w = weight.data
         if format.blockSize == 256 {
-            let blocks = try format.quantizeBlocks(weight)
-            for (k, b) in blocks.enumerated() {
-                dBits.append(b.d); dminBits.append(b.m); codes += b.codes
-                for j in 0..<8 {
-                    s[k * 8 + j] = HalfFloat.float(fromHalf: b.d) * Float(b.scales[j])
-                    m[k * 8 + j] = HalfFloat.float(fromHalf: b.m) * Float(b.mins[j])
+            rtn = try format.quantizeBlocks(weight)
+            let n = format.subBlocks, bias = format.name == "q3_k" ? 32 : 0
+            for (k, b) in rtn.enumerated() {
+                let d = HalfFloat.float(fromHalf: b.d), dmin = HalfFloat.float(fromHalf: b.m)
+                for j in 0..<n {
+                    s[k * n + j] = d * Float(b.scales[j] - bias)
+                    if !b.mins.isEmpty { m[k * n + j] = dmin * Float(b.mins[j]) }
                 }
             }
         } else {
@@ -73,9 +97,9 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
                 }
             }
         }
-        superD = dBits; superDmin = dminBits; rtnCodes = codes
+        rtnBlocks = rtn
         scales = Var(try Tensor(shape: [rows, groups], s), requiresGrad: true)
-        mins = Var(try Tensor(shape: [rows, groups], m), requiresGrad: format.blockSize == 256 || format.name.hasSuffix("_1"))
+        mins = Var(try Tensor(shape: [rows, groups], m), requiresGrad: format.minRange != nil || format.name.hasSuffix("_1"))
     }
 
     public var parameters: [(String, Var)] { hasMin ? [("scales", scales), ("mins", mins)] : [("scales", scales)] }
@@ -87,7 +111,7 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
         guard weight.shape == [rows, cols] else {
             throw TensorError.shapeMismatch(op: "format training", lhs: weight.shape, rhs: [rows, cols], hint: "installed on a linear of another shape")
         }
-        let perRow = cols / format.blockSize
+        let perRow = cols / format.blockSize, n = isK ? format.subBlocks : 1
         var out = [GGMLBlock](repeating: GGMLBlock(), count: rows * perRow)
         let w = weight.data, s = scales.value.data, m = mins.value.data
         out.withUnsafeMutableBufferPointer { dst in
@@ -95,7 +119,7 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
                 for r in range {
                     for b in 0..<perRow {
                         let k = r * perRow + b, x = w + k * format.blockSize
-                        dst[k] = isK ? kBlock(x, k: k, s: s + k * 8, m: m + k * 8) : legacyBlock(x, d: s[k], m: m[k])
+                        dst[k] = isK ? kBlock(x, k: k, s: s + k * n, m: m + k * n) : legacyBlock(x, d: s[k], m: m[k])
                     }
                 }
             }
@@ -126,15 +150,21 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
 
     /// The k-quant reference's last step with sub-block scales s and mins m against block k's d, dmin.
     func kBlock(_ x: UnsafePointer<Float>, k: Int, s: UnsafePointer<Float>, m: UnsafePointer<Float>) -> GGMLBlock {
-        let d = HalfFloat.float(fromHalf: superD[k]), dmin = HalfFloat.float(fromHalf: superDmin[k])
-        var block = GGMLBlock(d: superD[k], m: superDmin[k], scales: [], mins: [], codes: Array(rtnCodes[k * 256..<(k + 1) * 256]))
-        for j in 0..<8 {
-            let sc = d != 0 ? Self.nearestClamped(s[j] / d, 0, 63) : 0
-            let mn = dmin != 0 ? Self.nearestClamped(m[j] / dmin, 0, 63) : 0
-            block.scales.append(sc); block.mins.append(mn)
-            let dd = d * Float(sc), dm = dmin * Float(mn)
+        var block = rtnBlocks[k]
+        let d = HalfFloat.float(fromHalf: block.d), dmin = HalfFloat.float(fromHalf: block.m)
+        let bias = scaleBias, offset = codeOffset, size = subBlockSize
+        // the integer ranges the effective (unbiased) scale and the min take
+        let sLo = (format.scaleRange?.lowerBound ?? 0) - bias, sHi = (format.scaleRange?.upperBound ?? 0) - bias
+        for j in 0..<format.subBlocks {
+            if d != 0 { block.scales[j] = Self.nearestClamped(s[j] / d, sLo, sHi) + bias }
+            if let r = format.minRange, dmin != 0 { block.mins[j] = Self.nearestClamped(m[j] / dmin, r.lowerBound, r.upperBound) }
+            let dd = d * Float(block.scales[j] - bias)
             if dd == 0 { continue }
-            for i in 0..<32 { block.codes[32 * j + i] = UInt8(Self.nearestClamped((x[32 * j + i] + dm) / dd, 0, format.maxCode)) }
+            let dm = format.minRange != nil ? dmin * Float(block.mins[j]) : 0
+            for i in 0..<size {
+                let e = size * j + i
+                block.codes[e] = UInt8(Self.nearestClamped((x[e] + dm) / dd, -offset, format.maxCode - offset) + offset)
+            }
         }
         return block
     }
@@ -158,25 +188,25 @@ public final class GGMLTrainQuantizer: LinearQuantizer {
         let dw = weight.requiresGrad ? weight.gradBuffer().data : nil
         let ds = scales.requiresGrad ? scales.gradBuffer().data : nil
         let dm = mins.requiresGrad ? mins.gradBuffer().data : nil
-        let perRow = cols / format.blockSize, size = format.blockSize, top = format.maxCode
-        let offset: Float = isK || hasMin ? 0 : (top == 15 ? 8 : 16)
+        let perRow = cols / format.blockSize, size = format.blockSize, top = Float(format.maxCode)
+        let offset = Float(codeOffset), sub = subBlockSize, bias = scaleBias
         parallelFor(rows, costPerItem: 6 * cols) { range in
             for r in range {
                 for b in 0..<perRow {
                     let block = blocks[r * perRow + b]
                     for e in 0..<size {
-                        let i = r * cols + b * size + e, grp = i / 32, q = Float(block.codes[e])
+                        let i = r * cols + b * size + e, grp = i / sub, q = Float(block.codes[e])
                         // the effective scale and min the forward pass used for this element
                         var scale: Float, low: Float
                         if isK {
-                            let j = e / 32
-                            scale = HalfFloat.float(fromHalf: block.d) * Float(block.scales[j])
-                            low = -HalfFloat.float(fromHalf: block.m) * Float(block.mins[j])
+                            let j = e / sub
+                            scale = HalfFloat.float(fromHalf: block.d) * Float(block.scales[j] - bias)
+                            low = block.mins.isEmpty ? 0 : -HalfFloat.float(fromHalf: block.m) * Float(block.mins[j])
                         } else {
                             scale = s[grp]; low = hasMin ? m[grp] : 0
                         }
                         let t = scale != 0 ? (x[i] - low) / scale + offset : offset
-                        let inside = scale != 0 && t >= -0.5 && t <= Float(top) + 0.5
+                        let inside = scale != 0 && t >= -0.5 && t <= top + 0.5
                         if inside { dw?[i] += g[i] }
                         ds?[grp] += g[i] * (inside ? q - t : q - offset)
                         if !inside, let dm { dm[grp] += isK ? -g[i] : g[i] }

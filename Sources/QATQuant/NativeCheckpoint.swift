@@ -145,7 +145,9 @@ public enum NativeCheckpoint {
         for (name, t) in CheckpointIO.floatTensors(model) { try st.add(name, t, as: dtype) }
         for slot in CheckpointIO.slots(model) {
             if let b = slot.linear.bias { try st.add(slot.module + ".bias", CheckpointIO.rows(b.value, slot.hfRows), as: dtype) }
-            let w = try CheckpointIO.hardWeight(slot)?.dequantized() ?? noGrad { try slot.linear.effectiveWeight().value }
+            // a linear in a llama.cpp format has no integer grid: its weight is ggml's decoder on its blocks
+            let hard = slot.linear.quantizer is GGMLQuantizer ? nil : try CheckpointIO.hardWeight(slot)
+            let w = try hard?.dequantized() ?? noGrad { try slot.linear.effectiveWeight().value }
             try st.add(slot.module + ".weight", CheckpointIO.rows(w, slot.hfRows), as: dtype)
         }
         let torchDType = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.rawValue] ?? "float32"

@@ -51,10 +51,14 @@ public final class ModelObject: InterpObject {
             let l = try loadModel(spec)
             return LoadedModel(model: l.model, tokenizer: l.tokenizer, name: loaded.name)
         }
+        // linears in a llama.cpp format are not a QATLab checkpoint's: it carries their
+        // full-precision weights, and the copy gets quantizers over the same blocks
         let tmp = NSTemporaryDirectory() + "qat-copy-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: tmp) }
-        try NativeCheckpoint.write(model, to: tmp, method: method, source: origin)
-        return LoadedModel(model: try QuantCheckpoint.read(tmp).model, tokenizer: loaded.tokenizer, name: loaded.name)
+        try GGMLQuantization.withFormatLinearsSetAside(model) { try NativeCheckpoint.write(model, to: tmp, method: method, source: origin) }
+        let copy = try QuantCheckpoint.read(tmp).model
+        try GGMLQuantization.copyQuantizers(from: model, to: copy)
+        return LoadedModel(model: copy, tokenizer: loaded.tokenizer, name: loaded.name)
     }
 }
 

@@ -190,10 +190,12 @@ enum QuantVerbs {
                      Other linears (2-, 3-, 6-, 7-bit, 8-bit asymmetric, groups that split 32-column \
                      blocks) are refused unless convert= says how. A linear quantized in a llama.cpp \
                      format (quantize or blockap format=) is written as its own blocks, byte for byte, \
-                     in its format's type (Q2_K/Q3_K models hold IQ4_NL for their fallback linears). \
+                     in its format's type (Q2_K/Q3_K models hold Q4_0 for their fallback linears, as llama.cpp writes them). \
                      For the others, convert= f16 stores the weight QATLab \
                      multiplies by; nearest puts 2- and 3-bit codes into Q4_1 unchanged (exact; \
-                     Q2_K/Q3_K re-quantization comes with the k-quant encoders). Prints one line per \
+                     Q2_K/Q3_K re-quantization comes with the k-quant encoders). A linear in a \
+                     llama.cpp format (quantize, blockap or blockap then e2eqp with format=F, any \
+                     of q4_0 ... q6_k) is written as its own blocks, byte for byte. Prints one line per \
                      tensor type (count, how, max |w_gguf - w_qat|, relative RMS) and `exported ... \
                      types=... bytes=...`. `ppl FILE.gguf` loads the file back. \
                      GPTQ directories are Hugging Face layouts (safetensors, config.json with \

@@ -141,11 +141,14 @@ enum TrainVerbs {
                         that far)
                         """),
                     .key("policy", .string, help: "per-block/linear overrides, e.g. \"w2g64,down_proj=w4g64\""),
-                    .key("format", .choice(GGMLTrainQuantizer.trainable), help: """
+                    .key("format", .choice(GGMLTrainables.formats), help: """
                         train in this llama.cpp block format instead of bits=/group=: start from \
-                        llama.cpp's RTN, train W (wlr=) and the blocks' scales and mins (qlr=; \
-                        train= s and z), rounded onto the format's fp16 / 6-bit fields every step, then store the \
-                        blocks (no out=, resume= or dump=)
+                        llama.cpp's RTN, train W (wlr=) and the sub-blocks' scales and mins (qlr=; \
+                        train= s and z; per 32 columns, per 16 for q2_k q3_k q6_k; iq4_nl: d per 32), \
+                        rounded onto the format's integer scales against its fp16 d every step, then \
+                        store the blocks (no out=, resume= or dump=; e2eqp continues in the format; \
+                        linears whose inputs are not whole super-blocks train in llama.cpp's \
+                        fallback: q2_k/q3_k -> q4_0, q4_k -> q5_0, q5_k -> q5_1; q6_k's q8_0 does not train)
                         """),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing out= directory"),
                     .key("dump", .string, help: """
@@ -242,7 +245,8 @@ enum TrainVerbs {
                  arguments: [
                     .positional("MODEL", modelKind, help: """
                         a quantized model object or checkpoint (Block-AP, RTN, GPTQ, AWQ, any of \
-                        them on a rotated model); an object is not changed. A PTQ model is a start \
+                        them on a rotated model, or a model in a llama.cpp format from quantize or \
+                        blockap format=F); an object is not changed. A PTQ model is a start \
                         as it is: E2E-QP trains the s (and z) of its codes, no init= needed
                         """),
                     .key("out", .string, help: "write a QATLab checkpoint here (and resumable state into DIR.work)"),
@@ -273,7 +277,11 @@ enum TrainVerbs {
                      next-token cross-entropy (loss=ce), or distill the full-precision teacher \
                      (loss=kd: T^2 KL per token; loss=ce+kd mixes them), whose logits are computed \
                      per micro-batch without gradients. Windows are drawn with seed 2, as \
-                     Block-AP's default, so both phases see the same data. Ends with `e2eqp \
+                     Block-AP's default, so both phases see the same data. On a model in a \
+                     llama.cpp format the codes and integer sub-block scales stay and each block's \
+                     fp16 d trains (zeros=1 or train=sz: also m / dmin), stored to fp16 every \
+                     forward, so the result stays in its format and `export format=gguf` writes \
+                     it exactly (no out=: a format model is not a QATLab checkpoint). Ends with `e2eqp \
                      steps=... loss=ce|kd|ce+kd initial_val_loss=... final_val_loss=... \
                      tok_per_s=... seconds=... out=...` (the val losses are cross-entropy).
                      """,

@@ -17,7 +17,7 @@ enum BlockAPFormat {
         let prefix = "blocks.\(index)."
         var weights: [Var] = [], quant: [Var] = []
         for (name, linear, f) in try GGMLQuantization.plan(model, format: format) where name.hasPrefix(prefix) {
-            let q = try GGMLTrainQuantizer(weight: linear.weight.value, format: f)
+            let q = try GGMLTrainables.make(weight: linear.weight.value, format: f)
             linear.quantizer = q
             linear.weight.requiresGrad = o.trainWeights
             if o.trainWeights { weights.append(linear.weight) }
@@ -34,7 +34,7 @@ enum BlockAPFormat {
     /// Replaces the block's trainable format quantizers by the ggml blocks they round to.
     static func finalize(_ block: DecoderBlock) throws {
         for l in block.linears {
-            guard let q = l.quantizer as? GGMLTrainQuantizer else { continue }
+            guard let q = l.quantizer as? any GGMLTrainableQuantizer else { continue }
             l.quantizer = try q.harden(weight: l.weight.value)
             l.weight.requiresGrad = false
         }
@@ -50,6 +50,10 @@ extension BlockAPFormat {
             throw TrainingError("blockap format=\(format) keeps no checkpoint (a format-quantized model is not a QATLab checkpoint); drop out= and resume=")
         }
         guard o.dump == nil else { throw TrainingError("blockap format=\(format) does not dump; drop dump=") }
-        _ = try GGMLQuantization.plan(model, format: format)
+        // a linear llama.cpp stores in a fallback type that does not train (q6_k -> q8_0) is
+        // refused here, not when its block comes up
+        for (name, linear, f) in try GGMLQuantization.plan(model, format: format) where !GGMLTrainables.formats.contains(f.name) {
+            throw TrainingError("blockap format=\(format): \(name) has \(linear.inFeatures) inputs, not whole \(format) blocks, so llama.cpp stores it as \(f), which does not train (the trainable formats are \(GGMLTrainables.formats.joined(separator: ", "))); use quantize format=\(format) for round to nearest, or a format whose blocks fit")
+        }
     }
 }

@@ -1,7 +1,9 @@
 // E2E-QP: end-to-end training of the step sizes of a hard-quantized model (EfficientQAT section 4; docs/efficientqat.md 4).
 //
 // Every quantized linear keeps its integer codes and zero points frozen; only the scales s
-// (option: the zero points too) train, with next-token cross-entropy on calibration windows
+// (option: the zero points too) train (QATQuant/StepSizeTrainable.swift: on a linear in a
+// llama.cpp format the fp16 d, and the m / dmin as the "zero points", of its blocks; the integer
+// codes and sub-block scales stay, so the model stays in its format), with next-token cross-entropy on calibration windows
 // (or, with loss=kd / ce+kd, distillation from the full-precision teacher; Distillation.swift).
 // The weight is W = (q - z) * s, so the only gradient is dW/ds = q - z. Embedding, norms and
 // LM head stay frozen. AdamW (weight decay 0), linear warm-up over 3% of the steps then cosine to
@@ -52,10 +54,10 @@ public struct E2EQPReport: Sendable {
 }
 
 public enum E2EQP {
-    /// The quantized linears of a model, with their hard quantizers.
-    static func quantized(_ model: LlamaModel) -> [(String, HardQuantizer)] {
+    /// The quantized linears of a model whose step sizes can train, with their quantizers.
+    static func quantized(_ model: LlamaModel) -> [(String, any StepSizeTrainable)] {
         model.blocks.enumerated().flatMap { i, b in
-            b.linears.compactMap { l in (l.quantizer as? HardQuantizer).map { ("blocks.\(i).\(l.name)", $0) } }
+            b.linears.compactMap { l in (l.quantizer as? any StepSizeTrainable).map { ("blocks.\(i).\(l.name)", $0) } }
         }
     }
 
@@ -71,19 +73,17 @@ public enum E2EQP {
                            log: (String) -> Void) throws -> E2EQPReport {
         let q = quantized(model)
         try o.objective.validate(teacher: teacher, student: model, run: "e2eqp")
-        guard !q.isEmpty else { throw TrainingError("e2eqp: the model has no hard-quantized linears; quantize it first (rtn, gptq, awq or blockap)") }
+        guard !q.isEmpty else { throw TrainingError("e2eqp: the model has no hard-quantized linears; quantize it first (rtn, gptq, awq, blockap or a format=)") }
+        if o.checkpointDir != nil, let (name, _) = q.first(where: { $0.1 is GGMLQuantizer }) {
+            throw TrainingError("e2eqp: \(name) is in a llama.cpp format, and a format-quantized model is not a QATLab checkpoint; drop out= (and resume=) and store the result with export format=gguf")
+        }
         model.freezeAll()
         var params: [(String, Var)] = []
-        for (name, hq) in q {
-            for l in model.blocks.flatMap(\.linears) where l.quantizer === hq { l.weight.requiresGrad = false }
-            hq.scales.requiresGrad = o.trainScales
-            if o.trainScales { params.append((name + ".scales", hq.scales)) }
-            hq.zeros.requiresGrad = o.trainZeros
-            // a trained zero is a real number (the paper's fp16 zero); rounded, it would never move
-            if o.trainZeros { params.append((name + ".zeros", hq.zeros)); hq.fractionalZeros = true }
+        for (name, quantizer) in q {
+            for (what, v) in try quantizer.beginStepSizeTraining(scales: o.trainScales, offsets: o.trainZeros) { params.append((name + "." + what, v)) }
         }
-        guard !params.isEmpty else { throw TrainingError("e2eqp: nothing to train; train the scales, the zero points or both") }
-        let bits = q.map { $0.1.spec.bits }.min() ?? 4
+        guard !params.isEmpty else { throw TrainingError("e2eqp: nothing to train; train the scales, the zero points or both (a format without m or dmin, such as q4_0 or q3_k, has no zero points)") }
+        let bits = q.map { $0.1.codeBits }.min() ?? 4
         let lr = o.lr ?? (bits <= 2 ? 2e-5 : 1e-5)
         let opt = AdamW(groups: [ParameterGroup(name: "scales", parameters: params.map(\.1), lr: lr)])
         let perStep = o.batchSize * o.accumulation
@@ -116,7 +116,7 @@ public enum E2EQP {
         })
         report.seconds = done.seconds
         report.steps = done.steps
-        for (_, p) in params { p.requiresGrad = false }
+        for (_, quantizer) in q { try quantizer.finishStepSizeTraining() }
         report.finalValidationLoss = try validationLoss(model: model, windows: data.validation)
         report.peakRSSMB = ResidentMemory.peakMB
         log("e2eqp: val loss \(fmtE(report.initialValidationLoss)) -> \(fmtE(report.finalValidationLoss)), \(Int(report.seconds)) s")
@@ -128,7 +128,7 @@ public enum E2EQP {
 extension E2EQP {
     /// The values E2E-QP trains (every quantized linear's scales, and zero points with `zeros`).
     public static func trainedCount(_ model: LlamaModel, zeros: Bool) -> Int {
-        quantized(model).reduce(0) { $0 + $1.1.scales.value.count * (zeros ? 2 : 1) }
+        quantized(model).reduce(0) { $0 + $1.1.trainedValueCount(offsets: zeros) }
     }
 }
 

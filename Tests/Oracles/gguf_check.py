@@ -32,7 +32,7 @@ Tolerances:
       terms the fp32 roundings of both sides (2^-24: absolute slack for subnormal d). d and m are
       read from the raw blocks here (byte offsets 0 and 2 of each block, ggml-common.h).
   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL: written only from a linear quantized in that llama.cpp
-      format (quantize/blockap format=), whose weight is ggml's decoding of the very bytes
+      format (quantize / blockap / e2eqp format=F), whose weight is ggml's decoding of the very bytes
       exported: bit for bit.
   Metadata: general.architecture is llama, qwen2 or qwen3, and ARCH.block_count, .embedding_length,
       .attention.head_count(_kv), .feed_forward_length, .vocab_size agree with config.json.

@@ -11,20 +11,21 @@ import Testing
 
 /// Small random LLaMA models: hidden 64, 4 heads of 16 (2 KV heads), MLP 160.
 enum TinyModels {
-    static func config(vocab: Int, blocks: Int, ffn: Int, tied: Bool, bias: Bool) -> ModelConfig {
-        ModelConfig(vocabSize: vocab, hiddenSize: 64, intermediateSize: ffn, layerCount: blocks, headCount: 4, kvHeadCount: 2,
-                    headDim: 16, ropeTheta: 10000, rmsNormEps: 1e-5, maxPositions: 128, tieWordEmbeddings: tied, attentionBias: bias)
+    /// Four heads of hidden / 4 (2 KV heads); hidden 64 unless a test needs whole 256-element super-blocks.
+    static func config(vocab: Int, blocks: Int, ffn: Int, tied: Bool, bias: Bool, hidden: Int = 64) -> ModelConfig {
+        ModelConfig(vocabSize: vocab, hiddenSize: hidden, intermediateSize: ffn, layerCount: blocks, headCount: 4, kvHeadCount: 2,
+                    headDim: hidden / 4, ropeTheta: 10000, rmsNormEps: 1e-5, maxPositions: 128, tieWordEmbeddings: tied, attentionBias: bias)
     }
 
     static func model(seed: UInt64, vocab: Int = 300, blocks: Int = 2, ffn: Int = 160, tied: Bool = false, bias: Bool = false,
-                      layout: RopeLayout = .halfRotate) throws -> LlamaModel {
-        let c = config(vocab: vocab, blocks: blocks, ffn: ffn, tied: tied, bias: bias)
-        let shape = BlockShape(hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ffn: ffn, rmsEps: 1e-5, ropeTheta: 10000,
+                      layout: RopeLayout = .halfRotate, hidden: Int = 64) throws -> LlamaModel {
+        let c = config(vocab: vocab, blocks: blocks, ffn: ffn, tied: tied, bias: bias, hidden: hidden)
+        let shape = BlockShape(hidden: hidden, heads: 4, kvHeads: 2, headDim: hidden / 4, ffn: ffn, rmsEps: 1e-5, ropeTheta: 10000,
                                ropeLayout: layout, attentionBias: bias)
         let blockList = try (0..<blocks).map { try DecoderBlock.random(shape: shape, seed: seed &+ UInt64(100 * $0)) }
-        return try LlamaModel(config: c, ropeLayout: layout, embedding: Tensor.randn([vocab, 64], seed: seed &+ 7, std: 0.5),
-                              blocks: blockList, finalNorm: Tensor.rand([64], seed: seed &+ 8, low: 0.5, high: 1.5),
-                              lmHead: tied ? nil : Tensor.randn([vocab, 64], seed: seed &+ 9, std: 0.5), source: "test-model")
+        return try LlamaModel(config: c, ropeLayout: layout, embedding: Tensor.randn([vocab, hidden], seed: seed &+ 7, std: 0.5),
+                              blocks: blockList, finalNorm: Tensor.rand([hidden], seed: seed &+ 8, low: 0.5, high: 1.5),
+                              lmHead: tied ? nil : Tensor.randn([vocab, hidden], seed: seed &+ 9, std: 0.5), source: "test-model")
     }
 
     /// Installs HardQuantizers with random codes on every linear; `specFor` may vary the spec or

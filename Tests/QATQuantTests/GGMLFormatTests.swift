@@ -88,7 +88,7 @@ func firstDifferingBlock(_ a: [UInt8], _ b: [UInt8], size: Int) -> Int? {
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q4_k.quantize(w) }
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q4_0.quantize(try Tensor(shape: [1, 40], [Float](repeating: 1, count: 40))) }
         #expect(GGMLFormat.q4_k.fallback == GGMLFormat.q5_0)
-        #expect(GGMLFormat.q2_k.fallback == GGMLFormat.iq4_nl && GGMLFormat.q3_k.fallback == GGMLFormat.iq4_nl)
+        #expect(GGMLFormat.q2_k.fallback == GGMLFormat.q4_0 && GGMLFormat.q3_k.fallback == GGMLFormat.q4_0)
         #expect(GGMLFormat.iq4_nl.fallback == nil)
         var nan = [Float](repeating: 0.5, count: 256); nan[7] = .nan
         #expect(throws: TensorError.self) { _ = try GGMLFormat.q6_k.quantize(try Tensor(shape: [1, 256], nan)) }

@@ -70,8 +70,8 @@ struct GGUFExportOracleTests {
 
     /// A model quantized in a llama.cpp format exports its own blocks; gguf reads their types and
     /// dequantizes them to QATLab's weights bit for bit. ffn 256: down_proj (256 inputs) takes the
-    /// k-quant, the 64-input linears its fallback (iq4_nl for q2_k/q3_k, q5_0 for q4_k).
-    @Test(arguments: [("q2_k", "Q2_K", "IQ4_NL"), ("q3_k", "Q3_K", "IQ4_NL"), ("q4_k", "Q4_K", "Q5_0")])
+    /// k-quant, the 64-input linears its fallback (q4_0 for q2_k/q3_k, q5_0 for q4_k).
+    @Test(arguments: [("q2_k", "Q2_K", "Q4_0"), ("q3_k", "Q3_K", "Q4_0"), ("q4_k", "Q4_K", "Q5_0")])
     func formatBlocksDequantizeLikeQATLab(format: String, kType: String, fallbackType: String) throws {
         let python = try #require(PythonOracle.python)
         let tmp = try ScratchDir(), path = tmp.sub("m.gguf"), fp = tmp.sub("fp")
@@ -92,5 +92,31 @@ struct GGUFExportOracleTests {
         #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
         let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
         #expect(tensors.values.filter { ($0["type"] as? String) == fallbackType }.count == 12, "six fallback linears per block")
+    }
+
+    /// Blocks a format-trained linear stores (GGMLTrainQuantizer with its scales moved off RTN,
+    /// as Block-AP moves them, then hardened) export as they are, and the gguf package decodes
+    /// them to QATLab's weights: q2_k, q3_k and q6_k need whole super-blocks (hidden 256, MLP 512).
+    @Test(arguments: ["q2_k", "q3_k", "q4_k", "q6_k"])
+    func formatTrainedBlocksDequantizeLikeQATLab(_ name: String) throws {
+        let python = try #require(PythonOracle.python)
+        let tmp = try ScratchDir(), path = tmp.sub("m.gguf"), fp = tmp.sub("fp")
+        let model = try TinyModels.model(seed: 23, vocab: 258, blocks: 1, ffn: 512, tied: true, hidden: 256)
+        let format = try GGMLFormats.named(name)
+        for l in model.blocks.flatMap(\.linears) {
+            let t = try GGMLTrainQuantizer(weight: l.weight.value, format: format)
+            let s = t.scales.value.data
+            for i in 0..<t.scales.value.count { s[i] *= 1 + 0.2 * Float(i % 5 - 2) }
+            l.quantizer = try t.harden(weight: l.weight.value)
+        }
+        _ = try F.export(model, to: path)
+        try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
+        #expect(try F.linearTypes(path) == [format.type.name])
+        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
+        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
+        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        #expect(failures.isEmpty && status == 0, "\(failures.prefix(5)) \(err.suffix(400))")
+        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
+        #expect(tensors.count == 2 + 9, "every tensor was checked (tied: embedding, final norm, one block)")
     }
 }

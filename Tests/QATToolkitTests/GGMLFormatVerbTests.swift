@@ -1,6 +1,6 @@
 // quantize MODEL format=F: the summary counts what was installed (formats per linear, avg_bits
 // derived here by hand), llama.cpp's fallback covers rows that are not whole super-blocks (q5_0
-// for q4_k, iq4_nl for q2_k and q3_k, exported byte for byte), and
+// for q4_k, q4_0 for q2_k and q3_k, exported byte for byte), and
 // what a format cannot do is refused before the model changes.
 import Foundation
 import QATInterp
@@ -59,13 +59,13 @@ import Testing
         #expect(abs(after / before - 1) < 1e-6, "\(before) vs \(after)")
     }
 
-    /// q2_k and q3_k on tiny: 128-input linears in llama.cpp's iq4_nl fallback (4.5 bits), down_proj
+    /// q2_k and q3_k on tiny: 128-input linears in llama.cpp's q4_0 fallback (4.5 bits), down_proj
     /// (256 inputs) in the k-quant. avg_bits by hand per block: (114,688 * 4.5 + 32,768 * b) / 147,456
     /// = 4.0833 for q2_k (b = 2.625), 4.2639 for q3_k (b = 3.4375). The exported file stores both
     /// types as the quantizers' bytes, byte for byte, and re-loads to the same perplexity (1e-6
     /// relative, as for q4_0 above).
     @Test(arguments: [("q2_k", "Q2_K", "4.083"), ("q3_k", "Q3_K", "4.264")])
-    func lowBitKQuantsFallBackToIQ4NLAndExportBothTypes(format: String, type: String, bits: String) throws {
+    func lowBitKQuantsFallBackToQ4_0AndExportBothTypes(format: String, type: String, bits: String) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qat-iq4nl-export-\(getpid())-\(format)")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -73,7 +73,7 @@ import Testing
         let file = dir.appendingPathComponent("\(format).gguf").path
         let s = Session()
         try s.run("q = quantize tiny format=\(format)")
-        #expect(QuantizeVerbTests.field("linears", in: s.lines) == "\(format):4,iq4_nl:24")
+        #expect(QuantizeVerbTests.field("linears", in: s.lines) == "q4_0:24,\(format):4")
         #expect(QuantizeVerbTests.field("avg_bits", in: s.lines) == bits)
         try s.run("export q format=gguf out=\(file)")
         guard case .object(let o)? = s.interp.variables["q"], let m = o as? ModelObject, let block = m.model.blocks.first else {
@@ -81,7 +81,7 @@ import Testing
         }
         let gguf = try GGUFFile(path: file)
         let data = try Data(contentsOf: URL(fileURLWithPath: file))
-        for (tensor, linear, want) in [("blk.0.attn_v.weight", "v_proj", "IQ4_NL"), ("blk.0.ffn_down.weight", "down_proj", type)] {
+        for (tensor, linear, want) in [("blk.0.attn_v.weight", "v_proj", "Q4_0"), ("blk.0.ffn_down.weight", "down_proj", type)] {
             let info = try #require(gguf.info(named: tensor))
             let q = try #require(block.linears.first(where: { $0.name.hasSuffix(linear) })?.quantizer as? GGMLQuantizer)
             #expect(info.type.name == want)
@@ -96,9 +96,32 @@ import Testing
 
     @Test func refusals() throws {
         let s = Session()
-        for bad in ["quantize tiny format=q4_0 bits=3", "quantize tiny format=q4_0 policy=w4g32", "quantize tiny method=gptq format=q4_0"] {
+        for bad in ["quantize tiny format=q4_0 bits=3", "quantize tiny format=q4_0 policy=w4g32", "quantize tiny method=awq format=q4_0", "quantize tiny method=gptq format=q4_k"] {
             #expect(s.error(bad) != nil, "\(bad)")
         }
         #expect(s.error("quantize tiny format=q7_k") != nil)
+    }
+}
+
+extension GGMLFormatVerbTests {
+    /// e2eqp on a model object in a format trains a copy (the object keeps its bytes), the copy
+    /// stays in the format with moved fp16 fields, and out= is refused before any training.
+    @Test func e2eqpOnAFormatObjectTrainsACopyInTheFormat() throws {
+        let s = Session()
+        try s.run("q = quantize tiny format=q4_1")
+        func blocks(_ name: String) throws -> [GGMLQuantizer] {
+            guard case .object(let o)? = s.interp.variables[name], let m = o as? ModelObject else { throw InterpError.verb("no \(name)", hint: "") }
+            return m.model.blocks.flatMap(\.linears).compactMap { $0.quantizer as? GGMLQuantizer }
+        }
+        let before = try blocks("q").map(\.bytes)
+        try s.run("e = e2eqp q samples=8 seqlen=32 max_steps=2 batch=1 accum=1 lr=1e-4 zeros=1")
+        #expect(try blocks("q").map(\.bytes) == before, "the object is not changed")
+        let trained = try blocks("e")
+        #expect(trained.count == 28 && trained.allSatisfy { $0.format == .q4_1 })
+        #expect(trained.map(\.bytes) != before)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("qat-e2e-format-\(getpid())").path
+        let refused = try #require(s.error("e2eqp q samples=8 seqlen=32 max_steps=1 out=\(out)"))
+        #expect(refused.message.contains("export format=gguf"), "\(refused.message)")
+        #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".work"), "nothing written")
     }
 }

@@ -57,7 +57,7 @@ func blockAPFormatTrainingLowersTheBlockMSE(format: String) throws {
     }
 }
 
-@Test(arguments: ["q4_0", "q4_1", "q5_1", "q4_k", "q5_k"])
+@Test(arguments: ["q4_0", "q4_1", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"])
 func trainingForwardIsTheDecodedBlocks(format: String) throws {
     let f = try GGMLFormats.named(format)
     let w = try Tensor.randn([4, 512], seed: 11, std: 0.05)
@@ -80,10 +80,36 @@ func trainingForwardIsTheDecodedBlocks(format: String) throws {
     var o = try formatOptions("q4_1", epochs: 0)
     o.checkpointDir = "/nonexistent/blockap.work"
     #expect(throws: TrainingError.self) { try BlockAP.run(model: loaded.model, data: data, options: o, log: { _ in }) }
-    #expect(throws: TensorError.self) { try GGMLTrainQuantizer(weight: try Tensor.randn([2, 256], seed: 1), format: .q2_k) }
-    // q2_k has no fallback for tiny's 128-input linears: refused before any block changes
+    #expect(throws: TensorError.self) { try GGMLTrainQuantizer(weight: try Tensor.randn([2, 256], seed: 1), format: .q8_0) }
+    // q6_k: tiny's 128-input linears fall back to q8_0, which does not train: refused up front
     o = try formatOptions("q4_1", epochs: 0)
-    o.format = .q2_k
-    #expect(throws: (any Error).self) { try BlockAP.run(model: loaded.model, data: data, options: o, log: { _ in }) }
+    o.format = .q6_k
+    let error = #expect(throws: TrainingError.self) { try BlockAP.run(model: loaded.model, data: data, options: o, log: { _ in }) }
+    #expect(error?.description.contains("blocks.0.q_proj has 128 inputs") == true, "\(String(describing: error))")
     #expect(loaded.model.blocks.allSatisfy { $0.linears.allSatisfy { $0.quantizer == nil } })
+}
+
+/// q2_k, q3_k and q6_k (16-element sub-blocks) on the wide model, whose linears are whole
+/// super-blocks: no epochs is llama.cpp's RTN byte for byte, training lowers every block's MSE,
+/// and the stored bytes decode to the weight the model computes with.
+@Test(arguments: ["q2_k", "q3_k", "q6_k"])
+func blockAPInSixteenElementKQuants(format: String) throws {
+    let (_, data) = try tinyWindows(samples: 8, seqlen: 32)
+    let f = try GGMLFormats.named(format)
+    let model = try wideModel()
+    let rtn = try model.blocks.flatMap(\.linears).map { try f.quantize($0.weight.value) }
+    _ = try BlockAP.run(model: model, data: data, options: try formatOptions(format, epochs: 0), log: { _ in })
+    #expect(try formatQuantizers(model).map(\.bytes) == rtn)
+    let trained = try wideModel()
+    var o = try formatOptions(format, epochs: 2)
+    o.weightLR = 1e-5; o.quantLR = 1e-5
+    let r = try BlockAP.run(model: trained, data: data, options: o, log: { _ in })
+    for b in r.blocks {
+        let last = try #require(b.validationMSE.last)
+        #expect(last < b.rtnValidationMSE, "block \(b.block): \(last) not below RTN's \(b.rtnValidationMSE)")
+    }
+    for q in try formatQuantizers(trained) {
+        #expect(q.format == f)
+        #expect(try f.decode(q.bytes).map(\.bitPattern) == q.weight.toArray().map(\.bitPattern))
+    }
 }

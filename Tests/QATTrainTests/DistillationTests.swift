@@ -20,7 +20,7 @@ import QATTensor
     /// One accumulated step's loss and the gradients it leaves on the trained scales.
     func step(_ o: TrainingObjective, teacher: LlamaModel?) throws -> (Float, [[Float]]) {
         let (student, data) = try tinyRTNModel()
-        let scales = E2EQP.quantized(student.model).map(\.1.scales)
+        let scales = E2EQP.quantized(student.model).compactMap { ($0.1 as? HardQuantizer)?.scales }
         for s in scales { s.requiresGrad = true }
         var order = EpochOrder(windows: data.train.count, seed: 42)
         let loss = try accumulatedCrossEntropyStep(model: student.model, data: data, order: &order, step: 1, batch: 2, accumulation: 2,
