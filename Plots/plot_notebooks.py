@@ -46,6 +46,7 @@ FIGURES = {
     "qfa_period": [("", "wbits", "uniform subnet bits", ["ppl_devil"], "period_fraction", True)],
     "qfa_search": [("", "budget", "mean-width budget", ["picked_heldout_ppl", "random_best_heldout_ppl", "uniform_heldout_ppl"], None, True)],
     "inspect": [("", "count", "elements in the tensor", ["std"], "tensor", True)],
+    "llamacpp": [("", "bits", "stored bits per weight of the block linears", ["ppl_devil"], "method", True)],
     "beat_ptq": [("", "wall", "wall time per row (s, 2 threads; evaluation not counted)", ["ppl_devil"], "spec", True)],
 }
 YLABEL = {"ppl_devil": PPL, "rel_gap": "(validation - training loss) / training loss (%)", "std": "standard deviation",

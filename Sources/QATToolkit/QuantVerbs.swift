@@ -233,6 +233,9 @@ enum QuantVerbs {
         options.convert = GGUFConvert(rawValue: try call.string("convert")) ?? .none
         options.overwrite = overwrite
         options.name = "\(m.origin) \(m.method)"
+        // as dump does: a notebook names files under a work directory it has not made yet
+        let dir = PathName.parent(out)
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let r = try GGUFExport.write(m.model, tokenizer: m.loaded.tokenizer, tokenizerSource: m.origin, to: out, options: options)
         for line in r.linearLines { call.out(line) }
         call.out("exported \(m.loaded.name) to \(out) format=gguf types=\(r.typeCounts) bytes=\(r.bytes) tokenizer=\(r.tokenizer)")
