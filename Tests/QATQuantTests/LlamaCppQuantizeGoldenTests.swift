@@ -29,7 +29,7 @@ private func llamaCppGolden() throws -> [String: [String: (type: String, sum: St
 
 @Suite(.enabled(if: (try? ModelLoader.resolve("smollm2")) != nil, "skipped: SmolLM2 is not installed (bash setup.sh)"))
 struct LlamaCppQuantizeGoldenTests {
-    @Test(arguments: ["q4_k", "q6_k", "q5_1"])
+    @Test(arguments: ["q2_k", "q3_k", "q4_k", "q6_k", "q5_1"])
     func everyLinearHasLlamaCppsBytes(_ format: String) throws {
         let golden = try #require(try llamaCppGolden()[format], "no \(format) in \(goldenPath)")
         #expect(golden.count == 210, "SmolLM2 has 30 blocks x 7 linears")
