@@ -91,10 +91,7 @@ public enum GGMLGPTQ {
                 log("gptq blocks.\(bi).\(linear.name) \(f)")
             }
         }
-        return GGMLFormats.all.compactMap { f in
-            let n = plan.filter { $0.format == f }.count
-            return n > 0 ? (f, n) : nil
-        }
+        return GGMLQuantization.counts(plan)
     }
 
     /// ggml's dequantization of one legacy code: (q - shift) * fp16(d), or q * fp16(d) + fp16(m).

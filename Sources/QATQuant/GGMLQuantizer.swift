@@ -86,7 +86,12 @@ public enum GGMLQuantization {
             linear.quantizer = try GGMLQuantizer(weight: linear.weight.value, format: f)
             linear.weight.requiresGrad = false
         }
-        return GGMLFormats.all.compactMap { f in
+        return counts(plan)
+    }
+
+    /// How many linears of `plan` each format holds, in the table's order (formats with none left out).
+    public static func counts(_ plan: [(name: String, linear: Linear, format: GGMLFormat)]) -> [(format: GGMLFormat, linears: Int)] {
+        GGMLFormats.all.compactMap { f in
             let n = plan.filter { $0.format == f }.count
             return n > 0 ? (f, n) : nil
         }

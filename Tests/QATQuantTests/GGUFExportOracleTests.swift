@@ -45,6 +45,15 @@ struct GGUFExportOracleTests {
         Case(bits: 2, group: 64, zero: nil, rtn: true, convert: .f16),
     ]
 
+    /// gguf_check.py on an exported file against QATLab's F32 export: exit status, failures and
+    /// the per-tensor report.
+    static func check(_ python: String, _ path: String, _ fp: String) throws -> (Int32, [String], [String: [String: Any]]) {
+        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
+        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
+        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err.suffix(400))"]
+        return (status, failures, json?["tensors"] as? [String: [String: Any]] ?? [:])
+    }
+
     @Test(arguments: cases)
     func ggufPackageDequantizesLikeQATLab(_ c: Case) throws {
         let python = try #require(PythonOracle.python)
@@ -59,11 +68,8 @@ struct GGUFExportOracleTests {
         }
         _ = try F.export(model, to: path, fp: try #require(GGMLType.named(c.fp)), convert: c.convert)
         try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
-        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
-        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
-        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        let (status, failures, tensors) = try Self.check(python, path, fp)
         #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
-        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
         let perBlock = c.qwen2 ? 12 : 9, top = c.qwen2 ? 2 : 3   // qwen2: tied, q/k/v biases; llama: untied
         #expect(tensors.count == top + 2 * perBlock, "every tensor was checked")
     }
@@ -79,18 +85,9 @@ struct GGUFExportOracleTests {
         try GGMLQuantization.apply(to: model, format: try GGMLFormats.named(format))
         _ = try F.export(model, to: path)
         #expect(try F.linearTypes(path) == [kType, fallbackType])
-        // the reference: each linear's effective weight as a plain weight (writeDequantized stores
-        // hard-quantized and full-precision linears only)
-        for l in model.blocks.flatMap(\.linears) {
-            l.weight = Var(try l.effectiveWeight().value)
-            l.quantizer = nil
-        }
         try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
-        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
-        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
-        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
+        let (status, failures, tensors) = try Self.check(python, path, fp)
         #expect(status == 0 && failures.isEmpty, "\(failures.prefix(5))")
-        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
         #expect(tensors.values.filter { ($0["type"] as? String) == fallbackType }.count == 12, "six fallback linears per block")
     }
 
@@ -112,11 +109,8 @@ struct GGUFExportOracleTests {
         _ = try F.export(model, to: path)
         try NativeCheckpoint.writeDequantized(model, to: fp, dtype: .F32)
         #expect(try F.linearTypes(path) == [format.type.name])
-        let (status, out, err) = try PythonOracle.run(python, ["\(PythonOracle.oracles)/gguf_check.py", path, fp])
-        let json = try JSONSerialization.jsonObject(with: out) as? [String: Any]
-        let failures = json?["failures"] as? [String] ?? ["no JSON from the oracle: \(err)"]
-        #expect(failures.isEmpty && status == 0, "\(failures.prefix(5)) \(err.suffix(400))")
-        let tensors = json?["tensors"] as? [String: [String: Any]] ?? [:]
+        let (status, failures, tensors) = try Self.check(python, path, fp)
+        #expect(failures.isEmpty && status == 0, "\(failures.prefix(5))")
         #expect(tensors.count == 2 + 9, "every tensor was checked (tied: embedding, final norm, one block)")
     }
 }
