@@ -50,7 +50,7 @@ enum CompareVerbs {
             let ctx = try checkedContext(call, a)
             let resamples = try call.int("resamples"), seed = UInt64(try call.int("seed"))
             let tokens = a.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-            call.out("a=\(a.loaded.name) b=\(b.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
+            call.out("a=\(a.label) b=\(b.label) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try Divergence.measure(model: b.model, reference: a.model, tokens: tokens, ctx: ctx,
                                            maxWindows: call.has("max_windows") ? try call.int("max_windows") : nil)
             let boot = try PairedBootstrap.perplexityRatio(a: r.referenceWindowNLL, b: r.modelWindowNLL, resamples: resamples, seed: seed)

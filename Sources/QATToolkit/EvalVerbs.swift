@@ -38,7 +38,7 @@ enum EvalVerbs {
             let (label, text) = try call.text("TEXT")
             let ctx = try checkedContext(call, m)
             let tokens = m.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-            call.out("model=\(m.loaded.name) ref=\(ref.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
+            call.out("model=\(m.label) ref=\(ref.label) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try Divergence.measure(model: m.model, reference: ref.model, tokens: tokens, ctx: ctx,
                                            maxWindows: call.has("max_windows") ? try call.int("max_windows") : nil)
             call.out("kl=\(fmt(r.meanKL, digits: 5)) kl_p99=\(fmt(r.p99KL, digits: 5)) kl_max=\(fmt(r.maxKL, digits: 4)) top1=\(fmt(r.top1Agreement, digits: 4)) ppl=\(fmt(r.modelPerplexity, digits: 4)) ppl_se=\(fmt(r.modelPerplexityStderr, digits: 4)) ref_ppl=\(fmt(r.referencePerplexity, digits: 4)) tokens=\(r.tokens)")
@@ -83,7 +83,7 @@ enum EvalVerbs {
             let task = try loadTask(call, try call.string("TASK"))
             let shots = try call.int("shots")
             let source = task.fewShotSource.map { "\($0) (\(task.fewShotSplit.count) items)" } ?? "other_items"
-            call.out("model=\(m.loaded.name) task=\(task.name) items=\(task.items.count) shots=\(shots) shots_from=\(source) threads=\(Threads.count)")
+            call.out("model=\(m.label) task=\(task.name) items=\(task.items.count) shots=\(shots) shots_from=\(source) threads=\(Threads.count)")
             let r = try MultipleChoiceScorer(model: m.model, tokenizer: m.loaded.tokenizer)
                 .score(task, shots: shots, seed: UInt64(try call.int("seed")), limit: call.has("limit") ? try call.int("limit") : nil)
             call.out("acc_norm_stderr=\(fmt(r.accNormStderr, digits: 4)) items_per_s=\(fmt(r.itemsPerSecond, digits: 2)) seconds=\(fmt(r.seconds, digits: 1))")
@@ -141,7 +141,7 @@ enum EvalVerbs {
         let ctx = try checkedContext(call, m)
         let maxWindows = call.has("max_windows") ? try call.int("max_windows") : nil
         let clock = ContinuousClock(), start = clock.now
-        var row: [(String, TableValue)] = [("model", .text(m.loaded.name)), ("bits", .number(m.averageBits))]
+        var row: [(String, TableValue)] = [("model", .text(m.label)), ("bits", .number(m.averageBits))]
         for spec in try call.list("texts").map(\.text) {
             let text = try TextCorpus.load(spec)
             let tokens = m.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)

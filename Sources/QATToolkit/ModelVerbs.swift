@@ -144,7 +144,7 @@ enum ModelVerbs {
             let tokens = m.loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
             let ctx = try checkedContext(call, m)
             let maxWindows = call.has("max_windows") ? try call.int("max_windows") : nil
-            call.out("model=\(m.loaded.name) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
+            call.out("model=\(m.label) text=\(label) tokens_in_text=\(tokens.count) ctx=\(ctx) threads=\(Threads.count)")
             let r = try m.model.perplexity(tokens: tokens, ctx: ctx, maxWindows: maxWindows)
             call.out("ppl=\(fmt(r.perplexity, digits: 4)) ppl_se=\(fmt(r.perplexityStderr, digits: 4)) windows=\(r.windows) tokens=\(r.scoredTokens) tok_per_s=\(fmt(r.tokensPerSecond, digits: 1))")
             return .number(r.perplexity)

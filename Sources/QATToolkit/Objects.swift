@@ -31,6 +31,14 @@ public final class ModelObject: InterpObject {
 
     public var model: LlamaModel { loaded.model }
 
+    /// What `eval` and `compare` call this model: the loaded name for a model as loaded, else where
+    /// it was saved (out=), else how it was made. A quantized copy keeps its source's loaded name,
+    /// which would label GPTQ, AWQ and QAT rows all as the full-precision file.
+    public var label: String {
+        if method == "loaded" { return loaded.name }
+        return reloadSpec ?? method.replacingOccurrences(of: " + ", with: "+").replacingOccurrences(of: " ", with: "-")
+    }
+
     public var isQuantized: Bool { model.blocks.contains { $0.linears.contains { $0.quantizer != nil } } }
 
     public var kind: String { isQuantized ? "quantized model" : "model" }

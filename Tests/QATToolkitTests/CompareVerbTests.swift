@@ -46,6 +46,19 @@ import Testing
         #expect(field(s, "acc_a") == field(s, "acc_b") && field(s, "acc_diff_lo") == "0.0000" && field(s, "acc_diff_hi") == "0.0000")
     }
 
+    /// A quantized copy keeps its source's loaded name; eval and compare must not label it with it
+    /// (they labelled GPTQ and QAT rows alike as the full-precision file).
+    @Test func quantizedRowsAreLabelledByHowTheyWereMade() throws {
+        let s = Session()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qat-label-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try s.run("m = load tiny\nq = quantize m method=rtn bits=2 group=32\nc = quantize m method=rtn bits=3 group=32 out=\"\(dir)\"")
+        try s.run("eval q mc=[] texts=[devil] ctx=64 max_windows=2")
+        #expect(field(s, "model") == "rtn-w2g32", "\(s.output)")
+        try s.run("compare m c devil ctx=64 max_windows=2 resamples=50")
+        #expect(field(s, "b") == dir && field(s, "a") != dir, "\(s.output)")
+    }
+
     @Test func oneWindowIsAClearError() throws {
         let s = Session()
         let e = s.error("m = load tiny\ncompare m m devil ctx=64 max_windows=1")

@@ -121,6 +121,21 @@ let notRunInFull: Set<String> = ["beat_ptq", "llamacpp"]
         }
     }
 
+    /// model= runs the notebooks on another model, and its outputs go beside SmolLM2's, never over them.
+    @Test func modelVariableMovesTheOutputs() throws {
+        func text(_ s: Session, _ name: String) -> String? {
+            if case .string(let v)? = s.interp.variables[name] { return v }
+            return nil
+        }
+        let s = Session()
+        try s.run("model = \"tiny\"\nsource Notebooks/lib/setup.qat")
+        #expect(text(s, "outdir") == "Notebooks/results/tiny" && text(s, "plotdir") == "Plots/tiny" && text(s, "workdir") == "Notebooks/results/tiny/work")
+        // quick=1 is always the tiny model into results/quick, whatever model= says
+        let t = Session()
+        try t.run("model = \"smollm2\"\nquick = 1\nsource Notebooks/lib/setup.qat")
+        #expect(text(t, "outdir") == "Notebooks/results/quick" && text(t, "model") == "tiny")
+    }
+
     @Test func defaultSummaryCellAndTableAttributes() throws {
         let dir = try ScratchDir("ablation-verbs")
         let s = Session()
