@@ -48,8 +48,13 @@ enum GGUFLinearExport {
                 throw FormatError(file: path, "\(module) is \(qw.spec) with \(qw.cols) input columns: convert=nearest has no k-quant encoder for it yet (\(GGUFNearest.coverage)); pass convert=f16 (exact, 16 bits per weight)")
             }
             return Encoded(type: near.type, bytes: near.bytes, how: near.how)
+        case .kquant:
+            guard let k = try GGUFNearest.kquant(qw, reference: reference) else {
+                throw FormatError(file: path, "\(module) is \(qw.spec) with \(qw.cols) input columns: convert=kquant has no k-quant for it (\(GGUFNearest.coverage)); pass convert=f16 (exact, 16 bits per weight)")
+            }
+            return Encoded(type: k.type, bytes: k.bytes, how: k.how)
         case .none:
-            throw FormatError(file: path, "\(module) is \(qw.spec): \(whyNotExact(qw)). Pass convert=f16 (exact up to fp16 rounding, 16 bits per weight) or convert=nearest (\(GGUFNearest.coverage))")
+            throw FormatError(file: path, "\(module) is \(qw.spec): \(whyNotExact(qw)). Pass convert=f16 (exact up to fp16 rounding, 16 bits per weight), convert=nearest or convert=kquant (\(GGUFNearest.coverage))")
         }
     }
 

@@ -41,8 +41,11 @@ public enum GGUFConvert: String, Sendable, CaseIterable {
     case none
     /// Store the dequantized weight as F16: exact up to fp16 rounding, 16 bits per weight.
     case f16
-    /// Re-quantize to the closest k-quant (GGUFNearest.swift).
+    /// The closest type that holds the codes exactly (GGUFNearest.swift: 2-/3-bit as Q4_1).
     case nearest
+    /// The k-quant of the linear's bits, re-quantized from its weight by llama.cpp's reference
+    /// quantizer (what llama-quantize would write); rows that are not whole super-blocks as nearest.
+    case kquant
 }
 
 public struct GGUFExportOptions: Sendable {

@@ -179,7 +179,7 @@ enum QuantVerbs {
                     .key("fp", .choice(["f32", "f16", "bf16"]), default: .string("f32"),
                          help: "gguf: the type of the embedding, the head and full-precision linears (norms and biases stay F32)"),
                     .key("convert", .choice(GGUFConvert.allCases.map(\.rawValue)), default: .string("none"),
-                         help: "gguf: a quantized linear no ggml type holds exactly: none (an error naming it), f16 (its weight as F16), nearest (the closest ggml type)"),
+                         help: "gguf: a quantized linear no ggml type holds exactly: none (an error naming it), f16 (its weight as F16), nearest (the closest ggml type that holds its codes exactly), kquant (re-quantized to Q2_K/Q3_K/Q6_K by llama.cpp's reference quantizer)"),
                     .key("overwrite", .bool, default: .number(0), help: "replace an existing file or directory"),
                  ],
                  help: """
@@ -192,8 +192,10 @@ enum QuantVerbs {
                      format (quantize or blockap format=) is written as its own blocks, byte for byte, \
                      in its format's type (Q2_K/Q3_K models hold Q4_0 for their fallback linears, as llama.cpp writes them). \
                      For the others, convert= f16 stores the weight QATLab \
-                     multiplies by; nearest puts 2- and 3-bit codes into Q4_1 unchanged (exact; \
-                     Q2_K/Q3_K re-quantization comes with the k-quant encoders). A linear in a \
+                     multiplies by; nearest puts 2- and 3-bit codes into Q4_1 unchanged (exact, 5 bits per weight); \
+                     kquant re-quantizes 2-, 3- and 6-bit linears whose rows are whole 256-column super-blocks \
+                     to Q2_K/Q3_K/Q6_K with llama.cpp's reference quantizer (what llama-quantize of the \
+                     float export writes; the other linears as nearest), and the printed error says what it cost. A linear in a \
                      llama.cpp format (quantize, blockap or blockap then e2eqp with format=F, any \
                      of q4_0 ... q6_k) is written as its own blocks, byte for byte. Prints one line per \
                      tensor type (count, how, max |w_gguf - w_qat|, relative RMS) and `exported ... \

@@ -8,6 +8,7 @@
 // QATLab's bit for bit (`exactParameters`). With any fp32 s (RTN's) each weight moves by at most
 // 2^-11 (1 + 2^-10) (q |s| + |s z|) plus fp32 rounding (`fp32ScalesStayInsideTheBudget`).
 import Foundation
+import QATAutograd
 import QATIO
 import QATModel
 import QATQuant
@@ -191,6 +192,34 @@ enum GGUFExportFixtures {
             // Q4_1 holds the 2-bit codes exactly; F16 holds k/1024 * (q - z) exactly (at most 8 significant bits)
             #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "convert=\(convert.rawValue)")
         }
+    }
+
+    /// convert=kquant: a 2-bit linear whose rows are whole 256-column super-blocks (down_proj, ffn
+    /// 256) becomes Q2_K, its weight re-quantized by llama.cpp's reference quantizer (GGMLFormats'
+    /// q2_k, byte for byte llama.cpp's in LlamaCppQuantizeGoldenTests); the 64-column linears keep
+    /// nearest's exact Q4_1. The report measures the re-quantization error; the file loads back.
+    @Test func kquantRequantizesWholeSuperBlocks() throws {
+        let tmp = try ScratchDir(), path = tmp.sub("w2k.gguf")
+        let model = try TinyModels.model(seed: 4, vocab: 258, blocks: 2, ffn: 256, tied: true, bias: false, layout: .interleaved)
+        try F.quantizeExactly(model, bits: 2, group: 64, seed: 2)
+        let report = try F.export(model, to: path, convert: .kquant)
+        #expect(try F.linearTypes(path) == ["Q2_K", "Q4_1"])
+        let file = try GGUFFile(path: path), q2k = try GGMLFormats.named("q2_k")
+        for (b, block) in model.blocks.enumerated() {
+            let down = try #require(file.info(named: "blk.\(b).ffn_down.weight"))
+            let expected = try q2k.quantize(try noGrad { try block.down.effectiveWeight().value })
+            let stored = Array(try file.storedBytes(down))
+            #expect(down.type.name == "Q2_K" && stored == expected, "blk.\(b).ffn_down")
+        }
+        let linears = report.tensors.filter { $0.name.hasPrefix("blk.") && ($0.type.name == "Q2_K" || $0.type.name == "Q4_1") }
+        #expect(linears.count == 14)
+        for t in linears {
+            // Q4_1 holds the codes exactly; Q2_K's re-quantization moves every tensor, by less than its weights' RMS
+            if t.type.name == "Q4_1" { #expect(t.maxAbsDiff == 0 && t.how.hasPrefix("nearest"), "\(t.name)") }
+            else { #expect(t.maxAbsDiff > 0 && t.sqDiff < t.sqWeight && t.how.hasPrefix("kquant"), "\(t.name): \(t.sqDiff) vs \(t.sqWeight)") }
+        }
+        let logits = try ModelLoader.load(path).model.logits(F.tokens).toArray()
+        #expect(logits.count == F.tokens.count * 258 && logits.allSatisfy(\.isFinite))
     }
 
     /// Bad input: a clear error, and nothing at the path (no temporary left behind either).
