@@ -15,9 +15,17 @@
 //   and KL = a / s_t - lse_t + lse_s.  backward: G = dloss T (p - q) / N as in Loss.swift.
 // Scratch is one (N, k) chunk (two for distillation); the reference for both is the unchunked path
 // (matmul to (N, V) logits, then the Loss.swift kernels), which the tests compare against.
+// Logits cache: when the (N, V) logits (twice for distillation) fit in headLogitsCacheBytes, the
+// forward keeps them (chunk-major: the chunk at column c0 of width k is the (N, k) block at
+// cache + N*c0) and the backward reads them instead of recomputing them: one head sgemm fewer per
+// step (two for distillation), the same bits (the same sgemm calls made the values).
 
 /// The vocabulary columns per chunk of the fused head + loss (8192 x 512 rows x 4 B = 16 MB of scratch).
 public let defaultVocabChunk = 8192
+
+/// The largest logits cache the fused head + loss keeps between forward and backward: SmolLM2's
+/// (1024, 49,152) logits (201 MB, twice for distillation) fit; Qwen's 151,936-word ones recompute.
+public let headLogitsCacheBytes = 512 << 20
 
 /// Shapes of the fused head + loss: rows N, hidden C, vocabulary V, chunk size k.
 public struct ChunkedHeadShape: Sendable, Equatable {
@@ -40,6 +48,12 @@ public struct ChunkedHeadShape: Sendable, Equatable {
     /// The chunks as (first column, width).
     var chunks: [(start: Int, width: Int)] {
         stride(from: 0, to: vocab, by: chunk).map { ($0, min(chunk, vocab - $0)) }
+    }
+
+    /// Floats of the (N, V) logits cache, when `copies` of it fit in headLogitsCacheBytes.
+    public func cacheFloats(copies: Int) -> Int? {
+        let n = rows * vocab
+        return n <= headLogitsCacheBytes / (4 * max(copies, 1)) ? n : nil
     }
 
     /// x (N, width) = h w[start..<start+width]^T (+ beta x).
@@ -80,18 +94,20 @@ public struct ChunkedHeadShape: Sendable, Equatable {
 /// rowNLL: (N) each row's lse - x_target in Double (0 for ignored rows), for perplexity, when given.
 public func chunkedCrossEntropyForward(_ s: ChunkedHeadShape, h: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                        targets: [Int32], lse: UnsafeMutablePointer<Float>,
-                                       rowNLL: UnsafeMutablePointer<Double>? = nil) -> (loss: Double, kept: Int) {
-    let x = Tensor(uninitialized: [s.rows, s.chunk])
+                                       rowNLL: UnsafeMutablePointer<Double>? = nil,
+                                       cache: UnsafeMutablePointer<Float>? = nil) -> (loss: Double, kept: Int) {
+    let scratch = Tensor(uninitialized: [cache == nil ? s.rows : 0, s.chunk])
     // runMax, runSum, picked: (N) the online log-sum-exp state and each row's target logit
     var runMax = [Float](repeating: -.infinity, count: s.rows), runSum = [Double](repeating: 0, count: s.rows)
     var picked = [Float](repeating: 0, count: s.rows)
     for (start, width) in s.chunks {
-        s.logits(h, w, start: start, width: width, into: x.data)
+        let x = cache.map { $0 + s.rows * start } ?? scratch.data   // (N, width)
+        s.logits(h, w, start: start, width: width, into: x)
         runMax.withUnsafeMutableBufferPointer { mb in runSum.withUnsafeMutableBufferPointer { sb in picked.withUnsafeMutableBufferPointer { pb in
             let m = UncheckedBox(mb), sum = UncheckedBox(sb), p = UncheckedBox(pb)
             parallelFor(s.rows, costPerItem: width) { range in
                 for r in range {
-                    let row = x.data + r * width
+                    let row = x + r * width
                     _ = onlineLogSumExp({ row[$0] }, count: width, m: &m.value[r], s: &sum.value[r])
                     let t = Int(targets[r]) - start
                     if t >= 0 && t < width { p.value[r] = row[t] }
@@ -112,18 +128,21 @@ public func chunkedCrossEntropyForward(_ s: ChunkedHeadShape, h: UnsafePointer<F
 /// dh (N, C) and dw (V, C) += the gradient of dloss * the chunked cross-entropy (nil outputs skipped).
 public func chunkedCrossEntropyBackward(_ s: ChunkedHeadShape, h: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                         targets: [Int32], lse: UnsafePointer<Float>, kept: Int, dloss: Float,
-                                        dh: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
+                                        dh: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
+                                        cache: UnsafePointer<Float>? = nil) {
     guard kept > 0, dh != nil || dw != nil else { return }
     let scale = dloss / Float(kept)
     let g = Tensor(uninitialized: [s.rows, s.chunk])
     for (start, width) in s.chunks {
-        s.logits(h, w, start: start, width: width, into: g.data)
+        // x: (N, width) the chunk's logits, kept by the forward or recomputed into g
+        let x = cache.map { $0 + s.rows * start } ?? UnsafePointer(g.data)
+        if cache == nil { s.logits(h, w, start: start, width: width, into: g.data) }
         parallelFor(s.rows, costPerItem: width) { range in
             for r in range {
                 let row = g.data + r * width, tgt = Int(targets[r])
                 if tgt < 0 { for j in 0..<width { row[j] = 0 }; continue }
                 let l = lse[r]
-                scaledFastExp(row, row, count: width, shift: l, scale: scale, accumulate: false)   // row[j] = scale * exp(row[j] - l)
+                scaledFastExp(x + r * width, row, count: width, shift: l, scale: scale, accumulate: false)   // row[j] = scale * exp(x[j] - l)
                 if tgt >= start && tgt < start + width { row[tgt - start] -= scale }
             }
         }
@@ -136,21 +155,25 @@ public func chunkedCrossEntropyBackward(_ s: ChunkedHeadShape, h: UnsafePointer<
 public func chunkedDistillationForward(_ s: ChunkedHeadShape, h: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                        teacher t: ChunkedHeadShape, ht: UnsafePointer<Float>, wt: UnsafePointer<Float>,
                                        temperature tau: Float, lseStudent: UnsafeMutablePointer<Float>,
-                                       lseTeacher: UnsafeMutablePointer<Float>) -> Double {
-    let x = Tensor(uninitialized: [s.rows, s.chunk]), y = Tensor(uninitialized: [s.rows, s.chunk])
+                                       lseTeacher: UnsafeMutablePointer<Float>,
+                                       cache: (student: UnsafeMutablePointer<Float>, teacher: UnsafeMutablePointer<Float>)? = nil) -> Double {
+    let rows = cache == nil ? s.rows : 0
+    let xs = Tensor(uninitialized: [rows, s.chunk]), ys = Tensor(uninitialized: [rows, s.chunk])
     // per row: the student's and the teacher's online log-sum-exp, and a = sum exp(y/T - m_t) (y - x) / T
     var ms = [Float](repeating: -.infinity, count: s.rows), ss = [Double](repeating: 0, count: s.rows)
     var mt = [Float](repeating: -.infinity, count: s.rows), st = [Double](repeating: 0, count: s.rows)
     var a = [Double](repeating: 0, count: s.rows)
     for (start, width) in s.chunks {
-        s.logits(h, w, start: start, width: width, into: x.data)
-        t.logits(ht, wt, start: start, width: width, into: y.data)
+        // x, y: (N, width) the student's and the teacher's chunk logits
+        let x = cache.map { $0.student + s.rows * start } ?? xs.data, y = cache.map { $0.teacher + s.rows * start } ?? ys.data
+        s.logits(h, w, start: start, width: width, into: x)
+        t.logits(ht, wt, start: start, width: width, into: y)
         ms.withUnsafeMutableBufferPointer { msb in ss.withUnsafeMutableBufferPointer { ssb in
         mt.withUnsafeMutableBufferPointer { mtb in st.withUnsafeMutableBufferPointer { stb in a.withUnsafeMutableBufferPointer { ab in
             let msx = UncheckedBox(msb), ssx = UncheckedBox(ssb), mtx = UncheckedBox(mtb), stx = UncheckedBox(stb), ax = UncheckedBox(ab)
             parallelFor(s.rows, costPerItem: 3 * width) { range in
                 for r in range {
-                    let xr = x.data + r * width, yr = y.data + r * width
+                    let xr = x + r * width, yr = y + r * width
                     _ = onlineLogSumExp({ xr[$0] / tau }, count: width, m: &msx.value[r], s: &ssx.value[r])
                     let rescale = onlineLogSumExp({ yr[$0] / tau }, count: width, m: &mtx.value[r], s: &stx.value[r])
                     let m = mtx.value[r]
@@ -173,18 +196,24 @@ public func chunkedDistillationForward(_ s: ChunkedHeadShape, h: UnsafePointer<F
 public func chunkedDistillationBackward(_ s: ChunkedHeadShape, h: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                         teacher t: ChunkedHeadShape, ht: UnsafePointer<Float>, wt: UnsafePointer<Float>,
                                         temperature tau: Float, lseStudent: UnsafePointer<Float>, lseTeacher: UnsafePointer<Float>,
-                                        dloss: Float, dh: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
+                                        dloss: Float, dh: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
+                                        cache: (student: UnsafePointer<Float>, teacher: UnsafePointer<Float>)? = nil) {
     guard dh != nil || dw != nil else { return }
     let scale = dloss * tau / Float(s.rows)
-    let g = Tensor(uninitialized: [s.rows, s.chunk]), y = Tensor(uninitialized: [s.rows, s.chunk])
+    let g = Tensor(uninitialized: [s.rows, s.chunk]), ys = Tensor(uninitialized: [cache == nil ? s.rows : 0, s.chunk])
     for (start, width) in s.chunks {
-        s.logits(h, w, start: start, width: width, into: g.data)
-        t.logits(ht, wt, start: start, width: width, into: y.data)
+        // x, y: (N, width) the student's and the teacher's chunk logits, kept by the forward or recomputed
+        let x = cache.map { $0.student + s.rows * start } ?? UnsafePointer(g.data)
+        let y = cache.map { $0.teacher + s.rows * start } ?? UnsafePointer(ys.data)
+        if cache == nil {
+            s.logits(h, w, start: start, width: width, into: g.data)
+            t.logits(ht, wt, start: start, width: width, into: ys.data)
+        }
         parallelFor(s.rows, costPerItem: 2 * width) { range in
             for r in range {
-                let xr = g.data + r * width, yr = y.data + r * width, ls = lseStudent[r], lt = lseTeacher[r]
-                // xr[j] = scale * (exp(xr[j] / tau - ls) - exp(yr[j] / tau - lt))
-                scaledExpDifference(xr, yr, xr, count: width, t: tau, ls: ls, lz: lt, scale: scale, accumulate: false)
+                let gr = g.data + r * width, ls = lseStudent[r], lt = lseTeacher[r]
+                // gr[j] = scale * (exp(x[j] / tau - ls) - exp(y[j] / tau - lt))
+                scaledExpDifference(x + r * width, y + r * width, gr, count: width, t: tau, ls: ls, lz: lt, scale: scale, accumulate: false)
             }
         }
         s.accumulate(g.data, h: h, w: w, start: start, width: width, dh: dh, dw: dw)

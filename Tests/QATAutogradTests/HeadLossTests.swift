@@ -68,6 +68,27 @@ private func expectClose(_ a: [Float], _ b: [Float], _ what: String, sourceLocat
         }
     }
 
+    /// The logits cache (kept by the forward for the backward) gives the recompute path's bits:
+    /// the same sgemm calls made the values.
+    @Test(arguments: [10, 1, 64])
+    func logitsCacheHasTheRecomputedBits(chunk: Int) throws {
+        let h = try Tensor.randn([Self.n, Self.c], seed: 61, std: 2), w = try Tensor.randn([Self.v, Self.c], seed: 62)
+        let targets: [Int32] = [3, 36, -1, 0, 19, 9, 10]
+        let ce = try [true, false].map { cached in
+            try lossAndGrads([h, w]) { try Var.headCrossEntropy($0[0], weight: $0[1], targets: targets, chunk: chunk, cacheLogits: cached) }
+        }
+        #expect(ce[0].0.bitPattern == ce[1].0.bitPattern && ce[0].1.map { $0.map(\.bitPattern) } == ce[1].1.map { $0.map(\.bitPattern) })
+        let ht = try Tensor.randn([Self.n, 6], seed: 63, std: 2), wt = try Tensor.randn([Self.v, 6], seed: 64)
+        let kd = try [true, false].map { cached in
+            try lossAndGrads([h, w]) {
+                try Var.headDistillation($0[0], weight: $0[1], teacherHidden: ht, teacherWeight: wt, temperature: 1.5, chunk: chunk, cacheLogits: cached)
+            }
+        }
+        #expect(kd[0].0.bitPattern == kd[1].0.bitPattern && kd[0].1.map { $0.map(\.bitPattern) } == kd[1].1.map { $0.map(\.bitPattern) })
+        // both paths are exercised: these logits fit the cache
+        #expect(try ChunkedHeadShape(hidden: [Self.n, Self.c], weight: [Self.v, Self.c], chunk: chunk, op: "t").cacheFloats(copies: 2) == Self.n * Self.v)
+    }
+
     @Test func badOperandsAreClearErrors() throws {
         let h = Var(try Tensor.randn([3, 4], seed: 51)), w = Var(try Tensor.randn([9, 4], seed: 52))
         #expect(throws: TensorError.self) { try Var.headCrossEntropy(h, weight: Var(Tensor(zeros: [9, 5])), targets: [0, 1, 2]) }
