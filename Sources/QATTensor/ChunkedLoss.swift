@@ -76,18 +76,50 @@ public struct ChunkedHeadShape: Sendable, Equatable {
     }
 }
 
-/// Folds one chunk z(0..<count) into a row's running log-sum-exp (max m, sum s of exp(z - m)) and
-/// returns the factor the older terms were multiplied by because the max moved.
-@inline(__always) private func onlineLogSumExp(_ z: (Int) -> Float, count: Int, m: inout Float, s: inout Double) -> Double {
-    var chunkMax = -Float.infinity
-    for j in 0..<count { chunkMax = max(chunkMax, z(j)) }
-    let newMax = max(m, chunkMax)
+/// Folds one chunk z = x[0..<count] / tau (tau > 0) into a row's running log-sum-exp (max m, sum s of
+/// exp(z - m)) and returns the factor the older terms were multiplied by because the max moved.
+/// onlineLogSumExpReference is the plain loop; this takes the exps eight lanes at a time and adds
+/// them left to right in Double as it does, so the bits are the same (max(x) / tau = max(x / tau):
+/// dividing by a positive number keeps the order).
+@inline(__always) func onlineLogSumExp(_ x: UnsafePointer<Float>, divisor tau: Float, count: Int, m: inout Float, s: inout Double) -> Double {
+    let newMax = max(m, maxOf(x, count: count) / tau)
     let rescale = m == -Float.infinity ? 0 : Double(fastExp(m - newMax))
-    var add = 0.0
-    for j in 0..<count { add += Double(fastExp(z(j) - newMax)) }
+    var add = 0.0, j = 0
+    while j + 8 <= count {
+        let e = fastExp(load8(x + j) / tau - newMax)
+        for lane in 0..<8 { add += Double(e[lane]) }
+        j += 8
+    }
+    while j < count { add += Double(fastExp(x[j] / tau - newMax)); j += 1 }
     s = s * rescale + add
     m = newMax
     return rescale
+}
+
+/// The plain loop onlineLogSumExp must equal bit for bit (its test oracle).
+func onlineLogSumExpReference(_ x: UnsafePointer<Float>, divisor tau: Float, count: Int, m: inout Float, s: inout Double) -> Double {
+    var chunkMax = -Float.infinity
+    for j in 0..<count { chunkMax = max(chunkMax, x[j] / tau) }
+    let newMax = max(m, chunkMax)
+    let rescale = m == -Float.infinity ? 0 : Double(fastExp(m - newMax))
+    var add = 0.0
+    for j in 0..<count { add += Double(fastExp(x[j] / tau - newMax)) }
+    s = s * rescale + add
+    m = newMax
+    return rescale
+}
+
+/// sum over j of exp(y[j] / tau - m) (y[j] / tau - x[j] / tau), left to right in Double, the exps
+/// eight lanes at a time (distillation's cross term; the same bits as the plain loop).
+@inline(__always) func expWeightedDifferenceSum(_ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, divisor tau: Float, shift m: Float, count: Int) -> Double {
+    var add = 0.0, j = 0
+    while j + 8 <= count {
+        let yt = load8(y + j) / tau, e = fastExp(yt - m), d = yt - load8(x + j) / tau
+        for lane in 0..<8 { add += Double(e[lane]) * Double(d[lane]) }
+        j += 8
+    }
+    while j < count { add += Double(fastExp(y[j] / tau - m)) * Double(y[j] / tau - x[j] / tau); j += 1 }
+    return add
 }
 
 /// Mean cross-entropy of the logits h w^T against targets, chunk by chunk; lse: (N) saved for backward;
@@ -108,7 +140,7 @@ public func chunkedCrossEntropyForward(_ s: ChunkedHeadShape, h: UnsafePointer<F
             parallelFor(s.rows, costPerItem: width) { range in
                 for r in range {
                     let row = x + r * width
-                    _ = onlineLogSumExp({ row[$0] }, count: width, m: &m.value[r], s: &sum.value[r])
+                    _ = onlineLogSumExp(row, divisor: 1, count: width, m: &m.value[r], s: &sum.value[r])
                     let t = Int(targets[r]) - start
                     if t >= 0 && t < width { p.value[r] = row[t] }
                 }
@@ -174,11 +206,9 @@ public func chunkedDistillationForward(_ s: ChunkedHeadShape, h: UnsafePointer<F
             parallelFor(s.rows, costPerItem: 3 * width) { range in
                 for r in range {
                     let xr = x + r * width, yr = y + r * width
-                    _ = onlineLogSumExp({ xr[$0] / tau }, count: width, m: &msx.value[r], s: &ssx.value[r])
-                    let rescale = onlineLogSumExp({ yr[$0] / tau }, count: width, m: &mtx.value[r], s: &stx.value[r])
-                    let m = mtx.value[r]
-                    var add = 0.0
-                    for j in 0..<width { add += Double(fastExp(yr[j] / tau - m)) * Double(yr[j] / tau - xr[j] / tau) }
+                    _ = onlineLogSumExp(xr, divisor: tau, count: width, m: &msx.value[r], s: &ssx.value[r])
+                    let rescale = onlineLogSumExp(yr, divisor: tau, count: width, m: &mtx.value[r], s: &stx.value[r])
+                    let add = expWeightedDifferenceSum(yr, xr, divisor: tau, shift: mtx.value[r], count: width)
                     ax.value[r] = ax.value[r] * rescale + add
                 }
             }

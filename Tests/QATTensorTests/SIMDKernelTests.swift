@@ -144,4 +144,22 @@ func bitDifference(_ a: [Float], _ b: [Float]) -> String {
             #expect(bitDifference(d.toArray(), ed.toArray()) == "")
         }
     }
+    /// The chunked losses' forward: the online log-sum-exp of x / tau carried over chunks, and
+    /// distillation's exp-weighted difference sum, against their plain loops (tau 1 is cross-entropy).
+    @Test(arguments: [1, 8, 13, 1001])
+    func onlineLogSumExpHasThePlainLoopsBits(n: Int) {
+        let x = randn([3 * n], 94, std: 8), y = randn([n], 95, std: 8)
+        x.data[n / 2] = .nan   // NaN logits are skipped by the max as by the loop, and poison the sum alike
+        for tau: Float in [1, 0.7, 2] {
+            var m = -Float.infinity, s = 0.0, em = -Float.infinity, es = 0.0
+            for c in 0..<3 {   // three chunks, so the running max and its rescale are exercised
+                let r = onlineLogSumExp(x.data + c * n, divisor: tau, count: n, m: &m, s: &s)
+                let er = onlineLogSumExpReference(x.data + c * n, divisor: tau, count: n, m: &em, s: &es)
+                #expect(m.bitPattern == em.bitPattern && s.bitPattern == es.bitPattern && r.bitPattern == er.bitPattern, "tau \(tau) chunk \(c)")
+            }
+            var plain = 0.0
+            for j in 0..<n { plain += Double(fastExp(y.data[j] / tau - 1.25)) * Double(y.data[j] / tau - x.data[n + j] / tau) }
+            #expect(expWeightedDifferenceSum(y.data, x.data + n, divisor: tau, shift: 1.25, count: n).bitPattern == plain.bitPattern)
+        }
+    }
 }
