@@ -10,7 +10,8 @@ extension Var {
     /// Mean cross-entropy of the logits h w^T (h (N, C), w (V, C)) against targets (N; -1 ignored).
     public static func headCrossEntropy(_ h: Var, weight w: Var, targets: [Int32], chunk: Int = defaultVocabChunk,
                                         cacheLogits: Bool = true) throws -> Var {
-        let s = try ChunkedHeadShape(hidden: h.shape, weight: w.shape, chunk: chunk, op: "cross_entropy")
+        var s = try ChunkedHeadShape(hidden: h.shape, weight: w.shape, chunk: chunk, op: "cross_entropy")
+        s.precision = MatmulPrecision.inForce   // read once: the backward runs at the forward's precision
         try validateTargets(targets, rows: s.rows, v: s.vocab)
         let lse = Tensor(uninitialized: [s.rows])   // (N): each row's log-sum-exp, for the backward
         // (N, V) chunk-major logits kept for the backward, when they fit
@@ -29,8 +30,9 @@ extension Var {
     /// ht wt^T (constants: the teacher gets no gradient); both heads must share the vocabulary.
     public static func headDistillation(_ h: Var, weight w: Var, teacherHidden ht: Tensor, teacherWeight wt: Tensor,
                                         temperature tau: Float, chunk: Int = defaultVocabChunk, cacheLogits: Bool = true) throws -> Var {
-        let s = try ChunkedHeadShape(hidden: h.shape, weight: w.shape, chunk: chunk, op: "distillation")
-        let t = try ChunkedHeadShape(hidden: ht.shape, weight: wt.shape, chunk: chunk, op: "distillation")
+        var s = try ChunkedHeadShape(hidden: h.shape, weight: w.shape, chunk: chunk, op: "distillation")
+        var t = try ChunkedHeadShape(hidden: ht.shape, weight: wt.shape, chunk: chunk, op: "distillation")
+        s.precision = MatmulPrecision.inForce; t.precision = s.precision   // read once, as Var.matmul does
         try validateDistillation(student: [s.rows, s.vocab], teacher: [t.rows, t.vocab], temperature: tau)
         // lseStudent, lseTeacher: (N) log-sum-exp of each row of the logits / T
         let lseStudent = Tensor(uninitialized: [s.rows]), lseTeacher = Tensor(uninitialized: [s.rows])

@@ -35,7 +35,8 @@ extension LlamaModel {
         }
         let t = tokens.count
         let hidden = try noGrad { try features(tokens, batch: 1, seq: t) }.value   // (T, C); row T-1 predicts nothing
-        let s = try ChunkedHeadShape(hidden: [t - 1, config.hiddenSize], weight: headWeight.shape, chunk: defaultVocabChunk, op: "ppl")
+        var s = try ChunkedHeadShape(hidden: [t - 1, config.hiddenSize], weight: headWeight.shape, chunk: defaultVocabChunk, op: "ppl")
+        s.precision = MatmulPrecision.inForce   // the head at the blocks' precision (bf16 under set precision=bf16)
         let targets = Array(tokens.dropFirst())
         try validateTargets(targets, rows: t - 1, v: vocabSize)
         let lse = Tensor(uninitialized: [t - 1])

@@ -27,9 +27,12 @@ public let defaultVocabChunk = 8192
 /// (1024, 49,152) logits (201 MB, twice for distillation) fit; Qwen's 151,936-word ones recompute.
 public let headLogitsCacheBytes = 512 << 20
 
-/// Shapes of the fused head + loss: rows N, hidden C, vocabulary V, chunk size k.
+/// Shapes of the fused head + loss: rows N, hidden C, vocabulary V, chunk size k; and the precision
+/// of its matmuls (the op's MatmulPrecision.inForce: bf16 inputs and fp32 accumulation under
+/// `set precision=bf16`, as torch's autocast runs the head; the exps and sums stay fp32/fp64).
 public struct ChunkedHeadShape: Sendable, Equatable {
     public let rows: Int, hidden: Int, vocab: Int, chunk: Int
+    public var precision: MatmulPrecision = .fp32
 
     /// Checks h (N, C) against w (V, C) and the chunk size.
     public init(hidden h: [Int], weight w: [Int], chunk: Int, op: String) throws {
@@ -58,20 +61,20 @@ public struct ChunkedHeadShape: Sendable, Equatable {
 
     /// x (N, width) = h w[start..<start+width]^T (+ beta x).
     func logits(_ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>, start: Int, width: Int, into x: UnsafeMutablePointer<Float>) {
-        sgemm(transA: false, transB: true, m: rows, n: width, k: hidden, a: h, lda: hidden, b: w + start * hidden, ldb: hidden,
-              c: x, ldc: width)
+        gemm(precision, transA: false, transB: true, m: rows, n: width, k: hidden, a: h, lda: hidden, b: w + start * hidden, ldb: hidden,
+             c: x, ldc: width)
     }
 
     /// dh += g w_chunk and dw_chunk += g^T h for g (N, width); either output may be nil.
     func accumulate(_ g: UnsafePointer<Float>, h: UnsafePointer<Float>, w: UnsafePointer<Float>, start: Int, width: Int,
                     dh: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
         if let dh {
-            sgemm(transA: false, transB: false, m: rows, n: hidden, k: width, a: g, lda: width, b: w + start * hidden, ldb: hidden,
-                  beta: 1, c: dh, ldc: hidden)
+            gemm(precision, transA: false, transB: false, m: rows, n: hidden, k: width, a: g, lda: width, b: w + start * hidden, ldb: hidden,
+                 beta: 1, c: dh, ldc: hidden)
         }
         if let dw {
-            sgemm(transA: true, transB: false, m: width, n: hidden, k: rows, a: g, lda: width, b: h, ldb: hidden,
-                  beta: 1, c: dw + start * hidden, ldc: hidden)
+            gemm(precision, transA: true, transB: false, m: width, n: hidden, k: rows, a: g, lda: width, b: h, ldb: hidden,
+                 beta: 1, c: dw + start * hidden, ldc: hidden)
         }
     }
 }

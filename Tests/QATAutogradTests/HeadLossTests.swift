@@ -89,6 +89,30 @@ private func expectClose(_ a: [Float], _ b: [Float], _ what: String, sourceLocat
         #expect(try ChunkedHeadShape(hidden: [Self.n, Self.c], weight: [Self.v, Self.c], chunk: chunk, op: "t").cacheFloats(copies: 2) == Self.n * Self.v)
     }
 
+    /// Under `set precision=bf16` the fused head runs its matmuls in bf16 (inputs rounded, fp32
+    /// accumulation), backward included; a CPU without AVX512-BF16 gives the fp32 bits.
+    @Test func headFollowsTheMatmulPrecision() throws {
+        let h = try Tensor.randn([Self.n, Self.c], seed: 71, std: 2), w = try Tensor.randn([Self.v, Self.c], seed: 72)
+        let targets: [Int32] = [3, 36, -1, 0, 19, 9, 10]
+        func run(_ p: MatmulPrecision, forceOff: Bool = false) throws -> (Float, [[Float]]) {
+            try CPUFeatures.$forceNoBF16.withValue(forceOff) {
+                try MatmulPrecision.$current.withValue(p) {
+                    try lossAndGrads([h, w]) { try Var.headCrossEntropy($0[0], weight: $0[1], targets: targets, chunk: 10) }
+                }
+            }
+        }
+        let fp32 = try run(.fp32), forced = try run(.bf16, forceOff: true)
+        #expect(fp32.0.bitPattern == forced.0.bitPattern && fp32.1.map { $0.map(\.bitPattern) } == forced.1.map { $0.map(\.bitPattern) })
+        guard CPUFeatures.bf16Available else { return }
+        let bf16 = try run(.bf16)
+        // bf16 inputs (8 significant bits) move the loss and gradients, but only by bf16's rounding
+        #expect(bf16.0 != fp32.0 && abs(bf16.0 - fp32.0) <= 0.02 * abs(fp32.0), "loss bf16 \(bf16.0) vs fp32 \(fp32.0)")
+        for (a, b) in zip(bf16.1, fp32.1) {
+            let scale = b.map { abs($0) }.max() ?? 1
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 0.05 * scale })
+        }
+    }
+
     @Test func badOperandsAreClearErrors() throws {
         let h = Var(try Tensor.randn([3, 4], seed: 51)), w = Var(try Tensor.randn([9, 4], seed: 52))
         #expect(throws: TensorError.self) { try Var.headCrossEntropy(h, weight: Var(Tensor(zeros: [9, 5])), targets: [0, 1, 2]) }
