@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
-for pkg in libopenblas-dev libdnnl-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards bsdgames librsvg2-bin tmux; do
+for pkg in libopenblas-dev libdnnl-dev libhdf5-dev libreadline-dev pkg-config fortunes dict-devil gnu-standards libpython3.11-minimal bsdgames librsvg2-bin tmux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v python3 >/dev/null || need_apt+=(python3)
@@ -207,6 +207,10 @@ if [ ! -s Data/text/gnu-standards.txt ] && [ -f /usr/share/info/standards.info.g
     # info format: drop the 0x1f node separators and the "File: ..., Node: ..." header lines
     zcat /usr/share/info/standards.info.gz | tr -d '\037' | grep -av '^File: standards.info' \
         > Data/text/gnu-standards.txt.part && mv Data/text/gnu-standards.txt.part Data/text/gnu-standards.txt
+fi
+if [ ! -s Data/text/python.txt ] && [ -f /usr/lib/python3.11/argparse.py ]; then
+    # code for the code-tuned models (Qwen2.5-Coder): Python's argparse module as Debian 12 ships it
+    cp /usr/lib/python3.11/argparse.py Data/text/python.txt.part && mv Data/text/python.txt.part Data/text/python.txt
 fi
 if [ ! -s Data/text/fortunes.txt ] && [ -d /usr/share/games/fortunes ]; then
     # the UTF-8 (.u8) collections, in name order; the '%' separators become blank lines

@@ -3,6 +3,7 @@
 //   fortunes        the fortune(6) collections (Debian `fortunes`): calibration and training
 //   devil           Bierce's Devil's Dictionary (Debian `dict-devil`): evaluation
 //   gnu-standards   the GNU Coding Standards (Debian `gnu-standards`): evaluation
+//   python          Python's argparse.py (Debian `libpython3.11-minimal`): evaluation on code
 // setup.sh unpacks each into Data/text/NAME.txt (see Data/README.md). Any other argument is a
 // path: a plain UTF-8 text file, or JSONL (*.jsonl) whose lines are objects with a "text" field
 // (joined with blank lines).
@@ -10,7 +11,7 @@ import Foundation
 import QATIO
 
 public enum TextCorpus {
-    public static let names = ["fortunes", "devil", "gnu-standards"]
+    public static let names = ["fortunes", "devil", "gnu-standards", "python"]
 
     /// The file behind a name or path.
     public static func resolve(_ spec: String) throws -> String {

@@ -16,7 +16,7 @@ enum DataVerbs {
         VerbSpec(name: "text", summary: "A text as a dataset (tokenized too when model= is given).",
                  arguments: [
                     .positional("TEXT", .string, help: """
-                        fortunes, devil, gnu-standards, or a path (plain text, or .jsonl with a \
+                        fortunes, devil, gnu-standards, python (code), or a path (plain text, or .jsonl with a \
                         \"text\" field)
                         """),
                     .key("model", modelKind, help: "tokenize with this model's tokenizer"),

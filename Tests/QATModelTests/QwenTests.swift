@@ -115,4 +115,17 @@ struct QwenTests {
         #expect(result.windows == ref["windows"] as? Int)
         #expect(abs(result.perplexity / want - 1) <= qwenPerplexityBudget, "ppl \(result.perplexity), transformers \(want)")
     }
+    /// The code text (`python`: Debian's argparse.py) is what a code-tuned model predicts best:
+    /// Qwen2.5-Coder's perplexity on it is a fraction of its perplexity on prose (measured 5.67
+    /// vs 69.9 on devil, 4 windows of 512); a text that is not code, or a broken tokenizer on
+    /// tabs and runs of spaces, would not be.
+    @Test func codeTextIsFarEasierThanProseForTheCoderModel() throws {
+        let loaded = try Qwen05B.load()
+        func ppl(_ name: String) throws -> Double {
+            let tokens = loaded.tokenizer.encode(try TextCorpus.load(name), addSpecial: true, parseSpecial: false)
+            return try loaded.model.perplexity(tokens: tokens, ctx: 256, maxWindows: 2).perplexity
+        }
+        let code = try ppl("python"), prose = try ppl("devil")
+        #expect(code < 12 && code * 4 < prose, "python \(code), devil \(prose)")
+    }
 }
