@@ -23,6 +23,7 @@
 // runs with the interleaved RoPE layout, which gives the same numbers as the HF model with
 // rotate-half (RopeLayoutTests shows the two agree under that permutation). Qwen2 GGUFs are not
 // permuted and use the rotate-half layout.
+import Foundation
 import QATIO
 import QATTensor
 import QATTokenizer
@@ -228,8 +229,29 @@ public enum ModelLoader {
         } else if config.vocabSize == ByteTokenizer().vocabSize {
             tokenizer = ByteTokenizer(addBOS: true)
         } else {
-            throw FormatError(file: dir, "no tokenizer.json, and vocab_size \(config.vocabSize) is not the byte tokenizer's 258")
+            tokenizer = try sourceTokenizer(dir: dir, vocab: config.vocabSize)
         }
         return LoadedModel(model: model, tokenizer: tokenizer, name: dir)
+    }
+
+    /// The tokenizer of a Hugging Face directory without tokenizer.json: that of the model its
+    /// config.json's `_name_or_path` names (QATLab's float export of a GGUF-loaded model records
+    /// the GGUF there; its vocabulary is read from the GGUF's metadata, no weights loaded).
+    static func sourceTokenizer(dir: String, vocab: Int) throws -> any TextTokenizer {
+        let configPath = dir + "/config.json"
+        let json = FileManager.default.contents(atPath: configPath).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+        guard let source = json?["_name_or_path"] as? String, !source.isEmpty, source != dir,
+              let path = try? resolve(source) else {
+            throw FormatError(file: dir, "no tokenizer.json, vocab_size \(vocab) is not the byte tokenizer's 258, and config.json's _name_or_path names no model that loads; copy the model's tokenizer.json into \(dir)")
+        }
+        if fileExists(path + "/tokenizer.json") { return try BPETokenizer.fromHuggingFace(path: path + "/tokenizer.json") }
+        guard path.hasSuffix(".gguf") else {
+            throw FormatError(file: dir, "no tokenizer.json here or in its source \(path) (config.json's _name_or_path); copy the model's tokenizer.json into \(dir)")
+        }
+        let tokenizer = try tokenizerFromGGUF(try GGUFFile(path: path))
+        guard tokenizer.vocabSize <= vocab else {
+            throw FormatError(file: dir, "the tokenizer of its source \(path) has \(tokenizer.vocabSize) ids, more than vocab_size \(vocab); copy the right tokenizer.json into \(dir)")
+        }
+        return tokenizer
     }
 }

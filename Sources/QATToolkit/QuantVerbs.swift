@@ -223,7 +223,7 @@ enum QuantVerbs {
             case "fp": try NativeCheckpoint.writeDequantized(m.model, to: out, dtype: .F32, source: m.origin, overwrite: overwrite)
             default: try NativeCheckpoint.writeDequantized(m.model, to: out, dtype: .F16, source: m.origin, overwrite: overwrite)
             }
-            if format != "gguf" { call.out("exported \(m.loaded.name) to \(out)") }
+            if format != "gguf" { call.out("exported \(m.label) to \(out)") }
             return .none
         }
     }
@@ -240,7 +240,7 @@ enum QuantVerbs {
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let r = try GGUFExport.write(m.model, tokenizer: m.loaded.tokenizer, tokenizerSource: m.origin, to: out, options: options)
         for line in r.linearLines { call.out(line) }
-        call.out("exported \(m.loaded.name) to \(out) format=gguf types=\(r.typeCounts) bytes=\(r.bytes) tokenizer=\(r.tokenizer)")
+        call.out("exported \(m.label) to \(out) format=gguf types=\(r.typeCounts) bytes=\(r.bytes) tokenizer=\(r.tokenizer)")
     }
 }
 

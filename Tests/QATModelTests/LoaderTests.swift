@@ -44,4 +44,22 @@ func tempDir() throws -> URL {
             #expect("\(error)".contains("config.json") && "\(error)".contains("hidden_size"))
         }
     }
+    /// A float export of a GGUF-loaded model has no tokenizer.json: loading it takes the
+    /// tokenizer of the GGUF its config.json's _name_or_path names (llamacpp.qat's convert row
+    /// failed on SmolLM2 without it), and says what to do when that names nothing that loads.
+    @Test(.enabled(if: (try? ModelLoader.resolve("smollm2")) != nil, "needs SmolLM2 (bash setup.sh)"))
+    func floatExportOfAGGUFTakesTheGGUFsTokenizer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qat-srctok-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gguf = try ModelLoader.resolve("smollm2")
+        try Data("{\"_name_or_path\": \"\(gguf)\"}".utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let tokenizer = try ModelLoader.sourceTokenizer(dir: dir, vocab: 49152)
+        let reference = try ModelLoader.load("smollm2").tokenizer
+        let text = "def f(x):\n\treturn x  + 1  # Héllo"
+        #expect(tokenizer.encode(text, addSpecial: true, parseSpecial: false) == reference.encode(text, addSpecial: true, parseSpecial: false))
+        #expect(throws: FormatError.self) { try ModelLoader.sourceTokenizer(dir: dir, vocab: 100) }   // more ids than the model has
+        try Data("{\"_name_or_path\": \"/nonexistent\"}".utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        #expect { try ModelLoader.sourceTokenizer(dir: dir, vocab: 49152) } throws: { "\($0)".contains("tokenizer.json") }
+    }
 }
