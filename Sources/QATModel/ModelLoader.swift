@@ -234,6 +234,15 @@ public enum ModelLoader {
         return LoadedModel(model: model, tokenizer: tokenizer, name: dir)
     }
 
+    /// The tokenizer of a model spec without loading its weights where it can: a directory's
+    /// tokenizer.json, a GGUF's vocabulary from its metadata; anything else is loaded whole.
+    public static func tokenizer(ofSource spec: String) throws -> any TextTokenizer {
+        let path = try resolve(spec)
+        if fileExists(path + "/tokenizer.json") { return try BPETokenizer.fromHuggingFace(path: path + "/tokenizer.json") }
+        if path.hasSuffix(".gguf") { return try tokenizerFromGGUF(try GGUFFile(path: path)) }
+        return try load(spec).tokenizer
+    }
+
     /// The tokenizer of a Hugging Face directory without tokenizer.json: that of the model its
     /// config.json's `_name_or_path` names (QATLab's float export of a GGUF-loaded model records
     /// the GGUF there; its vocabulary is read from the GGUF's metadata, no weights loaded).
@@ -244,11 +253,10 @@ public enum ModelLoader {
               let path = try? resolve(source) else {
             throw FormatError(file: dir, "no tokenizer.json, vocab_size \(vocab) is not the byte tokenizer's 258, and config.json's _name_or_path names no model that loads; copy the model's tokenizer.json into \(dir)")
         }
-        if fileExists(path + "/tokenizer.json") { return try BPETokenizer.fromHuggingFace(path: path + "/tokenizer.json") }
-        guard path.hasSuffix(".gguf") else {
+        guard fileExists(path + "/tokenizer.json") || path.hasSuffix(".gguf") else {
             throw FormatError(file: dir, "no tokenizer.json here or in its source \(path) (config.json's _name_or_path); copy the model's tokenizer.json into \(dir)")
         }
-        let tokenizer = try tokenizerFromGGUF(try GGUFFile(path: path))
+        let tokenizer = try self.tokenizer(ofSource: source)
         guard tokenizer.vocabSize <= vocab else {
             throw FormatError(file: dir, "the tokenizer of its source \(path) has \(tokenizer.vocabSize) ids, more than vocab_size \(vocab); copy the right tokenizer.json into \(dir)")
         }

@@ -35,8 +35,8 @@
 // directory written here loads with the rotate-half layout and computes the same function.
 //
 // The tokenizer of a loaded checkpoint: DIR/tokenizer.json when present; otherwise the tokenizer
-// of the recorded source, reloaded with ModelLoader.load(source) (the simplest way to reach a
-// GGUF's vocabulary; it also reads the source's weights, a few seconds for SmolLM2); otherwise the
+// of the recorded source (ModelLoader.tokenizer(ofSource:): a GGUF's vocabulary from its metadata,
+// a directory's tokenizer.json, no weights read); otherwise the
 // byte tokenizer when vocab_size is 258; otherwise an error naming the source and the file that
 // recorded it.
 //
@@ -520,7 +520,7 @@ enum CheckpointIO {
                     let c = try QuantCheckpoint.read(source)
                     return try tokenizer(dir: source, source: c.source, recordedIn: recordedIn, vocab: vocab, depth: depth + 1)
                 }
-                return try ModelLoader.load(source).tokenizer
+                return try ModelLoader.tokenizer(ofSource: source)
             } catch { reason = "the source model '\(source)' cannot be loaded (\(error))" }
         }
         if vocab == ByteTokenizer().vocabSize { return ByteTokenizer(addBOS: true) }
