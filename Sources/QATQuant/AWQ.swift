@@ -36,6 +36,8 @@
 // Quantizer: min/max of the group as is (0 not forced in), s = max(max - min, 1e-5) / qmax,
 // z = clamp(-round(min / s), 0, qmax), round half to even. As GPTQ.swift, s is also clamped to
 // [1e-4, 1e4], QATLab's quantizer range, so the installed HardQuantizer reproduces the weights.
+// In a llama.cpp format (AWQ+Format.swift) the quantizer is the format's own RTN instead, and
+// step 4 is skipped: the targets of a block are AWQTarget rows, .grid(spec) or .format(F).
 import QATAutograd
 import QATModel
 import QATTensor
@@ -143,6 +145,19 @@ private extension Optional where Wrapped == [Float] {
 @discardableResult
 public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, policy: QuantPolicy, options: AWQOptions = AWQOptions(),
                         log: (String) -> Void = { _ in }) throws -> [AWQScaleReport] {
+    try awqCheck(model: model, options: options)
+    try policy.validateKeys(blockCount: model.blocks.count)
+    return try runAWQ(model: model, calibration: calibration, options: options, log: log) { bi, block in
+        var targets: [BlockLinear: AWQTarget] = [:]
+        for role in BlockLinear.allCases {
+            if case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) { targets[role] = .grid(s) }
+        }
+        return targets
+    }
+}
+
+/// The options and block range AWQ refuses, before anything changes.
+func awqCheck(model: LlamaModel, options: AWQOptions) throws {
     let range = options.blocks ?? model.blocks.indices
     guard range.lowerBound >= 0, range.upperBound <= model.blocks.count else {
         throw TensorError.invalidArgument(op: "awq", message: "blocks \(range) outside the model's 0..<\(model.blocks.count)")
@@ -150,7 +165,13 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, policy: 
     guard options.grid >= 1, options.clipSteps >= 1, options.clipTokens >= 1, (options.searchWindows ?? 1) >= 1 else {
         throw TensorError.invalidArgument(op: "awq", message: "grid=\(options.grid) clipSteps=\(options.clipSteps) clipTokens=\(options.clipTokens) searchWindows=\(options.searchWindows.map(String.init) ?? "all"): each must be at least 1")
     }
-    try policy.validateKeys(blockCount: model.blocks.count)
+}
+
+/// AWQ's block loop over `options.blocks` with the targets `targetsOf(block index, block)` gives
+/// each block (a role not in them stays full precision); installs each target's quantizer.
+func runAWQ(model: LlamaModel, calibration: CalibrationSet, options: AWQOptions, log: (String) -> Void,
+            targetsOf: (Int, DecoderBlock) throws -> [BlockLinear: AWQTarget]) throws -> [AWQScaleReport] {
+    let range = options.blocks ?? model.blocks.indices
     let rope = model.ropeTable(positions: calibration.seqlen)
     var x = try Calibration.blockInputs(model: model, calibration: calibration)
     var reports: [AWQScaleReport] = []
@@ -158,10 +179,7 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, policy: 
         let block = model.blocks[bi]
         guard range.contains(bi) else { x = try Calibration.outputs(block: block, inputs: x, rope: rope); continue }
         for l in BlockLinear.allCases { l.linear(in: block).quantizer = nil }
-        var specs: [BlockLinear: QuantSpec] = [:]
-        for role in BlockLinear.allCases {
-            if case .quantized(let s) = policy.precision(block: bi, linear: role.linear(in: block).name) { specs[role] = s }
-        }
+        let specs = try targetsOf(bi, block)
         guard !specs.isEmpty else { x = try Calibration.outputs(block: block, inputs: x, rope: rope); continue }
         try withoutActuallyEscaping(log) { log in
             var run = AWQBlockRun(block: block, index: bi, rope: rope, specs: specs, options: options, log: log)
@@ -170,9 +188,9 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, policy: 
             if options.clip { try run.clipAll() }
         }
         for role in BlockLinear.allCases {
-            guard let spec = specs[role] else { continue }
+            guard let target = specs[role] else { continue }
             let lin = role.linear(in: block)
-            lin.quantizer = try HardQuantizer(try awqQuantize(weight: lin.weight.value, spec: spec), name: "blocks.\(bi).\(lin.name)")
+            lin.quantizer = try target.quantizer(of: lin.weight.value, name: "blocks.\(bi).\(lin.name)")
         }
     }
     return reports
@@ -188,12 +206,12 @@ public func quantizeAWQ(model: LlamaModel, calibration: CalibrationSet, spec: Qu
 /// The scaling and clipping of one block, over its cached linear inputs (micro-batches).
 struct AWQBlockRun {
     let block: DecoderBlock, index: Int, rope: RopeTable, options: AWQOptions
-    /// The spec of every quantized linear of the block; a role not in it stays full precision.
-    let specs: [BlockLinear: QuantSpec]
+    /// The target of every quantized linear of the block; a role not in it stays full precision.
+    let specs: [BlockLinear: AWQTarget]
     let log: (String) -> Void
     var sites: [BlockSite: [Tensor]] = [:]
 
-    init(block: DecoderBlock, index: Int, rope: RopeTable, specs: [BlockLinear: QuantSpec], options: AWQOptions, log: @escaping (String) -> Void) {
+    init(block: DecoderBlock, index: Int, rope: RopeTable, specs: [BlockLinear: AWQTarget], options: AWQOptions, log: @escaping (String) -> Void) {
         self.block = block; self.index = index; self.rope = rope; self.specs = specs; self.options = options; self.log = log
     }
 
@@ -242,7 +260,7 @@ struct AWQBlockRun {
         for i in 0..<options.grid {
             let alpha = Double(i) / Double(options.grid)
             let s = awqCandidateScales(stats, alpha: Float(alpha))
-            let cand = zip(roles, fp).map { role, w in specs[role].map { awqFakeQuantize(weight: w, spec: $0, scales: s) } ?? w }
+            let cand = try zip(roles, fp).map { role, w in try specs[role].map { try $0.fakeQuantize(w, scales: s) } ?? w }
             var sum = 0.0, count = 0
             for (x, ref) in zip(searched, reference) {
                 let out = try module(x, cand)
@@ -293,10 +311,11 @@ struct AWQBlockRun {
         }
     }
 
-    /// The clipping search and in-place clamp of v, o, gate, up and down (the quantized ones).
+    /// The clipping search and in-place clamp of v, o, gate, up and down (the quantized ones on
+    /// QATLab's grid; a format linear is not clipped, see AWQ+Format.swift).
     func clipAll() throws {
         for role in [BlockLinear.v, .o, .gate, .up, .down] {
-            guard let spec = specs[role] else { continue }
+            guard case .grid(let spec)? = specs[role] else { continue }
             let lin = role.linear(in: block)
             let xs = awqSubsample(sites[role.site] ?? [], features: lin.inFeatures, tokens: options.clipTokens)
             let maxVal = awqClipSearch(weight: lin.weight.value, inputs: xs, spec: spec, steps: options.clipSteps)

@@ -44,7 +44,7 @@ enum QuantVerbs {
             try OutputCheck.requireWritable(call, keys: ["out"])
             let method = try QuantMethod.named(try call.string("method"))
             let options = try methodOptions(call, for: method)
-            if call.has("format") { return try quantizeInFormat(call, method: method) }
+            if call.has("format") { return try quantizeInFormat(call, method: method, options: options) }
             let (source, loaded) = try call.modelToChange("MODEL")
             let qspec = try QuantSpec(bits: try call.int("bits"), groupSize: try call.int("group"))
             let policy = call.has("policy") ? try QuantPolicy(parsing: try call.string("policy")) : QuantPolicy(qspec)
@@ -67,20 +67,22 @@ enum QuantVerbs {
     static let formatHelp = """
         quantize in llama.cpp's own block format instead of bits=/group= (method=rtn: llama.cpp's reference \
         quantizer, bit for bit; method=gptq: GPTQ chooses the codes under RTN's block scales, in \
-        \(GGMLGPTQ.formats.joined(separator: ", ")) and on calib=/samples=/seqlen=): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
+        \(GGMLGPTQ.formats.joined(separator: ", ")) and on calib=/samples=/seqlen=; method=awq: AWQ's \
+        scale search with the format's RTN as its quantizer, then RTN of the scaled weights, no clipping, \
+        in any format): \(GGMLFormats.all.map { "\($0.name) \($0.bitsPerWeight) bits" }.joined(separator: ", ")). \
         Inputs must be whole blocks (32; 256 for the k-quants); a linear whose inputs are not whole \
         super-blocks gets llama.cpp's own fallback type, as llama.cpp quantizes it \
         (\(GGMLFormats.all.compactMap { f in f.fallbackName.map { "\(f.name)->\($0)" } }.joined(separator: ", ")))
         """
 
-    /// quantize MODEL format=F: llama.cpp's round to nearest in F (method=rtn) or GPTQ choosing
-    /// the codes under RTN's block scales (method=gptq) on every block linear. Prints
-    /// `method=M format=F linears=F:N[,FALLBACK:M] avg_bits=... out=none seconds=...`, counted
-    /// from what was installed.
-    static func quantizeInFormat(_ call: VerbCall, method: QuantMethod) throws -> Value {
+    /// quantize MODEL format=F: llama.cpp's round to nearest in F (method=rtn), GPTQ choosing
+    /// the codes under RTN's block scales (method=gptq), or AWQ's scale search with F's RTN as its
+    /// quantizer (method=awq) on every block linear. Prints `method=M format=F
+    /// linears=F:N[,FALLBACK:M] avg_bits=... out=none seconds=...`, counted from what was installed.
+    static func quantizeInFormat(_ call: VerbCall, method: QuantMethod, options: [String: Int]) throws -> Value {
         let format = try GGMLFormats.named(try call.string("format"))
-        guard method.name == "rtn" || method.name == "gptq" else {
-            throw InterpError.verb("format=\(format) works with method=rtn (llama.cpp's own quantizer) and method=gptq (\(GGMLGPTQ.formats.joined(separator: ", "))), not method=\(method.name)", hint: "use method=rtn or gptq, or train in the format with `blockap MODEL format=\(format)`")
+        guard ["rtn", "gptq", "awq"].contains(method.name) else {
+            throw InterpError.verb("format=\(format) works with method=rtn (llama.cpp's own quantizer), method=gptq (\(GGMLGPTQ.formats.joined(separator: ", "))) and method=awq, not method=\(method.name)", hint: "use method=rtn, gptq or awq, or train in the format with `blockap MODEL format=\(format)`")
         }
         if let k = ["bits", "group", "policy", "out"].first(where: call.has) {
             throw InterpError.verb("\(k)= does not apply with format=\(format): the format fixes the codes, blocks and scales, and a format-quantized model is not a QATLab checkpoint", hint: "drop \(k)=")
@@ -91,6 +93,9 @@ enum QuantVerbs {
         if method.name == "gptq" {
             if try call.bool("act_order") { throw InterpError.verb("act_order=1 does not apply with format=\(format): the format's blocks fix the column order", hint: "drop act_order=") }
             counts = try GGMLGPTQ.apply(to: loaded.model, format: format, calibration: try calibration(call, loaded), log: { call.out($0) })
+        } else if method.name == "awq" {
+            counts = try quantizeAWQ(model: loaded.model, calibration: try calibration(call, loaded), format: format,
+                                     options: AWQOptions(searchWindows: options["search_windows"]), log: { call.out($0) })
         } else {
             counts = try GGMLQuantization.apply(to: loaded.model, format: format)
         }

@@ -96,10 +96,24 @@ import Testing
 
     @Test func refusals() throws {
         let s = Session()
-        for bad in ["quantize tiny format=q4_0 bits=3", "quantize tiny format=q4_0 policy=w4g32", "quantize tiny method=awq format=q4_0", "quantize tiny method=gptq format=q4_k"] {
+        for bad in ["quantize tiny format=q4_0 bits=3", "quantize tiny format=q4_0 policy=w4g32", "quantize tiny method=awq format=q4_0 group=32",
+                    "quantize tiny method=rtn0 format=q4_0", "quantize tiny method=gptq format=q8_0"] {
             #expect(s.error(bad) != nil, "\(bad)")
         }
         #expect(s.error("quantize tiny format=q7_k") != nil)
+        // q6_k's fallback for tiny's 128-input linears is q8_0, which GPTQ has no codes for
+        let q6 = try #require(s.error("quantize tiny method=gptq format=q6_k samples=2 seqlen=16"))
+        #expect(q6.message.contains("q8_0"), "\(q6.message)")
+    }
+
+    /// GPTQ and AWQ in a k-quant: the same plan as RTN (128-input linears in the q4_0 fallback,
+    /// down_proj in the k-quant), counted from what was installed.
+    @Test(arguments: ["gptq", "awq"])
+    func calibratedMethodsQuantizeInAKQuant(method: String) throws {
+        let s = Session()
+        try s.run("q = quantize tiny method=\(method) format=q2_k samples=4 seqlen=32")
+        #expect(QuantizeVerbTests.field("linears", in: s.lines) == "q4_0:24,q2_k:4")
+        #expect(QuantizeVerbTests.field("avg_bits", in: s.lines) == "4.083")
     }
 }
 
