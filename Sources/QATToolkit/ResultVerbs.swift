@@ -1,4 +1,5 @@
-// Results verbs: `record` a row into a table variable, print/save it with `table`, draw its
+// Results verbs: `record` a row into a table variable, `append` every row of another table (one
+// read back with `load table`), print/save it with `table`, draw its
 // columns with `plot`. Tables are ResultsTable objects (layouts of the saved forms in
 // ResultsTable.swift); figures are SVGPlot's SVG, or PNG through rsvg-convert (Debian
 // librsvg2-bin). Plots/*.py draw the same figures with matplotlib from a table saved as .h5 or .csv.
@@ -10,7 +11,7 @@ import QATIO
 import QATResults
 
 enum ResultVerbs {
-    static var rows: [VerbSpec] { [record, table, plot] }
+    static var rows: [VerbSpec] { [record, append, table, plot] }
 
     static var record: VerbSpec {
         VerbSpec(name: "record", synopsis: "record TABLE [ROW] COLUMN=VALUE ...",
@@ -43,6 +44,28 @@ enum ResultVerbs {
                 }
             }
             t.record(row)
+            return .none
+        }
+    }
+
+    static var append: VerbSpec {
+        VerbSpec(name: "append", synopsis: "append TABLE ROWS",
+                 summary: "Append every row of a table (e.g. one read with `load table`) to a results table (created on first use).",
+                 arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)"),
+                             .positional("ROWS", .object("table"), help: "the table whose rows are appended, in order, e.g. (load table Notebooks/results/beat_ptq_w3g128.h5)")],
+                 help: """
+                     Joins tables saved by separate runs (one sitting per setting) into one, to save or                      plot together. Columns are matched by name; a column new to TABLE is added at the                      right, and a row lacking a column has an empty cell there. Prints the row count                      appended as `appended=N rows=M`.
+                     """,
+                 examples: ["append res (load table Notebooks/results/beat_ptq_w2g64.h5)"]) { call in
+            let t = try tableVariable(call, create: true)
+            guard let source = call.objectArgument("ROWS", as: ResultsTable.self) else {
+                throw InterpError.verb("ROWS is not a table", hint: "give a table value, e.g. (load table FILE)")
+            }
+            guard source !== t else {
+                throw InterpError.verb("append \(t.name) to itself", hint: "append another table's rows")
+            }
+            for row in source.rows { t.record(source.columns.compactMap { c in row[c].map { (c, $0) } }) }
+            call.out("appended=\(source.rows.count) rows=\(t.rows.count)")
             return .none
         }
     }

@@ -131,6 +131,29 @@ import Testing
         #expect(s.error("load table \(dir.sub("b.svg"))")?.description.contains("use .csv or .h5") == true)
     }
 
+    /// `append` joins tables saved by separate runs: rows in order, columns matched by name, a
+    /// column only one side has left empty on the other's rows.
+    @Test func appendJoinsSavedTables() throws {
+        let dir = try ScratchDir("append")
+        let s = Session()
+        try s.run("""
+        record a spec=w2 ppl=10
+        record a spec=w2 ppl=11
+        record b spec=w3 ppl=7 wall=5
+        table a out=\(dir.sub("a.csv"))
+        table b out=\(dir.sub("b.h5"))
+        append all (load table \(dir.sub("a.csv")))
+        append all (load table \(dir.sub("b.h5")))
+        """)
+        #expect(s.lines.contains("appended=2 rows=2") && s.lines.contains("appended=1 rows=3"))
+        guard case .object(let o)? = s.interp.variables["all"], let t = o as? ResultsTable else { Issue.record("all is not a table"); return }
+        #expect(t.columns == ["spec", "ppl", "wall"])
+        #expect(t.column("ppl") == [10, 11, 7] && t.column("wall") == [nil, nil, 5])
+        #expect(s.error("append all all")?.message.contains("to itself") == true)
+        try s.run("x = 3")
+        #expect(s.error("append x (load table \(dir.sub("a.csv")))")?.message.contains("not a table") == true)
+    }
+
     @Test func recordAndPlotRejectBadInput() throws {
         let s = Session()
         try s.run("x = 3")
