@@ -82,7 +82,7 @@ let package = Package(
                     swiftSettings: hot),
         .testTarget(name: "QATResultsTests", dependencies: ["QATResults", "QATIO"], exclude: ["Golden"], swiftSettings: hot),
         .testTarget(name: "QATBenchTests", dependencies: ["QATBench"], swiftSettings: hot),
-        .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATSweep", "QATResults", "QATTrain", "QATQuant",
+        .testTarget(name: "QATToolkitTests", dependencies: ["QATToolkit", "QATBench", "QATSweep", "QATResults", "QATTrain", "QATQuant",
                                                             "QATModel", "QATIO", "QATTensor", "QATInterp"],
                     swiftSettings: hot),
     ]

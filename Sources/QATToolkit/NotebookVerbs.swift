@@ -2,7 +2,8 @@
 // and writes FILE.md beside it: a research notebook of what ran and what it printed.
 //
 // Transcript layout (Markdown, written atomically when the script ends or stops):
-//   1. "# FILE.qat" and a line with the QATLab version, threads and the total wall time.
+//   1. "# FILE.qat" and a line with the QATLab version, threads, the CPU (model name, family,
+//      model: the wall times are this machine's) and the total wall time.
 //   2. Per top-level statement, in order: the `#` comment lines written just above it, as prose
 //      (the "# " stripped); the statement's source text in a ```qat block; everything it printed
 //      in a ```text block (omitted when it printed nothing); a Markdown image link for every file
@@ -11,6 +12,7 @@
 //   3. When a statement fails: its error (file:line:column, message, hint) in a ```text block
 //      under "**error**"; the run then stops and `qat` exits with status 1.
 import Foundation
+import QATBench
 import QATIO
 import QATInterp
 import QATTensor
@@ -101,8 +103,10 @@ struct Notebook {
             failure = error   // a syntax error: nothing ran
             body += ["**error**", "", "```text", "\(error)", "```", ""]
         }
+        // the CPU beside the wall time: the timings in a transcript are this machine's
+        let cpu = CPUDescription.current()
         let header = ["# \((script as NSString).lastPathComponent)", "",
-                      "_QATLab \(Verbs.version), threads=\(Threads.count), \(fmt((clock.now - start).inSeconds)) s in all; written by `qat notebook \(script)`._", ""]
+                      "_QATLab \(Verbs.version), threads=\(Threads.count), \(cpu.modelName) (family \(cpu.family), model \(cpu.model)), \(fmt((clock.now - start).inSeconds)) s in all; written by `qat notebook \(script)`._", ""]
         try writeTextAtomically((header + body).joined(separator: "\n"), to: out)
         if let failure { throw failure }
     }

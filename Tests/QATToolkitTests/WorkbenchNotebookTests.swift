@@ -3,6 +3,7 @@
 // it wrote (relative to the transcript) and, for a failing script, the error with
 // file:line:column, after which the run stops.
 import Foundation
+import QATBench
 import QATInterp
 import Testing
 
@@ -33,6 +34,10 @@ import Testing
         #expect(s.lines.last == "notebook=\(dir.sub("nb/try.md"))")
         let md = try String(contentsOfFile: dir.sub("nb/try.md"), encoding: .utf8)
         #expect(md.hasPrefix("# try.qat\n"))
+        // the header names the CPU the wall times were measured on, as /proc/cpuinfo has it
+        let cpu = CPUDescription.current()
+        #expect(md.contains(", \(cpu.modelName) (family \(cpu.family), model \(cpu.model)), "))
+        #expect(cpu.modelName != "unknown" && cpu.family != "?")
         #expect(md.contains("\nA small notebook.\nSecond line of prose.\n\n```qat\nm = load tiny\n```\n"))
         #expect(md.contains("```qat\nfp = ppl m devil ctx=64 max_windows=1\n```\n```text\nmodel="))
         #expect(md.contains("The table and its plot.\n\n```qat\nrecord r bits=16 ppl=$fp\n```"))
