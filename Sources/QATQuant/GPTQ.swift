@@ -89,10 +89,15 @@ public final class HessianAccumulator {
         tokens += m
     }
 
-    /// H = 2/N sum x x^T.
+    /// H = 2/N sum x x^T, exactly symmetric: the upper triangle (the one LAPACK reads as its
+    /// column-major lower) mirrored, since sgemm's x^T x need not be symmetric to the last bit
+    /// (on Zen 3's OpenBLAS kernels it is not), and a consumer of the whole matrix must see the
+    /// matrix the factorization sees.
     public var hessian: [Double] {
-        let f = 2 / Double(max(tokens, 1))
-        return sum.map { $0 * f }
+        let f = 2 / Double(max(tokens, 1)), n = features
+        var h = sum.map { $0 * f }
+        for i in 0..<n { for j in 0..<i { h[i * n + j] = h[j * n + i] } }
+        return h
     }
 }
 

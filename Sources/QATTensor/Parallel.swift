@@ -2,6 +2,12 @@
 // reduction loops above a size threshold are split over the same number of threads with
 // DispatchQueue.concurrentPerform. Set QAT_THREADS in the environment (default: all cores),
 // or call Threads.set(_:) (the `threads` verb does).
+//
+// Same numbers on any thread count: where OpenBLAS's sgemm gives different bits on one and on
+// several threads (Debian's OpenBLAS 0.3.21 on Zen 3, whose Haswell kernels partition the work
+// differently per thread count: ~15% of a 128 x 576 x 576 product differ in the last bits; Zen 4's
+// kernels do not), OpenBLAS runs on one thread and only our own loops are parallel. A probe at
+// start-up decides (Threads.blasIsThreadInvariant); matmuls are then slower on that CPU.
 import CBLAS
 import Dispatch
 import Synchronization
@@ -16,7 +22,7 @@ public enum Threads {
     /// Number of threads kernels use.
     public static var count: Int { current }
 
-    /// The threads OpenBLAS itself reports (equal to `count` outside withSingleThreadedBLAS).
+    /// The threads OpenBLAS itself reports (equal to `blasThreads` outside withSingleThreadedBLAS).
     public static var blasCount: Int { Int(openblas_get_num_threads()) }
 
     /// Sets the thread count for OpenBLAS and our loops (clamped to 1...64).
@@ -24,8 +30,32 @@ public enum Threads {
         singleBLASSections.withLock { active in
             current = min(max(n, 1), 64)
             // inside a single-threaded section the count takes effect when the last one ends
-            if active == 0 { openblas_set_num_threads(Int32(current)) }
+            if active == 0 { openblas_set_num_threads(Int32(blasThreads)) }
         }
+    }
+
+    /// The threads OpenBLAS runs on: `count`, or 1 where its sgemm is not thread-count invariant.
+    public static var blasThreads: Int { blasIsThreadInvariant ? current : 1 }
+
+    /// Whether OpenBLAS's sgemm gives the same bits on 1, 2 and 4 threads on this CPU (see the
+    /// header), probed once on a 128 x 576 x 576 product (~5 ms).
+    public static let blasIsThreadInvariant: Bool = {
+        let m = 128, n = 576, k = 576
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let a = (0..<(m * k)).map { _ in nextUniform(&state) }, b = (0..<(k * n)).map { _ in nextUniform(&state) }
+        func product(threads: Int32) -> [Float] {
+            openblas_set_num_threads(threads)
+            var c = [Float](repeating: 0, count: m * n)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, &c, Int32(n))
+            return c
+        }
+        let one = product(threads: 1)
+        return product(threads: 2) == one && product(threads: 4) == one
+    }()
+
+    private static func nextUniform(_ state: inout UInt64) -> Float {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(state >> 40) / Float(1 << 24) - 0.5
     }
 
     /// How many withSingleThreadedBLAS sections are running (tests and kernels run them from
@@ -41,14 +71,14 @@ public enum Threads {
         var n = cores
         if let s = getenv("QAT_THREADS"), let v = Int(String(cString: s)), v > 0 { n = v }
         n = min(max(n, 1), 64)
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(Int32(blasIsThreadInvariant ? n : 1))
         return n
     }
 
     /// Runs `body` with OpenBLAS on one thread, then restores the count. For LAPACK factorizations:
     /// OpenBLAS's threaded dpotrf/dpotri block differently from the single-threaded ones, so the
     /// bits of a Cholesky factor (and GPTQ's results, ~10% in perplexity at 3 bits) depended on
-    /// the thread count. sgemm's bits do not, so matmuls stay threaded.
+    /// the thread count. sgemm's bits do not on most CPUs, so matmuls stay threaded there.
     public static func withSingleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
         singleBLASSections.withLock { active in
             if active == 0 { openblas_set_num_threads(1) }
@@ -57,7 +87,7 @@ public enum Threads {
         defer {
             singleBLASSections.withLock { active in
                 active -= 1
-                if active == 0 { openblas_set_num_threads(Int32(current)) }
+                if active == 0 { openblas_set_num_threads(Int32(blasThreads)) }
             }
         }
         return try body()

@@ -92,9 +92,11 @@ import Testing
         #expect(r.meanNLL == sums.reduce(0, +) / Double(8 * (ctx - 1)))
         #expect(r.windowMeanNLL == sums.map { $0 / Double(ctx - 1) })
         #expect(r.perplexityStderr == r.perplexity * PerplexitySpread.stderrOfMean(r.windowMeanNLL) && r.perplexityStderr > 0)
-        // kl/eval's windows carry the same per-window NLLs
+        // kl/eval's windows carry the same per-window NLLs, up to float32 rounding: they run the
+        // windows in batches, and on some CPUs (Zen 3's OpenBLAS kernels) a row's sgemm bits depend
+        // on the batch's row count (1.7e-8 seen on NLLs near 2; budget 1e-7 relative)
         let d = try Divergence.measure(model: m, reference: m, tokens: tokens, ctx: ctx, maxWindows: 8, cache: ReferenceLogitsCache(capacityBytes: 0))
-        for (x, y) in zip(d.modelWindowNLL, r.windowMeanNLL) { #expect(abs(x - y) < 1e-9) }
+        for (x, y) in zip(d.modelWindowNLL, r.windowMeanNLL) { #expect(abs(x - y) < 1e-7 * y) }
         #expect(abs(d.modelPerplexityStderr - r.perplexityStderr) < 1e-6 * r.perplexityStderr)
     }
 }

@@ -110,4 +110,20 @@ import Testing
         Threads.set(0); #expect(Threads.count == 1)
         Threads.set(before)
     }
+
+    // Same numbers on any thread count, matmuls included: on a CPU whose OpenBLAS sgemm changes
+    // its bits with the thread count (Zen 3 with OpenBLAS 0.3.21: ~15% of this product's entries),
+    // the start-up probe keeps OpenBLAS on one thread; elsewhere it runs on `count`.
+    @Test func matmulGivesTheSameBitsOnOneAndTwoThreads() throws {
+        let a = try Tensor.randn([128, 576], seed: 5), b = try Tensor.randn([576, 576], seed: 6)
+        let before = Threads.count
+        defer { Threads.set(before) }
+        Threads.set(1)
+        let one = try Tensor.matmul(a, b, transB: true)
+        Threads.set(2)
+        #expect(Threads.blasThreads == (Threads.blasIsThreadInvariant ? 2 : 1))
+        let two = try Tensor.matmul(a, b, transB: true)
+        let differing = zip(one.buffer, two.buffer).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) of \(one.count) entries differ between 1 and 2 threads")
+    }
 }
