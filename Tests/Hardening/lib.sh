@@ -34,7 +34,14 @@ args_qfa()     { ARGS=(qfa train tiny base=rtn steps=16 samples=16 val=4 seqlen=
 args_sweep()   { ARGS=(sweep "$ROOT/Tests/Slurm/sweep_quick.qat" "grid=bits=[2 3] seed=[1 2]" backend=local jobs=2 out="$1"); }
 run_kind() { local kind=$1 out=$2; shift 2; "args_$kind" "$out"; "$QAT" "${ARGS[@]}" "$@"; }
 
-COMPARE="python3 $HERE/compare_outputs.py"
+# the first python3 on PATH that imports h5py: a pyenv python3 may come before Debian's, which
+# has python3-h5py (setup.sh installs it with apt)
+PYTHON3=""
+for p in $(type -ap python3) /usr/bin/python3; do
+    if "$p" -c "import h5py, numpy" >/dev/null 2>&1; then PYTHON3=$p; break; fi
+done
+[ -n "$PYTHON3" ] || { echo "hardening: no python3 imports h5py; run bash setup.sh" >&2; exit 1; }
+COMPARE="$PYTHON3 $HERE/compare_outputs.py"
 
 # compare_run KIND REF_DIR TEST_DIR: the final outputs of one kind of run, bit for bit.
 compare_run() {
