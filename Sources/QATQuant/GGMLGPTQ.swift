@@ -52,14 +52,10 @@ public enum GGMLGPTQ {
     /// U of the dampened H^-1 (dead inputs: H_ii = 1 and their weight column zeroed in `w`).
     static func dampedFactor(_ hessian: [Double], weight w: inout [Float], rows: Int, cols: Int, damp: Double) throws -> [Double] {
         var h = hessian
-        var meanDiag = 0.0
-        for i in 0..<cols where h[i * cols + i] == 0 {
-            h[i * cols + i] = 1
-            for r in 0..<rows { w[r * cols + i] = 0 }
+        w.withUnsafeMutableBufferPointer { p in
+            if let base = p.baseAddress { gptqDeadInputs(&h, weight: base, rows: rows, cols: cols) }
         }
-        for i in 0..<cols { meanDiag += h[i * cols + i] }
-        meanDiag /= Double(cols)
-        for i in 0..<cols { h[i * cols + i] += damp * meanDiag }
+        gptqDampen(&h, cols: cols, damp: damp)
         return try upperCholeskyOfInverse(h, n: cols)
     }
 

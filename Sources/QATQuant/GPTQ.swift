@@ -2,7 +2,8 @@
 //
 // Per linear W (out, in) with calibration inputs X (N, in):
 //   1. H = 2/N sum_t x_t x_t^T. Each micro-batch's X^T X is one Float sgemm; micro-batches are
-//      summed in Double (a Float running sum over many batches drifts; one batch does not).
+//      summed in Double (a Float running sum over many batches drifts; one batch does not); H is
+//      its upper triangle mirrored, exactly symmetric (sgemm's X^T X need not be).
 //   2. Dead inputs (H_ii = 0): H_ii = 1 and W[:, i] = 0.
 //   3. Act-order (optional): columns processed by descending diag(H) (ties by index).
 //   4. Dampening: H += damp * mean(diag H) * I.
@@ -127,6 +128,21 @@ public func upperCholeskyOfInverse(_ h: [Double], n: Int) throws -> [Double] {
     return a
 }
 
+/// Step 2 on H (cols, cols) of a (rows, cols) weight: a dead input (H_ii = 0) gets H_ii = 1 and
+/// its weight column zeroed.
+func gptqDeadInputs(_ h: inout [Double], weight w: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for i in 0..<cols where h[i * cols + i] == 0 {
+        h[i * cols + i] = 1
+        for r in 0..<rows { w[r * cols + i] = 0 }
+    }
+}
+
+/// Step 4: H += damp * mean(diag H) * I.
+func gptqDampen(_ h: inout [Double], cols: Int, damp: Double) {
+    let meanDiag = (0..<cols).reduce(0.0) { $0 + h[$1 * cols + $1] } / Double(cols)
+    for i in 0..<cols { h[i * cols + i] += damp * meanDiag }
+}
+
 /// GPTQ's quantizer parameters for a range (see the header).
 @inline(__always)
 func gptqParameters(min lo: Float, max hi: Float, qmax: Float) -> (s: Float, z: Float) {
@@ -154,10 +170,7 @@ public func gptqQuantize(weight: Tensor, hessian: [Double], spec: QuantSpec, opt
     var h = hessian
     let w = Tensor(uninitialized: [rows, cols])
     w.data.update(from: weight.data, count: rows * cols)
-    for i in 0..<cols where h[i * cols + i] == 0 {
-        h[i * cols + i] = 1
-        for r in 0..<rows { w.data[r * cols + i] = 0 }
-    }
+    gptqDeadInputs(&h, weight: w.data, rows: rows, cols: cols)
     let g = spec.effectiveGroupSize(inFeatures: cols), groups = spec.groupCount(inFeatures: cols)
     let scales = Tensor(uninitialized: [rows, groups]), zeros = Tensor(uninitialized: [rows, groups])
     if options.staticGroups { fitStaticGroups(w, spec: spec, scales: scales, zeros: zeros) }
@@ -166,8 +179,7 @@ public func gptqQuantize(weight: Tensor, hessian: [Double], spec: QuantSpec, opt
         perm.sort { h[$0 * cols + $0] != h[$1 * cols + $1] ? h[$0 * cols + $0] > h[$1 * cols + $1] : $0 < $1 }
         gptqPermute(w, h: &h, perm: perm)
     }
-    let meanDiag = (0..<cols).reduce(0.0) { $0 + h[$1 * cols + $1] } / Double(cols)
-    for i in 0..<cols { h[i * cols + i] += options.damp * meanDiag }
+    gptqDampen(&h, cols: cols, damp: options.damp)
     let u64 = try upperCholeskyOfInverse(h, n: cols)
     let u = Tensor(uninitialized: [cols, cols])
     for i in 0..<(cols * cols) { u.data[i] = Float(u64[i]) }

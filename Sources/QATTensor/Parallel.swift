@@ -35,28 +35,25 @@ public enum Threads {
     }
 
     /// The threads OpenBLAS runs on: `count`, or 1 where its sgemm is not thread-count invariant.
-    public static var blasThreads: Int { blasIsThreadInvariant ? current : 1 }
+    public static var blasThreads: Int { blasThreads(for: current) }
+
+    private static func blasThreads(for n: Int) -> Int { blasIsThreadInvariant ? n : 1 }
 
     /// Whether OpenBLAS's sgemm gives the same bits on 1, 2 and 4 threads on this CPU (see the
     /// header), probed once on a 128 x 576 x 576 product (~5 ms).
     public static let blasIsThreadInvariant: Bool = {
         let m = 128, n = 576, k = 576
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let a = (0..<(m * k)).map { _ in nextUniform(&state) }, b = (0..<(k * n)).map { _ in nextUniform(&state) }
+        var rng = SeededRandom(seed: 1)
+        let a = (0..<(m * k)).map { _ in rng.uniform() }, b = (0..<(k * n)).map { _ in rng.uniform() }
         func product(threads: Int32) -> [Float] {
             openblas_set_num_threads(threads)
             var c = [Float](repeating: 0, count: m * n)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, &c, Int32(n))
+            sgemm(transA: false, transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
             return c
         }
         let one = product(threads: 1)
         return product(threads: 2) == one && product(threads: 4) == one
     }()
-
-    private static func nextUniform(_ state: inout UInt64) -> Float {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return Float(state >> 40) / Float(1 << 24) - 0.5
-    }
 
     /// How many withSingleThreadedBLAS sections are running (tests and kernels run them from
     /// several threads at once: OpenBLAS's thread count is one global, so the first section
@@ -71,7 +68,7 @@ public enum Threads {
         var n = cores
         if let s = getenv("QAT_THREADS"), let v = Int(String(cString: s)), v > 0 { n = v }
         n = min(max(n, 1), 64)
-        openblas_set_num_threads(Int32(blasIsThreadInvariant ? n : 1))
+        openblas_set_num_threads(Int32(blasThreads(for: n)))
         return n
     }
 

@@ -54,7 +54,10 @@ enum ResultVerbs {
                  arguments: [.positional("TABLE", .either([.object("table"), .string]), help: "the table variable's name (or $table)"),
                              .positional("ROWS", .object("table"), help: "the table whose rows are appended, in order, e.g. (load table Notebooks/results/beat_ptq_w3g128.h5)")],
                  help: """
-                     Joins tables saved by separate runs (one sitting per setting) into one, to save or                      plot together. Columns are matched by name; a column new to TABLE is added at the                      right, and a row lacking a column has an empty cell there. Prints the row count                      appended as `appended=N rows=M`.
+                     Joins tables saved by separate runs (one sitting per setting) into one, to save or \
+                     plot together. Columns are matched by name; a column new to TABLE is added at the \
+                     right, and a row lacking a column has an empty cell there. Prints the row count \
+                     appended as `appended=N rows=M`.
                      """,
                  examples: ["append res (load table Notebooks/results/beat_ptq_w2g64.h5)"]) { call in
             let t = try tableVariable(call, create: true)
